@@ -1,0 +1,141 @@
+import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
+import type { Usage } from '../../protocol/usage.ts';
+import { writeOpenAIUsage } from '../../protocol/usage.ts';
+import { convertAnthropicUsage } from './convert-anthropic-usage.ts';
+import { mapAnthropicStopReason, type FinishReason } from './map-anthropic-stop-reason.ts';
+import { anthropicErrorInfo } from './parse-anthropic-error.ts';
+import { JSON_TOOL_NAME } from './convert-to-anthropic-tools.ts';
+import { encodeToolCallId } from './anthropic-tool-call-id.ts';
+
+// Anthropic Messages SSE → OpenAI chat.completion.chunk frames.
+// https://docs.anthropic.com/en/docs/build-with-claude/streaming
+//
+//   message_start        → first chunk, delta {role:'assistant', content:''}; input usage
+//   content_block_start  → tool_use: chunk with the call's index, id, name, arguments ''
+//   content_block_delta  → text_delta → content; thinking_delta → reasoning_content;
+//                          input_json_delta → tool_calls[index].function.arguments;
+//                          signature_delta → remembered for the next tool call id
+//   message_delta        → stop_reason; cumulative output usage
+//   message_stop         → final chunk with finish_reason, one 'usage' item, 'done'
+//   ping                 → nothing;  error → 'error' item
+// Anthropic's block index counts text and thinking blocks too; OpenAI tool call indices
+// count tool calls only, so blocks are mapped to their own call index. The forced
+// JSON-answer tool (convert-to-anthropic-tools.ts) streams as content instead.
+
+interface ToolBlock {
+  callIndex: number;
+  asContent: boolean;
+}
+
+export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslator {
+  const created = Math.floor(Date.now() / 1000);
+  let id = `msg_${created}`;
+  let model = call.upstreamModel;
+  let started = false;
+  let finished = false;
+  let signature: string | undefined;
+  let nextCallIndex = 0;
+  let answeredWithJsonTool = false;
+  let stopReason: unknown;
+  let rawUsage: Record<string, any> = {};
+  const toolBlocks = new Map<number, ToolBlock>();
+
+  const chunk = (delta: Record<string, any>, finish: FinishReason | null = null): StreamItem => ({
+    kind: 'chunk',
+    json: JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }),
+  });
+
+  const start = (out: StreamItem[]) => {
+    if (started) return;
+    started = true;
+    out.push(chunk({ role: 'assistant', content: '' }));
+  };
+
+  const mergeUsage = (u: unknown) => {
+    if (!u || typeof u !== 'object') return;
+    // message_delta usage is cumulative; a null field there means "unchanged".
+    for (const [k, v] of Object.entries(u)) if (typeof v === 'number') rawUsage[k] = v;
+  };
+
+  return {
+    push(event, out) {
+      if (finished) return;
+      let ev: Record<string, any>;
+      try {
+        ev = JSON.parse(event.data);
+      } catch {
+        return; // not JSON: keep-alive comment or garbage, nothing to translate
+      }
+      const type = typeof ev?.type === 'string' ? ev.type : event.event;
+      switch (type) {
+        case 'message_start': {
+          const m = ev.message ?? {};
+          if (typeof m.id === 'string') id = m.id;
+          if (typeof m.model === 'string' && m.model) model = m.model;
+          mergeUsage(m.usage);
+          start(out);
+          break;
+        }
+        case 'content_block_start': {
+          start(out);
+          const b = ev.content_block ?? {};
+          if (b.type === 'tool_use') {
+            if (b.name === JSON_TOOL_NAME) {
+              answeredWithJsonTool = true;
+              toolBlocks.set(ev.index, { callIndex: -1, asContent: true });
+              break;
+            }
+            const callIndex = nextCallIndex++;
+            toolBlocks.set(ev.index, { callIndex, asContent: false });
+            const callId = encodeToolCallId(String(b.id), callIndex === 0 ? signature : undefined);
+            out.push(chunk({ tool_calls: [{ index: callIndex, id: callId, type: 'function', function: { name: b.name, arguments: '' } }] }));
+          } else if (b.type === 'text' && typeof b.text === 'string' && b.text) {
+            out.push(chunk({ content: b.text }));
+          } else if (b.type === 'thinking' && typeof b.thinking === 'string' && b.thinking) {
+            out.push(chunk({ reasoning_content: b.thinking }));
+          }
+          break;
+        }
+        case 'content_block_delta': {
+          start(out);
+          const d = ev.delta ?? {};
+          if (d.type === 'text_delta' && typeof d.text === 'string' && d.text) out.push(chunk({ content: d.text }));
+          else if (d.type === 'thinking_delta' && typeof d.thinking === 'string' && d.thinking) out.push(chunk({ reasoning_content: d.thinking }));
+          else if (d.type === 'signature_delta' && typeof d.signature === 'string') signature ??= d.signature;
+          else if (d.type === 'input_json_delta' && typeof d.partial_json === 'string' && d.partial_json) {
+            const tb = toolBlocks.get(ev.index);
+            if (!tb) break;
+            if (tb.asContent) out.push(chunk({ content: d.partial_json }));
+            else out.push(chunk({ tool_calls: [{ index: tb.callIndex, function: { arguments: d.partial_json } }] }));
+          }
+          break;
+        }
+        case 'message_delta':
+          if (ev.delta && ev.delta.stop_reason !== undefined) stopReason = ev.delta.stop_reason;
+          mergeUsage(ev.usage);
+          break;
+        case 'message_stop': {
+          start(out);
+          finished = true;
+          out.push(chunk({}, mapAnthropicStopReason(stopReason, { answeredWithJsonTool })));
+          const usage: Usage = convertAnthropicUsage(rawUsage) ?? { prompt: 0, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 };
+          out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
+          out.push({ kind: 'done' });
+          break;
+        }
+        case 'error':
+          finished = true;
+          out.push({ kind: 'error', error: anthropicErrorInfo(ev.error) });
+          break;
+        default:
+          break; // ping, content_block_stop, and event types added later
+      }
+    },
+    end(out) {
+      if (!finished) {
+        finished = true;
+        out.push({ kind: 'error', error: { message: 'The anthropic stream ended before message_stop.', type: 'api_error', code: 'stream_truncated' } });
+      }
+    },
+  };
+}

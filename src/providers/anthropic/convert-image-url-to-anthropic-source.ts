@@ -1,0 +1,34 @@
+import { UnsupportedFieldError } from '../unsupported.ts';
+
+// OpenAI `image_url.url` → Anthropic image source.
+// Public URL: {type:'url', url}; data URI: {type:'base64', media_type, data}.
+// https://docs.anthropic.com/en/docs/build-with-claude/vision
+
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+
+export interface DataUri {
+  mediaType: string;
+  data: string;
+}
+
+/** Parses `data:<type>;base64,<data>`; null when the text is not a base64 data URI. */
+export function parseDataUri(url: string): DataUri | null {
+  const m = /^data:([^;,]+)((?:;[^;,]+)*);base64,(.*)$/s.exec(url);
+  if (!m) return null;
+  return { mediaType: m[1]!.toLowerCase(), data: m[3]! };
+}
+
+export function convertImageUrlToAnthropicSource(url: unknown, param: string): Record<string, string> {
+  if (typeof url !== 'string' || !url) throw new UnsupportedFieldError(param, `${param} must be a URL or a base64 data URI.`);
+  if (url.startsWith('data:')) {
+    const d = parseDataUri(url);
+    if (!d) throw new UnsupportedFieldError(param, `${param}: only base64 data URIs are supported.`);
+    const mediaType = d.mediaType === 'image/jpg' ? 'image/jpeg' : d.mediaType;
+    if (!IMAGE_TYPES.has(mediaType)) {
+      throw new UnsupportedFieldError(param, `${param}: Anthropic accepts image/jpeg, image/png, image/gif and image/webp, not ${d.mediaType}.`);
+    }
+    return { type: 'base64', media_type: mediaType, data: d.data };
+  }
+  if (/^https?:\/\//i.test(url)) return { type: 'url', url };
+  throw new UnsupportedFieldError(param, `${param} must be an http(s) URL or a base64 data URI.`);
+}

@@ -1,0 +1,169 @@
+import { UnsupportedFieldError } from '../unsupported.ts';
+import { convertImageUrlToAnthropicSource, parseDataUri } from './convert-image-url-to-anthropic-source.ts';
+import { decodeToolCallId } from './anthropic-tool-call-id.ts';
+
+// OpenAI `messages` → Anthropic `system` + `messages`.
+// - system and developer messages, wherever they appear, become the top-level `system`
+//   blocks in order (Anthropic has no system role inside `messages`).
+// - `tool` messages become `tool_result` blocks in a user turn; consecutive same-role turns
+//   are merged because Anthropic requires user/assistant alternation, and tool_result
+//   blocks are moved first within a user turn as Anthropic requires.
+// - assistant `tool_calls` become `tool_use` blocks; a thinking signature carried in the
+//   first tool call id (anthropic-tool-call-id.ts) plus `reasoning_content` become the
+//   leading `thinking` block.
+// - `cache_control` on a content part is passed through (prompt caching).
+// https://docs.anthropic.com/en/api/messages
+
+type Block = Record<string, any>;
+export interface AnthropicMessage {
+  role: 'user' | 'assistant';
+  content: Block[];
+}
+export interface AnthropicPrompt {
+  system: Block[] | undefined;
+  messages: AnthropicMessage[];
+}
+
+function withCacheControl(block: Block, part: any): Block {
+  if (part && typeof part === 'object' && part.cache_control && typeof part.cache_control === 'object') {
+    block.cache_control = part.cache_control;
+  }
+  return block;
+}
+
+function textBlocks(content: unknown, param: string, allowed: ReadonlySet<string>): Block[] {
+  if (content === undefined || content === null) return [];
+  if (typeof content === 'string') return content ? [{ type: 'text', text: content }] : [];
+  if (!Array.isArray(content)) throw new UnsupportedFieldError(param, `${param} must be a string or an array of content parts.`);
+  const out: Block[] = [];
+  content.forEach((part, j) => {
+    const type = part?.type;
+    if (!allowed.has(type)) throw new UnsupportedFieldError(`${param}[${j}].type`, `Content part type "${type}" is not supported here by the anthropic upstream.`);
+    const text = type === 'refusal' ? part.refusal : part.text;
+    if (typeof text === 'string' && text) out.push(withCacheControl({ type: 'text', text }, part));
+  });
+  return out;
+}
+
+const TEXT_ONLY = new Set(['text']);
+const ASSISTANT_PARTS = new Set(['text', 'refusal']);
+
+function userBlocks(content: unknown, param: string): Block[] {
+  if (!Array.isArray(content)) return textBlocks(content, param, TEXT_ONLY);
+  const out: Block[] = [];
+  content.forEach((part, j) => {
+    const p = `${param}[${j}]`;
+    switch (part?.type) {
+      case 'text':
+        if (typeof part.text === 'string' && part.text) out.push(withCacheControl({ type: 'text', text: part.text }, part));
+        break;
+      case 'image_url': {
+        const url = typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
+        out.push(withCacheControl({ type: 'image', source: convertImageUrlToAnthropicSource(url, `${p}.image_url.url`) }, part));
+        break;
+      }
+      case 'file': {
+        // OpenAI file parts carry a base64 data URI in file.file_data; Anthropic takes
+        // PDFs and plain text as `document` blocks. Uploaded file ids cannot be resolved.
+        const d = typeof part.file?.file_data === 'string' ? parseDataUri(part.file.file_data) : null;
+        if (!d || (d.mediaType !== 'application/pdf' && d.mediaType !== 'text/plain')) {
+          throw new UnsupportedFieldError(`${p}.file`, 'The anthropic upstream accepts file parts only as base64 data URIs of application/pdf or text/plain.');
+        }
+        const source = d.mediaType === 'text/plain'
+          ? { type: 'text', media_type: 'text/plain', data: Buffer.from(d.data, 'base64').toString('utf8') }
+          : { type: 'base64', media_type: d.mediaType, data: d.data };
+        out.push(withCacheControl({ type: 'document', source }, part));
+        break;
+      }
+      default:
+        throw new UnsupportedFieldError(`${p}.type`, `Content part type "${part?.type}" is not supported by the anthropic upstream.`);
+    }
+  });
+  return out;
+}
+
+function parseArguments(args: unknown, param: string): Record<string, unknown> {
+  if (args === undefined || args === null || args === '') return {};
+  let v: unknown = args;
+  if (typeof args === 'string') {
+    try {
+      v = JSON.parse(args);
+    } catch {
+      throw new UnsupportedFieldError(param, `${param} is not valid JSON; Anthropic needs tool inputs as JSON objects.`);
+    }
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UnsupportedFieldError(param, `${param} must be a JSON object for the anthropic upstream.`);
+  return v as Record<string, unknown>;
+}
+
+function assistantBlocks(m: any, param: string): Block[] {
+  if (m.audio) throw new UnsupportedFieldError(`${param}.audio`, 'Assistant audio is not supported by the anthropic upstream.');
+  if (m.function_call) throw new UnsupportedFieldError(`${param}.function_call`, 'The legacy function_call field is not supported; use tool_calls.');
+  const out: Block[] = [];
+  const calls: any[] = Array.isArray(m.tool_calls) ? m.tool_calls : [];
+  const signature = calls.length ? decodeToolCallId(String(calls[0]?.id ?? '')).signature : undefined;
+  if (signature && typeof m.reasoning_content === 'string' && m.reasoning_content) {
+    out.push({ type: 'thinking', thinking: m.reasoning_content, signature });
+  }
+  out.push(...textBlocks(m.content, `${param}.content`, ASSISTANT_PARTS));
+  calls.forEach((c, j) => {
+    const p = `${param}.tool_calls[${j}]`;
+    if (c?.type !== undefined && c.type !== 'function') throw new UnsupportedFieldError(`${p}.type`, `Tool call type "${c.type}" is not supported by the anthropic upstream.`);
+    out.push({
+      type: 'tool_use',
+      id: decodeToolCallId(String(c?.id ?? '')).toolUseId,
+      name: String(c?.function?.name ?? ''),
+      input: parseArguments(c?.function?.arguments, `${p}.function.arguments`),
+    });
+  });
+  return out;
+}
+
+function toolResultBlock(m: any, param: string): Block {
+  const block: Block = { type: 'tool_result', tool_use_id: decodeToolCallId(String(m.tool_call_id ?? '')).toolUseId };
+  if (typeof m.content === 'string') {
+    if (m.content) block.content = m.content;
+  } else {
+    const blocks = textBlocks(m.content, `${param}.content`, TEXT_ONLY);
+    if (blocks.length) block.content = blocks;
+  }
+  return block;
+}
+
+export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
+  if (!Array.isArray(messages)) throw new UnsupportedFieldError('messages', 'messages must be an array.');
+  const system: Block[] = [];
+  const out: AnthropicMessage[] = [];
+  const append = (role: 'user' | 'assistant', blocks: Block[]) => {
+    if (!blocks.length) return;
+    const last = out[out.length - 1];
+    if (last && last.role === role) last.content.push(...blocks);
+    else out.push({ role, content: blocks });
+  };
+  messages.forEach((m: any, i) => {
+    const param = `messages[${i}]`;
+    switch (m?.role) {
+      case 'system':
+      case 'developer':
+        system.push(...textBlocks(m.content, `${param}.content`, TEXT_ONLY));
+        break;
+      case 'user':
+        append('user', userBlocks(m.content, `${param}.content`));
+        break;
+      case 'assistant':
+        append('assistant', assistantBlocks(m, param));
+        break;
+      case 'tool':
+        append('user', [toolResultBlock(m, param)]);
+        break;
+      default:
+        throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the anthropic upstream.`);
+    }
+  });
+  for (const m of out) {
+    if (m.role === 'user' && m.content.some((b) => b.type === 'tool_result')) {
+      m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];
+    }
+  }
+  return { system: system.length ? system : undefined, messages: out };
+}

@@ -1,0 +1,112 @@
+import type { ChatCall } from '../types.ts';
+import { checkRequestFields, UnsupportedFieldError, type FieldPolicy } from '../unsupported.ts';
+import { convertToAnthropicMessages } from './convert-to-anthropic-messages.ts';
+import { convertToAnthropicTools } from './convert-to-anthropic-tools.ts';
+
+// OpenAI chat-completions request → Anthropic Messages request body.
+// https://docs.anthropic.com/en/api/messages
+
+/**
+ * Anthropic requires max_tokens; the adapter does not know the model's output cap, so a
+ * request without max_completion_tokens / max_tokens gets 4096 — accepted by every
+ * current Claude model. With thinking on, the thinking budget is added on top.
+ */
+export const DEFAULT_MAX_TOKENS = 4096;
+
+/** reasoning_effort → thinking.budget_tokens (Anthropic's minimum budget is 1024). */
+export const THINKING_BUDGETS: Record<string, number> = { minimal: 1024, low: 2048, medium: 8192, high: 16_384, xhigh: 32_768 };
+const MIN_THINKING_BUDGET = 1024;
+
+const isZero = (v: unknown) => v === 0;
+
+// Every top-level OpenAI field, and what happens to it. Fields not listed (audio,
+// prediction, web_search_options, functions, function_call, verbosity, ...) are rejected.
+const FIELDS: Record<string, FieldPolicy> = {
+  model: 'handled',
+  messages: 'handled',
+  stream: 'handled',
+  max_tokens: 'handled',
+  max_completion_tokens: 'handled',
+  temperature: 'handled',
+  top_p: 'handled',
+  top_k: 'handled', // not OpenAI, but a common extension Anthropic supports natively
+  stop: 'handled',
+  tools: 'handled',
+  tool_choice: 'handled',
+  parallel_tool_calls: 'handled', // false → disable_parallel_tool_use
+  response_format: 'handled',
+  reasoning_effort: 'handled',
+  // Harmless to drop: bookkeeping or transport options with no effect on the answer.
+  // `seed` only asks for best-effort determinism, which nothing guarantees anyway.
+  user: 'ignored',
+  metadata: 'ignored',
+  stream_options: 'ignored', // the gateway asks the translator for usage; Anthropic always reports it
+  store: 'ignored',
+  service_tier: 'ignored',
+  prompt_cache_key: 'ignored',
+  safety_identifier: 'ignored',
+  seed: 'ignored',
+  // Accepted only at their no-op values.
+  n: (v) => v === 1,
+  logprobs: (v) => v === false,
+  top_logprobs: isZero,
+  presence_penalty: isZero,
+  frequency_penalty: isZero,
+  logit_bias: (v) => !!v && typeof v === 'object' && Object.keys(v).length === 0,
+  modalities: (v) => Array.isArray(v) && v.every((m) => m === 'text'),
+};
+
+function stopSequences(stop: unknown): string[] | undefined {
+  if (stop === undefined || stop === null) return undefined;
+  const list = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw new UnsupportedFieldError('stop', 'stop must be a string or an array of strings.');
+  const nonEmpty = list.filter((s) => s.length > 0);
+  return nonEmpty.length ? nonEmpty : undefined;
+}
+
+function thinkingBudget(effort: unknown): number | undefined {
+  if (effort === undefined || effort === null || effort === 'none') return undefined;
+  const budget = typeof effort === 'string' ? THINKING_BUDGETS[effort] : undefined;
+  if (!budget) throw new UnsupportedFieldError('reasoning_effort', `reasoning_effort "${String(effort)}" is not supported by the anthropic upstream.`);
+  return budget;
+}
+
+export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
+  const b = call.body;
+  checkRequestFields(b, FIELDS, 'anthropic');
+  if (typeof b.temperature === 'number' && b.temperature > 1) {
+    throw new UnsupportedFieldError('temperature', `Anthropic accepts temperature between 0 and 1, not ${b.temperature}.`);
+  }
+
+  const explicitMax = b.max_completion_tokens ?? b.max_tokens;
+  let budget = thinkingBudget(b.reasoning_effort);
+  let maxTokens: number = typeof explicitMax === 'number' ? explicitMax : DEFAULT_MAX_TOKENS;
+  if (budget !== undefined) {
+    if (typeof explicitMax === 'number') {
+      // OpenAI's max_completion_tokens includes reasoning, like Anthropic's max_tokens
+      // includes the thinking budget; the budget must be below max_tokens.
+      if (explicitMax <= MIN_THINKING_BUDGET) {
+        throw new UnsupportedFieldError('reasoning_effort', `Anthropic thinking needs max_completion_tokens above ${MIN_THINKING_BUDGET}.`);
+      }
+      budget = Math.min(budget, explicitMax - 1);
+    } else {
+      maxTokens = budget + DEFAULT_MAX_TOKENS;
+    }
+  }
+
+  const { system, messages } = convertToAnthropicMessages(b.messages);
+  const tools = convertToAnthropicTools(b, { thinking: budget !== undefined });
+
+  const out: Record<string, any> = { model: call.upstreamModel, max_tokens: maxTokens, messages };
+  if (system) out.system = system;
+  const stop = stopSequences(b.stop);
+  if (stop) out.stop_sequences = stop;
+  if (typeof b.temperature === 'number') out.temperature = b.temperature;
+  if (typeof b.top_p === 'number') out.top_p = b.top_p;
+  if (typeof b.top_k === 'number') out.top_k = b.top_k;
+  if (tools.tools) out.tools = tools.tools;
+  if (tools.tool_choice) out.tool_choice = tools.tool_choice;
+  if (budget !== undefined) out.thinking = { type: 'enabled', budget_tokens: budget };
+  if (call.stream) out.stream = true;
+  return out;
+}

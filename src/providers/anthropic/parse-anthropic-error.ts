@@ -1,0 +1,30 @@
+import type { UpstreamErrorInfo } from '../types.ts';
+
+// Anthropic error bodies: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_..."}
+// https://docs.anthropic.com/en/api/errors — the same object arrives as an `error` event
+// mid-stream. `type` and `code` carry Anthropic's error type verbatim (e.g.
+// "rate_limit_error", "overloaded_error"); HTTP 529 means overloaded.
+
+export function anthropicErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
+  const type = typeof e?.type === 'string' ? e.type : undefined;
+  return {
+    message: typeof e?.message === 'string' && e.message ? e.message : fallback,
+    type,
+    code: type,
+  };
+}
+
+export function parseAnthropicError(status: number, text: string): UpstreamErrorInfo {
+  try {
+    const j = JSON.parse(text);
+    if (j && typeof j === 'object') {
+      if (j.error && typeof j.error === 'object') return anthropicErrorInfo(j.error);
+      if (typeof j.message === 'string') return anthropicErrorInfo(j);
+    }
+  } catch {
+    /* not JSON: a proxy's HTML page or an empty body */
+  }
+  const trimmed = text.trim().slice(0, 300);
+  if (status === 529) return { message: trimmed || 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' };
+  return { message: trimmed || `upstream error (HTTP ${status})` };
+}
