@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { GatewayError } from '../protocol/errors.ts';
+import type { Runtime } from '../gateway/runtime.ts';
+import { requireAdmin } from './auth.ts';
+import { parseWith } from './validate.ts';
+import { accountJson, keyJson } from './serialize.ts';
+import { newId } from '../store/ids.ts';
+import { getAccount, insertAccount, listAccounts, updateAccount } from '../store/accounts.ts';
+import { getApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.ts';
+import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
+import { queryRequests } from '../store/requests.ts';
+
+// The operator's API. JSON in and out; money as USD decimal strings.
+
+const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+const accountCreate = z.strictObject({ name: z.string().min(1).max(200), plan: z.string().min(1).nullable().optional() });
+const accountPatch = z.strictObject({ name: z.string().min(1).max(200).optional(), plan: z.string().min(1).nullable().optional(), suspended: z.boolean().optional() });
+const keyCreate = z.strictObject({ name: z.string().max(200).optional(), expires_at: isoDate.optional() });
+const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
+const requestsQuery = z.object({
+  account_id: z.string().optional(),
+  from: isoDate.optional(),
+  to: isoDate.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
+
+export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
+  app.register(
+    async (admin) => {
+      admin.addHook('onRequest', async (request) => requireAdmin(rt, request));
+
+      const planExists = (plan: string | null | undefined) => {
+        if (plan && !rt.config.plans.some((p) => p.id === plan)) throw new GatewayError('invalid_request', `Unknown plan '${plan}'.`, { param: 'plan' });
+      };
+      const mustAccount = async (id: string) => {
+        const a = await getAccount(rt.db, id);
+        if (!a) throw new GatewayError('not_found', `No account '${id}'.`);
+        return a;
+      };
+
+      admin.post('/accounts', async (request: Req, reply: FastifyReply) => {
+        const body = parseWith(accountCreate, request.body);
+        const plan = body.plan === undefined ? (rt.config.default_plan ?? null) : body.plan;
+        planExists(plan);
+        const a = await insertAccount(rt.db, { id: newId('acct'), name: body.name, plan, now: Date.now() });
+        return reply.code(201).send(accountJson(a));
+      });
+
+      admin.get('/accounts', async (request: Req) => {
+        const q = parseWith(listQuery, request.query);
+        const rows = await listAccounts(rt.db, { limit: q.limit, after: q.after });
+        return { object: 'list', data: rows.map(accountJson), has_more: rows.length === q.limit };
+      });
+
+      admin.get('/accounts/:id', async (request: Req) => accountJson(await mustAccount(request.params.id!)));
+
+      admin.patch('/accounts/:id', async (request: Req) => {
+        const body = parseWith(accountPatch, request.body);
+        await mustAccount(request.params.id!);
+        planExists(body.plan);
+        return accountJson((await updateAccount(rt.db, request.params.id!, body, Date.now()))!);
+      });
+
+      admin.post('/accounts/:id/keys', async (request: Req, reply: FastifyReply) => {
+        const body = parseWith(keyCreate, request.body);
+        const account = await mustAccount(request.params.id!);
+        if (body.expires_at !== undefined && body.expires_at <= Date.now()) throw new GatewayError('invalid_request', 'expires_at must be in the future.', { param: 'expires_at' });
+        const { key, display } = generateApiKey(rt.config.key_prefix);
+        const row = { id: newId('key'), accountId: account.id, hash: hashApiKey(rt.secret, key), prefix: display, name: body.name ?? null, createdAt: Date.now(), expiresAt: body.expires_at ?? null, overrides: null };
+        await insertApiKey(rt.db, row);
+        rt.keys.remember({ ...row, revokedAt: null });
+        return reply.code(201).send({ ...keyJson({ ...row, revokedAt: null }), key });
+      });
+
+      admin.get('/accounts/:id/keys', async (request: Req) => {
+        await mustAccount(request.params.id!);
+        return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson) };
+      });
+
+      admin.delete('/keys/:id', async (request: Req) => {
+        const k = await getApiKey(rt.db, request.params.id!);
+        if (!k) throw new GatewayError('not_found', `No key '${request.params.id}'.`);
+        await revokeApiKey(rt.db, k.id, Date.now());
+        rt.keys.invalidate(k.hash);
+        return keyJson((await getApiKey(rt.db, k.id))!);
+      });
+
+      admin.get('/requests', async (request: Req) => {
+        const q = parseWith(requestsQuery, request.query);
+        await rt.requestLog.flush();
+        return { object: 'list', data: await queryRequests(rt.db, q) };
+      });
+    },
+    { prefix: '/admin/v1' },
+  );
+}

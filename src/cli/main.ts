@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load.ts';
+import { adminCall, type AdminTarget } from './admin-client.ts';
+
+const HELP = `tollgate — an OpenAI-compatible LLM API gateway
+
+Usage:
+  tollgate serve [--config FILE]        start the gateway (default 127.0.0.1:8080, SQLite in ./data)
+  tollgate demo                         start the gateway beside a simulated upstream and show how to call it
+
+Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token or TOLLGATE_ADMIN_TOKEN):
+  tollgate accounts create --name NAME [--plan PLAN]
+  tollgate accounts list
+  tollgate accounts get ACCOUNT_ID
+  tollgate accounts update ACCOUNT_ID [--name NAME] [--plan PLAN] [--suspended true|false]
+  tollgate keys create ACCOUNT_ID [--name NAME] [--expires-at ISO8601]
+  tollgate keys list ACCOUNT_ID
+  tollgate keys revoke KEY_ID
+  tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N]
+`;
+
+const options = {
+  config: { type: 'string' },
+  url: { type: 'string' },
+  'admin-token': { type: 'string' },
+  name: { type: 'string' },
+  plan: { type: 'string' },
+  suspended: { type: 'string' },
+  'expires-at': { type: 'string' },
+  account: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  limit: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function target(v: Record<string, string | boolean | undefined>): AdminTarget {
+  const token = (v['admin-token'] as string | undefined) ?? process.env.TOLLGATE_ADMIN_TOKEN;
+  if (!token) throw new Error('an admin token is needed: pass --admin-token or set TOLLGATE_ADMIN_TOKEN');
+  return { url: (v.url as string | undefined) ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080', token };
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new Error(`missing ${what}; see tollgate --help`);
+  return value;
+}
+
+function print(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: v, positionals: p } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const [cmd, sub, arg] = p;
+  if (v.help || !cmd || cmd === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  switch (cmd) {
+    case 'serve':
+      return (await import('./serve.ts')).serve(v.config);
+    case 'demo':
+      return (await import('./demo.ts')).demo();
+    case 'accounts': {
+      const t = target(v);
+      if (sub === 'create') return print(await adminCall(t, 'POST', '/accounts', { name: need(v.name, '--name'), ...(v.plan ? { plan: v.plan } : {}) }));
+      if (sub === 'list') return print(await adminCall(t, 'GET', '/accounts'));
+      if (sub === 'get') return print(await adminCall(t, 'GET', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`));
+      if (sub === 'update') {
+        const body: Record<string, unknown> = {};
+        if (v.name) body.name = v.name;
+        if (v.plan) body.plan = v.plan;
+        if (v.suspended) body.suspended = v.suspended === 'true';
+        return print(await adminCall(t, 'PATCH', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`, body));
+      }
+      break;
+    }
+    case 'keys': {
+      const t = target(v);
+      if (sub === 'create') {
+        const body: Record<string, unknown> = {};
+        if (v.name) body.name = v.name;
+        if (v['expires-at']) body.expires_at = v['expires-at'];
+        return print(await adminCall(t, 'POST', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}/keys`, body));
+      }
+      if (sub === 'list') return print(await adminCall(t, 'GET', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}/keys`));
+      if (sub === 'revoke') return print(await adminCall(t, 'DELETE', `/keys/${encodeURIComponent(need(arg, 'KEY_ID'))}`));
+      break;
+    }
+    case 'requests': {
+      const q = new URLSearchParams();
+      if (v.account) q.set('account_id', v.account);
+      if (v.from) q.set('from', v.from);
+      if (v.to) q.set('to', v.to);
+      if (v.limit) q.set('limit', v.limit);
+      return print(await adminCall(target(v), 'GET', `/requests?${q}`));
+    }
+  }
+  throw new Error(`unknown command: ${p.join(' ')}; see tollgate --help`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const msg = err instanceof ConfigError ? err.message : `tollgate: ${(err as Error).message}`;
+  process.stderr.write(`${msg}\n`);
+  process.exit(err instanceof ConfigError ? 78 : 1);
+});

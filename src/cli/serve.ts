@@ -1,0 +1,30 @@
+import { loadConfig } from '../config/load.ts';
+import { startGateway } from '../gateway/start.ts';
+
+export async function serve(configFile: string | undefined): Promise<void> {
+  const config = loadConfig(configFile);
+  const gw = await startGateway(config);
+  const models = gw.rt.catalog.models.size;
+  process.stdout.write(`Tollgate listening on ${gw.url} (storage ${config.storage}, ${gw.rt.catalog.upstreams.size} providers, ${models} models)\n`);
+  if (models === 0) {
+    process.stdout.write('No models configured: set OPENAI_API_KEY, DEEPSEEK_API_KEY or MOONSHOT_API_KEY, or pass --config (see tollgate.example.yaml). Try `npm run demo` to see it work without a provider key.\n');
+  }
+  if (gw.newAdminToken) {
+    process.stdout.write(`\nAdmin token (shown once; only its hash is kept):\n  ${gw.newAdminToken}\n\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: draining ${gw.rt.inFlight} in-flight requests and flushing logs\n`);
+    gw.close().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type Config } from './schema.ts';
+import { catalogFromEnv } from './catalog.ts';
+
+export class ConfigError extends Error {}
+
+const WHOLE_VAR = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
+const ANY_VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces ${VAR} and ${VAR:-default} in every string value (never in keys). */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string[] = []): unknown {
+  if (typeof value === 'string') {
+    const whole = WHOLE_VAR.exec(value);
+    if (whole) {
+      const v = lookup(whole[1]!, whole[2], env, path);
+      // A value that is only a variable may stand for a number or boolean (port: ${PORT}).
+      if (/^-?\d+$/.test(v)) return Number(v);
+      if (v === 'true' || v === 'false') return v === 'true';
+      return v;
+    }
+    return value.replace(ANY_VAR, (_m, name: string, def: string | undefined) => lookup(name, def, env, path));
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, String(i)]));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+function lookup(name: string, def: string | undefined, env: NodeJS.ProcessEnv, path: string[]): string {
+  const v = env[name];
+  if (v !== undefined && v !== '') return v;
+  if (def !== undefined) return def;
+  throw new ConfigError(`config error at ${formatPath(path)}: environment variable ${name} is not set (write \${${name}:-} to allow it to be empty)`);
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' || /^\d+$/.test(String(p)) ? `[${String(p)}]` : `${i ? '.' : ''}${String(p)}`)).join('');
+}
+
+/** Validates a raw object; throws ConfigError naming every bad path. */
+export function validateConfig(raw: unknown, source = 'config'): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/**
+ * Loads the config file if one is named (flag or TOLLGATE_CONFIG); otherwise starts from
+ * nothing. A config that lists no providers and no models gets the built-in catalog for
+ * every provider whose API key is in the environment.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: Record<string, unknown> = {};
+  const path = file ?? env.TOLLGATE_CONFIG;
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);
+    }
+    raw = interpolate(parsed ?? {}, env) as Record<string, unknown>;
+  }
+  if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
+  if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
+  if (raw.providers === undefined && raw.models === undefined) {
+    const catalog = catalogFromEnv(env);
+    raw.providers = catalog.providers;
+    raw.models = catalog.models;
+  }
+  return validateConfig(raw, path ? `config file ${path}` : 'configuration');
+}

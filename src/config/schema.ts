@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { perMillionToPerToken } from '../billing/money.ts';
+
+// Validated once at start: a bad config fails loudly with the path of the bad key,
+// never at request time.
+
+const price = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  try {
+    perMillionToPerToken(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}).transform((v) => String(v));
+
+const positiveInt = z.number().int().positive();
+const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'letters, digits, and . _ : / - only (max 128)');
+
+export const providerSchema = z.strictObject({
+  id: identifier,
+  kind: z.enum(['openai']),
+  base_url: z.url({ protocol: /^https?$/ }),
+  api_key: z.string().default(''),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout_ms: positiveInt.default(120_000),
+  /** Simulated upstreams are only allowed by `tollgate demo` and tests. */
+  simulated: z.boolean().default(false),
+});
+
+export const pricingSchema = z.strictObject({
+  input: price,
+  cached_input: price.optional(),
+  output: price,
+  cache_write: price.optional(),
+});
+
+export const upstreamRefSchema = z.strictObject({
+  provider: identifier,
+  model: z.string().min(1),
+  weight: positiveInt.default(1),
+  priority: z.number().int().default(0),
+});
+
+export const modelSchema = z.strictObject({
+  id: identifier,
+  owned_by: z.string().optional(),
+  context_window: positiveInt.optional(),
+  max_output_tokens: positiveInt.optional(),
+  type: z.enum(['chat', 'embedding']).default('chat'),
+  upstreams: z.array(upstreamRefSchema).min(1),
+  pricing: pricingSchema.optional(),
+});
+
+export const planSchema = z.strictObject({
+  id: identifier,
+  name: z.string().optional(),
+  models: z.array(z.string().min(1)).optional(),
+  context_tokens: positiveInt.optional(),
+  max_output_tokens: positiveInt.optional(),
+  concurrency: positiveInt.optional(),
+  rpm: positiveInt.optional(),
+  tpm: positiveInt.optional(),
+  daily_tokens: positiveInt.optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    listen: z.strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    }).default({ host: '127.0.0.1', port: 8080 }),
+    storage: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path> (postgres:// arrives with scale-out)').default('sqlite:./data/tollgate.db'),
+    admin_token: z.string().min(16, 'admin_token must be at least 16 characters').optional(),
+    /** HMAC key for hashing API keys; generated and stored in the database when absent. */
+    secret: z.string().min(32, 'secret must be at least 32 characters').optional(),
+    key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),
+    max_body_bytes: positiveInt.default(10 * 1024 * 1024),
+    request_timeout_ms: positiveInt.default(120_000),
+    /** Request-log batching: flush every interval or when this many records are queued. */
+    log_flush_ms: positiveInt.default(200),
+    default_plan: z.string().optional(),
+    logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+    providers: z.array(providerSchema).default([]),
+    models: z.array(modelSchema).default([]),
+    plans: z.array(planSchema).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    const providers = new Set<string>();
+    cfg.providers.forEach((p, i) => {
+      if (providers.has(p.id)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id "${p.id}"` });
+      providers.add(p.id);
+    });
+    const models = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (models.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
+      models.add(m.id);
+      m.upstreams.forEach((u, j) => {
+        if (!providers.has(u.provider)) {
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'upstreams', j, 'provider'], message: `unknown provider "${u.provider}"` });
+        }
+      });
+    });
+    const plans = new Set<string>();
+    cfg.plans.forEach((p, i) => {
+      if (plans.has(p.id)) ctx.addIssue({ code: 'custom', path: ['plans', i, 'id'], message: `duplicate plan id "${p.id}"` });
+      plans.add(p.id);
+    });
+    if (cfg.default_plan !== undefined && !plans.has(cfg.default_plan)) {
+      ctx.addIssue({ code: 'custom', path: ['default_plan'], message: `unknown plan "${cfg.default_plan}"` });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type PlanConfig = z.infer<typeof planSchema>;
+export type PricingConfig = z.infer<typeof pricingSchema>;

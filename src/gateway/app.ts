@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { GatewayError } from '../protocol/errors.ts';
+import { makeHandler } from './chat-completions.ts';
+import { getModelHandler, listModelsHandler } from './models-routes.ts';
+import { sendError } from './reply-error.ts';
+import type { Runtime } from './runtime.ts';
+import { registerAdminRoutes } from '../admin/routes.ts';
+
+// The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
+// API under /admin/v1. Every response carries x-request-id.
+
+export function buildApp(rt: Runtime): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: rt.config.max_body_bytes,
+    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 65_000,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  // Bodies are JSON whatever the Content-Type says (curl -d sends form encoding), parsed
+  // once with the built-in parser; errors become OpenAI-shaped 400s.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`), undefined);
+    }
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.setHeader('x-request-id', request.id);
+    done();
+  });
+
+  app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
+    if (err instanceof GatewayError) return sendError(reply, request.id, err);
+    const code = (err as FastifyError).code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, request.id, new GatewayError('request_too_large', `The request body is larger than the ${rt.config.max_body_bytes} bytes allowed.`));
+    }
+    if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return sendError(reply, request.id, new GatewayError('invalid_request', 'Content-Length does not match the body.'));
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendError(reply, request.id, new GatewayError('invalid_request', err.message, { status: err.statusCode }));
+    }
+    rt.log.error({ err, request_id: request.id }, 'unhandled error');
+    return sendError(reply, request.id, new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, request.id, new GatewayError('not_found', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+
+  const chat = makeHandler(rt, 'chat');
+  const embeddings = makeHandler(rt, 'embeddings');
+  for (const base of ['/v1', '/api/v1']) {
+    app.post(`${base}/chat/completions`, chat);
+    app.post(`${base}/embeddings`, embeddings);
+    app.get(`${base}/models`, listModelsHandler(rt));
+    app.get(`${base}/models/*`, getModelHandler(rt));
+  }
+  app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
+
+  registerAdminRoutes(app, rt);
+  return app;
+}

@@ -1,0 +1,47 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../protocol/errors.ts';
+import { authenticate } from './authenticate.ts';
+import type { ModelEntry } from './catalog.ts';
+import { sendError } from './reply-error.ts';
+import type { Runtime } from './runtime.ts';
+import type { ApiKeyRow } from '../store/api-keys.ts';
+
+// GET /v1/models and /v1/models/{id}: only the models the caller's key may use.
+
+function visible(_rt: Runtime, _key: ApiKeyRow, _m: ModelEntry): boolean {
+  return true;
+}
+
+function toWire(m: ModelEntry) {
+  return { id: m.id, object: 'model', created: m.createdAt, owned_by: m.ownedBy, ...(m.contextWindow ? { context_window: m.contextWindow } : {}) };
+}
+
+export function listModelsHandler(rt: Runtime) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const k = authenticate(rt, request.headers);
+      const key = k instanceof Promise ? await k : k;
+      const data = [...rt.catalog.models.values()].filter((m) => visible(rt, key, m)).map(toWire);
+      return reply.type('application/json').send(JSON.stringify({ object: 'list', data }));
+    } catch (err) {
+      if (err instanceof GatewayError) return sendError(reply, request.id, err);
+      throw err;
+    }
+  };
+}
+
+export function getModelHandler(rt: Runtime) {
+  return async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+    try {
+      const k = authenticate(rt, request.headers);
+      const key = k instanceof Promise ? await k : k;
+      const id = request.params['*'];
+      const m = rt.catalog.find(id);
+      if (!m || !visible(rt, key, m)) throw new GatewayError('model_not_found', `The model '${id}' does not exist or is not available to your key.`, { param: 'model' });
+      return reply.type('application/json').send(JSON.stringify(toWire(m)));
+    } catch (err) {
+      if (err instanceof GatewayError) return sendError(reply, request.id, err);
+      throw err;
+    }
+  };
+}

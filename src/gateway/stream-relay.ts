@@ -1,0 +1,126 @@
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { createParser } from 'eventsource-parser';
+import type { StreamItem, StreamTranslator } from '../providers/types.ts';
+import { errorBody } from '../protocol/errors.ts';
+import { writeOpenAIUsage } from '../protocol/usage.ts';
+import type { Exchange } from './exchange.ts';
+import { fromTransportError, scrub } from './upstream-errors.ts';
+import type { Upstream } from './upstreams.ts';
+
+// Relays an upstream SSE stream as a native OpenAI stream, event by event as it
+// arrives: everything decoded from one upstream read goes out in one write, nothing is
+// held back. Chunks pass through as text; only frames that carry usage or an error are
+// parsed. The `model` is rewritten to the public id by string replacement.
+
+export interface StreamRelayOptions {
+  res: ServerResponse;
+  body: Dispatcher.ResponseData['body'];
+  translator: StreamTranslator;
+  upstream: Upstream;
+  ex: Exchange;
+  publicModel: string;
+  includeUsage: boolean;
+  /** Turns usage into extra usage fields (cost) for the client's usage frame. */
+  decorateUsage: (usage: Record<string, any>) => void;
+}
+
+const DONE = 'data: [DONE]\n\n';
+
+export async function relayStream(o: StreamRelayOptions): Promise<void> {
+  const { res, ex } = o;
+  const items: StreamItem[] = [];
+  const parser = createParser({ onEvent: (e) => o.translator.push({ event: e.event, data: e.data }, items) });
+  const decoder = new TextDecoder();
+  const publicModelJson = `"model":${JSON.stringify(o.publicModel)}`;
+  let modelNeedle: string | null | undefined; // undefined = not learned yet; null = no rewrite needed
+  let done = false;
+  let failed = false;
+
+  const render = (): string => {
+    let out = '';
+    for (const item of items) {
+      if (done || failed) break;
+      switch (item.kind) {
+        case 'chunk': {
+          let json = item.json;
+          if (modelNeedle === undefined) modelNeedle = learnModelNeedle(json, publicModelJson);
+          if (modelNeedle) json = json.replaceAll(modelNeedle, publicModelJson);
+          if (!o.includeUsage && json.includes('"usage":null')) json = json.replace(/,"usage":null|"usage":null,?/, '');
+          out += `data: ${json}\n\n`;
+          break;
+        }
+        case 'usage': {
+          ex.usage = item.usage;
+          if (o.includeUsage) {
+            const frame = item.frame;
+            frame.model = o.publicModel;
+            const usage = writeOpenAIUsage(frame.usage && typeof frame.usage === 'object' ? frame.usage : {}, item.usage);
+            o.decorateUsage(usage);
+            frame.usage = usage;
+            out += `data: ${JSON.stringify(frame)}\n\n`;
+          }
+          break;
+        }
+        case 'error': {
+          failed = true;
+          ex.errorCode = 'upstream_error';
+          out += `data: ${errorBody(scrub(item.error.message, o.upstream), 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+          break;
+        }
+        case 'done':
+          done = true;
+          out += DONE;
+          break;
+      }
+    }
+    items.length = 0;
+    return out;
+  };
+
+  try {
+    for await (const chunk of o.body) {
+      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
+      if (items.length === 0) continue;
+      const out = render();
+      if (out) {
+        ex.markFirstByte();
+        res.write(out);
+      }
+      if (done || failed) break;
+    }
+    if (!done && !failed) {
+      parser.feed(decoder.decode());
+      o.translator.end(items);
+      let out = render();
+      if (!done && !failed) {
+        failed = true;
+        ex.errorCode = 'upstream_stream_incomplete';
+        out += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+      }
+      if (out) res.write(out);
+    }
+  } catch (err) {
+    if (res.destroyed) {
+      ex.errorCode = 'client_closed';
+    } else {
+      const ge = fromTransportError(err);
+      ex.errorCode = ge.code;
+      res.write(`data: ${ge.toBody(ex.id)}\n\n`);
+    }
+    failed = true;
+  } finally {
+    if (done || failed) o.body.destroy();
+    res.end();
+  }
+}
+
+/** The upstream may name a model differently (a dated snapshot); learn it from the first chunk. */
+function learnModelNeedle(json: string, publicModelJson: string): string | null {
+  const i = json.indexOf('"model":"');
+  if (i === -1) return null;
+  const end = json.indexOf('"', i + 9);
+  if (end === -1) return null;
+  const needle = json.slice(i, end + 1);
+  return needle === publicModelJson ? null : needle;
+}

@@ -1,0 +1,48 @@
+import { GatewayError } from '../protocol/errors.ts';
+import type { UpstreamErrorInfo } from '../providers/types.ts';
+import type { Upstream } from './upstreams.ts';
+
+// How upstream failures reach the client. The upstream's key, URL and host never do:
+// messages are scrubbed of them before they leave.
+
+export function scrub(message: string, upstream: Upstream): string {
+  let m = message;
+  const key = upstream.config.api_key;
+  if (key && key.length >= 6) m = m.split(key).join('[redacted]');
+  const url = new URL(upstream.config.base_url);
+  m = m.split(upstream.config.base_url).join('[upstream]').split(url.host).join('[upstream]');
+  return m.length > 1000 ? `${m.slice(0, 1000)}…` : m;
+}
+
+/** An HTTP error status from the upstream, in OpenAI shape. */
+export function fromUpstreamStatus(upstream: Upstream, status: number, info: UpstreamErrorInfo, retryAfter: string | undefined): GatewayError {
+  const message = scrub(info.message, upstream);
+  if (status === 401 || status === 403) {
+    // The provider rejected the operator's credentials: not the customer's key problem.
+    return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
+  }
+  if (status === 429) {
+    return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': retryAfter ?? '1' }, codeOverride: 'upstream_rate_limited' });
+  }
+  if (status >= 400 && status < 500) {
+    const type = (info.type as any) ?? 'invalid_request_error';
+    return new GatewayError('invalid_request', message, { status, type, param: info.param ?? null, codeOverride: info.code ?? 'upstream_invalid_request' });
+  }
+  return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
+}
+
+/** A transport failure: refused, reset, timed out, unparseable. */
+export function fromTransportError(err: unknown): GatewayError {
+  const code = (err as { code?: string })?.code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (err as Error)?.name === 'TimeoutError') {
+    return new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.');
+  }
+  if (code === 'ECONNREFUSED') return new GatewayError('upstream_error', 'Could not connect to the upstream provider (connection refused).');
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new GatewayError('upstream_error', 'Could not resolve the upstream provider.');
+  return new GatewayError('upstream_error', 'The upstream provider could not be reached.');
+}
+
+export function invalidUpstreamResponse(detail: string): GatewayError {
+  return new GatewayError('upstream_error', `The upstream provider sent an invalid response: ${detail}.`);
+}

@@ -1,0 +1,28 @@
+import { Pool } from 'undici';
+import type { ProviderConfig } from '../config/schema.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
+import { adapterFor } from '../providers/registry.ts';
+
+// One keep-alive connection pool per upstream provider, shared by every request.
+
+export interface Upstream {
+  readonly id: string;
+  readonly config: ProviderConfig;
+  readonly adapter: ProviderAdapter;
+  readonly pool: Pool;
+  /** base_url's path without a trailing slash ("/v1"), prefixed to adapter paths. */
+  readonly basePath: string;
+}
+
+export function createUpstream(config: ProviderConfig): Upstream {
+  const url = new URL(config.base_url);
+  const pool = new Pool(url.origin, {
+    connections: 512,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: config.timeout_ms,
+    bodyTimeout: config.timeout_ms,
+    connect: { timeout: Math.min(config.timeout_ms, 10_000) },
+  });
+  return { id: config.id, config, adapter: adapterFor(config.kind), pool, basePath: url.pathname.replace(/\/+$/, '') };
+}

@@ -1,0 +1,91 @@
+import { GatewayError } from './errors.ts';
+
+// Checks only what the gateway itself relies on; every other field passes through for
+// the upstream to judge, so new OpenAI parameters work without a Tollgate release.
+
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+
+function bad(message: string, param: string): never {
+  throw new GatewayError('invalid_request', message, { param });
+}
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+export function requireObject(body: unknown): Record<string, any> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new GatewayError('invalid_request', `The request body must be a JSON object, got ${typeName(body)}.`);
+  }
+  return body as Record<string, any>;
+}
+
+function optionalPositiveInt(body: Record<string, any>, field: string): void {
+  const v = body[field];
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(`'${field}' must be a positive integer, got ${JSON.stringify(v)}.`, field);
+}
+
+function requireModel(body: Record<string, any>): string {
+  const model = body.model;
+  if (model === undefined) bad("Missing required parameter: 'model'.", 'model');
+  if (typeof model !== 'string' || model.length === 0) bad(`'model' must be a non-empty string, got ${typeName(model)}.`, 'model');
+  return model;
+}
+
+export interface ChatRequestInfo {
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  maxTokens: number | undefined;
+}
+
+export function validateChatRequest(raw: unknown): ChatRequestInfo {
+  const body = requireObject(raw);
+  const model = requireModel(body);
+  const messages = body.messages;
+  if (messages === undefined) bad("Missing required parameter: 'messages'.", 'messages');
+  if (!Array.isArray(messages)) bad(`'messages' must be an array, got ${typeName(messages)}.`, 'messages');
+  if (messages.length === 0) bad("'messages' must contain at least one message.", 'messages');
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) bad(`'messages[${i}]' must be an object, got ${typeName(m)}.`, `messages[${i}]`);
+    if (typeof m.role !== 'string' || !ROLES.has(m.role)) {
+      bad(`'messages[${i}].role' must be one of system, developer, user, assistant, tool; got ${JSON.stringify(m.role ?? null)}.`, `messages[${i}].role`);
+    }
+    const c = m.content;
+    if (c !== undefined && c !== null && typeof c !== 'string' && !Array.isArray(c)) {
+      bad(`'messages[${i}].content' must be a string or an array of content parts, got ${typeName(c)}.`, `messages[${i}].content`);
+    }
+    if ((c === undefined || c === null) && m.role !== 'assistant') bad(`'messages[${i}].content' is required for role ${m.role}.`, `messages[${i}].content`);
+  }
+  const stream = body.stream;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') bad(`'stream' must be a boolean, got ${typeName(stream)}.`, 'stream');
+  const so = body.stream_options;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Array.isArray(so)) bad(`'stream_options' must be an object, got ${typeName(so)}.`, 'stream_options');
+    if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') bad("'stream_options.include_usage' must be a boolean.", 'stream_options.include_usage');
+  }
+  optionalPositiveInt(body, 'max_tokens');
+  optionalPositiveInt(body, 'max_completion_tokens');
+  optionalPositiveInt(body, 'n');
+  if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) bad(`'tools' must be an array, got ${typeName(body.tools)}.`, 'tools');
+  const rf = body.response_format;
+  if (rf !== undefined && rf !== null && (typeof rf !== 'object' || Array.isArray(rf) || typeof rf.type !== 'string')) {
+    bad("'response_format' must be an object with a string 'type'.", 'response_format');
+  }
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  return { model, stream: stream === true, includeUsage: stream === true && so?.include_usage === true, maxTokens };
+}
+
+export function validateEmbeddingsRequest(raw: unknown): { model: string } {
+  const body = requireObject(raw);
+  const model = requireModel(body);
+  const input = body.input;
+  if (input === undefined) bad("Missing required parameter: 'input'.", 'input');
+  const ok =
+    (typeof input === 'string' && input.length > 0) ||
+    (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === 'string' || typeof x === 'number' || Array.isArray(x)));
+  if (!ok) bad("'input' must be a non-empty string, or a non-empty array of strings or token arrays.", 'input');
+  return { model };
+}

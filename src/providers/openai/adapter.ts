@@ -1,0 +1,123 @@
+import type { ChatCall, ProviderAdapter, StreamItem, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
+import { readOpenAIUsage } from '../../protocol/usage.ts';
+import type { ProviderConfig } from '../../config/schema.ts';
+
+// OpenAI and every OpenAI-compatible upstream (DeepSeek, Moonshot, Groq, vLLM, Ollama...).
+// The request passes through untouched except for `model` and `stream_options`: fields
+// Tollgate does not know about reach the upstream as the client sent them.
+
+function authHeaders(provider: ProviderConfig): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': 'application/json' };
+  if (provider.api_key) h.authorization = `Bearer ${provider.api_key}`;
+  return h;
+}
+
+/** True when the JSON text has `"usage": {` (an object, not null) at any depth. Cheap. */
+export function hasUsageObject(json: string): boolean {
+  let i = json.indexOf('"usage"');
+  while (i !== -1) {
+    let j = i + 7;
+    while (json.charCodeAt(j) === 32) j++;
+    if (json.charCodeAt(j) === 58 /* : */) {
+      j++;
+      while (json.charCodeAt(j) === 32) j++;
+      if (json.charCodeAt(j) === 123 /* { */) return true;
+    }
+    i = json.indexOf('"usage"', i + 7);
+  }
+  return false;
+}
+
+function createStreamTranslator(): StreamTranslator {
+  return {
+    push(event, out) {
+      const data = event.data;
+      if (data === '[DONE]') {
+        out.push({ kind: 'done' });
+        return;
+      }
+      if (!hasUsageObject(data) && !data.includes('"error"')) {
+        out.push({ kind: 'chunk', json: data });
+        return;
+      }
+      let frame: Record<string, any>;
+      try {
+        frame = JSON.parse(data);
+      } catch {
+        out.push({ kind: 'chunk', json: data });
+        return;
+      }
+      if (frame && typeof frame.error === 'object' && frame.error && !Array.isArray(frame.choices)) {
+        out.push({ kind: 'error', error: errorInfo(frame.error) });
+        return;
+      }
+      // Moonshot puts usage inside choices[0]; OpenAI and DeepSeek on a final frame.
+      const choiceUsage = Array.isArray(frame.choices) ? frame.choices.find((c: any) => c && typeof c.usage === 'object' && c.usage) : undefined;
+      const raw = frame.usage && typeof frame.usage === 'object' ? frame.usage : choiceUsage?.usage;
+      const usage = readOpenAIUsage(raw);
+      if (!usage) {
+        out.push({ kind: 'chunk', json: data });
+        return;
+      }
+      if (choiceUsage) delete choiceUsage.usage;
+      const hasChoices = Array.isArray(frame.choices) && frame.choices.length > 0;
+      if (hasChoices) {
+        // A content frame that also carries usage: forward the content, report usage apart.
+        const { usage: _u, ...rest } = frame;
+        out.push({ kind: 'chunk', json: JSON.stringify(rest) });
+      }
+      out.push({ kind: 'usage', usage, frame: { id: frame.id, object: 'chat.completion.chunk', created: frame.created, model: frame.model, ...(frame.system_fingerprint !== undefined ? { system_fingerprint: frame.system_fingerprint } : {}), choices: [], usage: raw } });
+    },
+    end() {},
+  };
+}
+
+function errorInfo(e: any): UpstreamErrorInfo {
+  return {
+    message: typeof e?.message === 'string' ? e.message : typeof e?.msg === 'string' ? e.msg : 'upstream error',
+    type: typeof e?.type === 'string' ? e.type : undefined,
+    code: typeof e?.code === 'string' ? e.code : typeof e?.code === 'number' ? String(e.code) : undefined,
+    param: typeof e?.param === 'string' ? e.param : undefined,
+  };
+}
+
+export const openaiAdapter: ProviderAdapter = {
+  kind: 'openai',
+  authHeaders,
+  buildChatRequest(call: ChatCall, provider) {
+    const body: Record<string, any> = { ...call.body, model: call.upstreamModel };
+    if (call.stream) {
+      // Always ask for usage so streams are metered; the gateway strips the frame again
+      // when the client did not ask for it.
+      body.stream_options = { ...(call.body.stream_options ?? {}), include_usage: true };
+    }
+    return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify(body) };
+  },
+  parseChatResponse(json) {
+    const body = json as Record<string, any>;
+    return { body, usage: readOpenAIUsage(body?.usage) };
+  },
+  createStreamTranslator,
+  buildEmbeddingsRequest(body, upstreamModel, provider) {
+    return { path: '/embeddings', headers: authHeaders(provider), body: JSON.stringify({ ...body, model: upstreamModel }) };
+  },
+  parseEmbeddingsResponse(json) {
+    const body = json as Record<string, any>;
+    return { body, usage: readOpenAIUsage(body?.usage) };
+  },
+  parseError(_status, text) {
+    // OpenAI: {"error":{...}}; LinkModel-style: {"code","msg","request_id"}; plain text.
+    try {
+      const j = JSON.parse(text);
+      if (j && typeof j === 'object') {
+        if (j.error && typeof j.error === 'object') return errorInfo(j.error);
+        if (typeof j.error === 'string') return { message: j.error };
+        if (typeof j.msg === 'string' || typeof j.message === 'string') return errorInfo(j);
+      }
+    } catch {
+      /* not JSON */
+    }
+    const trimmed = text.trim().slice(0, 300);
+    return { message: trimmed || 'upstream error' };
+  },
+};

@@ -1,0 +1,69 @@
+import type { ProviderConfig } from '../config/schema.ts';
+import type { Usage } from '../protocol/usage.ts';
+
+// The contract every upstream wire protocol implements. The gateway speaks OpenAI's
+// chat-completions shape on both sides of this interface; everything provider-specific
+// (paths, auth headers, field names, event names) lives in src/providers/<wire>/.
+
+export type ChatBody = Record<string, any>;
+
+export interface UpstreamRequest {
+  /** Path and query appended to the provider's base_url, e.g. "/chat/completions". */
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ChatCall {
+  /** The client's request body (OpenAI shape), validated; do not mutate. */
+  body: ChatBody;
+  /** The model name to send upstream. */
+  upstreamModel: string;
+  stream: boolean;
+}
+
+/** One thing to emit on the client's stream, produced from upstream events. */
+export type StreamItem =
+  /** An OpenAI chat.completion.chunk as JSON text, forwarded as `data: <json>`. */
+  | { kind: 'chunk'; json: string }
+  /** The usage the upstream reported. `frame` is an OpenAI usage chunk (choices: []) the
+   *  gateway may show the client (with usage filled in) when it asked for usage. */
+  | { kind: 'usage'; usage: Usage; frame: Record<string, any> }
+  /** The upstream reported an error mid-stream. */
+  | { kind: 'error'; error: UpstreamErrorInfo }
+  /** The upstream finished the stream normally. */
+  | { kind: 'done' };
+
+export interface StreamTranslator {
+  /** Feeds one upstream SSE event (event name may be absent); pushes items to `out`. */
+  push(event: { event?: string | undefined; data: string }, out: StreamItem[]): void;
+  /** Called when the upstream body ends; may push a final 'done'. */
+  end(out: StreamItem[]): void;
+}
+
+export interface UpstreamErrorInfo {
+  message: string;
+  type?: string | undefined;
+  code?: string | undefined;
+  param?: string | undefined;
+}
+
+export interface ParsedChatResponse {
+  /** An OpenAI chat.completion object; the gateway rewrites model and usage. */
+  body: Record<string, any>;
+  usage: Usage | null;
+}
+
+export interface ProviderAdapter {
+  readonly kind: string;
+  /** Headers every request to this provider carries (auth, version). */
+  authHeaders(provider: ProviderConfig): Record<string, string>;
+  buildChatRequest(call: ChatCall, provider: ProviderConfig): UpstreamRequest;
+  parseChatResponse(json: unknown): ParsedChatResponse;
+  createStreamTranslator(call: ChatCall): StreamTranslator;
+  /** Embeddings, where the wire protocol has them. */
+  buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig): UpstreamRequest;
+  parseEmbeddingsResponse?(json: unknown): ParsedChatResponse;
+  /** Extracts what an upstream error body says (any known shape), never throwing. */
+  parseError(status: number, text: string): UpstreamErrorInfo;
+}

@@ -1,0 +1,68 @@
+import type { Db } from './open.ts';
+import type { ApiKeysTable } from './schema.ts';
+import type { Selectable } from 'kysely';
+
+export interface KeyOverrides {
+  models?: string[];
+  rpm?: number;
+  tpm?: number;
+  daily_tokens?: number;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  accountId: string;
+  hash: string;
+  prefix: string;
+  name: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  overrides: KeyOverrides | null;
+}
+
+export function toApiKey(r: Selectable<ApiKeysTable>): ApiKeyRow {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    hash: r.hash,
+    prefix: r.prefix,
+    name: r.name,
+    createdAt: Number(r.created_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+    overrides: r.overrides ? (JSON.parse(r.overrides) as KeyOverrides) : null,
+  };
+}
+
+export async function insertApiKey(db: Db, k: Omit<ApiKeyRow, 'revokedAt'>): Promise<void> {
+  await db.insertInto('api_keys').values({
+    id: k.id,
+    account_id: k.accountId,
+    hash: k.hash,
+    prefix: k.prefix,
+    name: k.name,
+    created_at: k.createdAt,
+    expires_at: k.expiresAt,
+    revoked_at: null,
+    overrides: k.overrides ? JSON.stringify(k.overrides) : null,
+  }).execute();
+}
+
+export async function findKeyByHash(db: Db, hash: string): Promise<ApiKeyRow | undefined> {
+  const r = await db.selectFrom('api_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+  return r ? toApiKey(r) : undefined;
+}
+
+export async function getApiKey(db: Db, id: string): Promise<ApiKeyRow | undefined> {
+  const r = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? toApiKey(r) : undefined;
+}
+
+export async function listApiKeys(db: Db, accountId: string): Promise<ApiKeyRow[]> {
+  return (await db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId).orderBy('created_at').execute()).map(toApiKey);
+}
+
+export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {
+  await db.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+}

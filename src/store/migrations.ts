@@ -1,0 +1,72 @@
+import type { Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+// One schema for every dialect: only portable column types (text, bigint, integer).
+// Migrations are append-only; never edit one that has shipped.
+
+export const migrations: Record<string, Migration> = {
+  '0001_foundation': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('accounts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('plan', 'text')
+        .addColumn('balance', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('suspended', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('overrides', 'text')
+        .execute();
+      await db.schema.createIndex('api_keys_account').on('api_keys').column('account_id').execute();
+      await db.schema.createTable('requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('account_id', 'text')
+        .addColumn('key_id', 'text')
+        .addColumn('endpoint', 'text', (c) => c.notNull())
+        .addColumn('model', 'text')
+        .addColumn('provider', 'text')
+        .addColumn('upstream_model', 'text')
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('error_code', 'text')
+        .addColumn('stream', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('prompt_tokens', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('cached_tokens', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('cache_write_tokens', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('completion_tokens', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('cost', 'bigint')
+        .addColumn('ttfb_ms', 'integer')
+        .addColumn('latency_ms', 'integer', (c) => c.notNull())
+        .addColumn('failover', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('requests_account_time').on('requests').columns(['account_id', 'created_at']).execute();
+      await db.schema.createIndex('requests_time').on('requests').column('created_at').execute();
+      await db.schema.createTable('ledger')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('request_id', 'text')
+        .addColumn('note', 'text')
+        .addColumn('actor', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ledger_account').on('ledger').columns(['account_id', 'id']).execute();
+    },
+  },
+};

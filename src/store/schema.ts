@@ -1,0 +1,82 @@
+import type { ColumnType, Generated } from 'kysely';
+
+// Integers come back from SQLite as bigint (safe-integer mode), because money columns
+// exceed 2^53 picodollars; mappers turn non-money columns into numbers.
+type Int = ColumnType<bigint, bigint | number, bigint | number>;
+type NullableInt = ColumnType<bigint | null, bigint | number | null, bigint | number | null>;
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  plan: string | null;
+  /** pUSD; always equals the sum of the account's ledger entries. */
+  balance: Int;
+  suspended: Int;
+  created_at: Int;
+  updated_at: Int;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  /** HMAC-SHA256 of the key, hex. The key itself is never stored. */
+  hash: string;
+  /** First characters of the key, for people to recognise it ("sk-tg-AbCd…"). */
+  prefix: string;
+  name: string | null;
+  created_at: Int;
+  expires_at: NullableInt;
+  revoked_at: NullableInt;
+  /** JSON: per-key limit overrides (allowed models, rpm, tpm, daily tokens). */
+  overrides: string | null;
+}
+
+export interface RequestsTable {
+  id: string;
+  created_at: Int;
+  account_id: string | null;
+  key_id: string | null;
+  endpoint: string;
+  model: string | null;
+  provider: string | null;
+  upstream_model: string | null;
+  status: Int;
+  error_code: string | null;
+  stream: Int;
+  prompt_tokens: Int;
+  cached_tokens: Int;
+  cache_write_tokens: Int;
+  completion_tokens: Int;
+  /** pUSD charged; null when billing did not apply. */
+  cost: NullableInt;
+  ttfb_ms: NullableInt;
+  latency_ms: Int;
+  failover: Int;
+}
+
+export interface LedgerTable {
+  id: Generated<Int>;
+  account_id: string;
+  kind: 'credit' | 'charge' | 'refund' | 'adjustment';
+  /** Signed pUSD: credits positive, charges negative. */
+  amount: Int;
+  request_id: string | null;
+  note: string | null;
+  actor: string | null;
+  /** JSON detail: token counts and prices for a charge. */
+  detail: string | null;
+  created_at: Int;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  requests: RequestsTable;
+  ledger: LedgerTable;
+}
