@@ -1,0 +1,215 @@
+// Turns measured runs into the summary table, the ratios and the goal checks.
+
+import type { TargetName } from './targets.ts';
+import type { WrkResult } from './wrk.ts';
+
+export type Mode = 'nonstream' | 'stream';
+export const MODES: readonly Mode[] = ['nonstream', 'stream'];
+export const MODE_LABEL: Record<Mode, string> = { nonstream: 'non-stream', stream: 'stream' };
+
+/** One target, one mode, one round. */
+export interface ModeRun {
+  c64: WrkResult;
+  c1: WrkResult;
+  problems: string[];
+}
+
+export interface TargetRuns {
+  name: TargetName;
+  info: Record<string, unknown>;
+  /** Set when the target could not be started or checked: nothing of it is quoted. */
+  errors: string[];
+  runs: Record<Mode, ModeRun[]>;
+}
+
+/** Medians over rounds of the figures the report quotes. */
+export interface Summary {
+  rps64: number;
+  p50_64: number;
+  p99_64: number;
+  rps1: number;
+  p50_1: number;
+  p99_1: number;
+  rounds: number;
+  /** False when any round had non-2xx responses or socket errors. */
+  clean: boolean;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function summarize(runs: ModeRun[]): Summary | null {
+  if (runs.length === 0) return null;
+  return {
+    rps64: median(runs.map((r) => r.c64.rps)),
+    p50_64: median(runs.map((r) => r.c64.latencyMs.p50)),
+    p99_64: median(runs.map((r) => r.c64.latencyMs.p99)),
+    rps1: median(runs.map((r) => r.c1.rps)),
+    p50_1: median(runs.map((r) => r.c1.latencyMs.p50)),
+    p99_1: median(runs.map((r) => r.c1.latencyMs.p99)),
+    rounds: runs.length,
+    clean: runs.every((r) => r.problems.length === 0),
+  };
+}
+
+/** A summary that may be quoted: measured, and with only 2xx responses. */
+function usable(t: TargetRuns | undefined, mode: Mode): Summary | null {
+  if (t === undefined || t.errors.length > 0) return null;
+  const s = summarize(t.runs[mode]);
+  return s !== null && s.clean ? s : null;
+}
+
+export interface Ratios {
+  gateway_over_direct_rps: Record<Mode, number | null>;
+  gateway_over_peer_rps: Record<Mode, number | null>;
+  /** Gateway minus direct at 1 connection, ms. */
+  gateway_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
+  peer_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
+}
+
+export function computeRatios(targets: TargetRuns[]): Ratios {
+  const by = (n: TargetName): TargetRuns | undefined => targets.find((t) => t.name === n);
+  const r: Ratios = {
+    gateway_over_direct_rps: { nonstream: null, stream: null },
+    gateway_over_peer_rps: { nonstream: null, stream: null },
+    gateway_added_ms_c1: { nonstream: null, stream: null },
+    peer_added_ms_c1: { nonstream: null, stream: null },
+  };
+  for (const mode of MODES) {
+    const d = usable(by('direct'), mode);
+    const g = usable(by('gateway'), mode);
+    const p = usable(by('peer'), mode);
+    if (g !== null && d !== null) {
+      r.gateway_over_direct_rps[mode] = g.rps64 / d.rps64;
+      r.gateway_added_ms_c1[mode] = { p50: g.p50_1 - d.p50_1, p99: g.p99_1 - d.p99_1 };
+    }
+    if (g !== null && p !== null) r.gateway_over_peer_rps[mode] = g.rps64 / p.rps64;
+    if (p !== null && d !== null) r.peer_added_ms_c1[mode] = { p50: p.p50_1 - d.p50_1, p99: p.p99_1 - d.p99_1 };
+  }
+  return r;
+}
+
+export interface Goal {
+  goal: string;
+  measured: string;
+  /** null when it could not be evaluated (a target missing or broken). */
+  met: boolean | null;
+}
+
+// The performance goals of the issue that asked for this bench.
+export const GOALS = {
+  addedP50MsC1: 0.5,
+  addedP99MsC1: 2,
+  rpsShareNonStream: 0.5,
+  rpsShareStream: 0.4,
+};
+
+export function evaluateGoals(r: Ratios): Goal[] {
+  const goals: Goal[] = [];
+  for (const mode of MODES) {
+    const a = r.gateway_added_ms_c1[mode];
+    goals.push({
+      goal: `c=1 ${MODE_LABEL[mode]}: gateway adds <= ${GOALS.addedP50MsC1} ms p50`,
+      measured: a === null ? 'n/a' : `${signed(a.p50)} ms`,
+      met: a === null ? null : a.p50 <= GOALS.addedP50MsC1,
+    });
+    goals.push({
+      goal: `c=1 ${MODE_LABEL[mode]}: gateway adds <= ${GOALS.addedP99MsC1} ms p99`,
+      measured: a === null ? 'n/a' : `${signed(a.p99)} ms`,
+      met: a === null ? null : a.p99 <= GOALS.addedP99MsC1,
+    });
+  }
+  const share: Record<Mode, number> = { nonstream: GOALS.rpsShareNonStream, stream: GOALS.rpsShareStream };
+  for (const mode of MODES) {
+    const v = r.gateway_over_direct_rps[mode];
+    goals.push({
+      goal: `c=64 ${MODE_LABEL[mode]}: gateway >= ${pct(share[mode])} of direct req/s`,
+      measured: v === null ? 'n/a' : pct(v),
+      met: v === null ? null : v >= share[mode],
+    });
+  }
+  return goals;
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? '+' : ''}${ms.toFixed(2)}`;
+}
+function pct(x: number): string {
+  return `${(x * 100).toFixed(0)}%`;
+}
+function ratio(x: number | null): string {
+  return x === null ? 'n/a' : `${x.toFixed(2)}x (${pct(x)})`;
+}
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+}
+
+export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[]): string {
+  const out: string[] = [];
+  const header = ['target', 'mode', 'req/s c=64', 'p50 c=64', 'p99 c=64', 'req/s c=1', 'p50 c=1', 'p99 c=1', 'status'];
+  const rows: string[][] = [];
+  for (const t of targets) {
+    for (const mode of MODES) {
+      const s = summarize(t.runs[mode]);
+      if (t.errors.length > 0 || s === null) {
+        rows.push([t.name, MODE_LABEL[mode], '-', '-', '-', '-', '-', '-', 'ERROR']);
+        continue;
+      }
+      const ms = (x: number): string => `${x.toFixed(2)} ms`;
+      rows.push([
+        t.name,
+        MODE_LABEL[mode],
+        Math.round(s.rps64).toLocaleString('en-US'),
+        ms(s.p50_64),
+        ms(s.p99_64),
+        Math.round(s.rps1).toLocaleString('en-US'),
+        ms(s.p50_1),
+        ms(s.p99_1),
+        s.clean ? 'ok' : 'NON-2XX/ERRORS',
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  out.push(pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) out.push(pad(r, widths));
+  const rounds = Math.max(0, ...targets.flatMap((t) => MODES.map((m) => t.runs[m].length)));
+  if (rounds > 1) out.push(`(medians of ${rounds} rounds)`);
+
+  const problems = targets.flatMap((t) => [
+    ...t.errors.map((e) => `${t.name}: ${e}`),
+    ...MODES.flatMap((m) => t.runs[m].flatMap((r) => r.problems.map((p) => `${t.name} ${MODE_LABEL[m]}: ${p}`))),
+  ]);
+  if (problems.length > 0) {
+    out.push('', 'PROBLEMS (figures of a target with problems are not used in ratios):');
+    for (const p of problems) out.push(`  - ${p.split('\n').join('\n    ')}`);
+  }
+
+  out.push('', 'Ratios (same run):');
+  for (const mode of MODES) {
+    out.push(
+      `  ${MODE_LABEL[mode].padEnd(10)}  gateway/direct req/s ${ratio(ratios.gateway_over_direct_rps[mode])}` +
+        `   gateway/peer req/s ${ratio(ratios.gateway_over_peer_rps[mode])}`,
+    );
+  }
+  for (const mode of MODES) {
+    const g = ratios.gateway_added_ms_c1[mode];
+    const p = ratios.peer_added_ms_c1[mode];
+    out.push(
+      `  ${MODE_LABEL[mode].padEnd(10)}  added at c=1: gateway ` +
+        (g === null ? 'n/a' : `p50 ${signed(g.p50)} ms, p99 ${signed(g.p99)} ms`) +
+        '   peer ' +
+        (p === null ? 'n/a' : `p50 ${signed(p.p50)} ms, p99 ${signed(p.p99)} ms`),
+    );
+  }
+
+  out.push('', 'Goals:');
+  for (const g of goals) {
+    const mark = g.met === null ? 'N/A ' : g.met ? 'MET ' : 'MISS';
+    out.push(`  [${mark}] ${g.goal}: ${g.measured}`);
+  }
+  return out.join('\n');
+}

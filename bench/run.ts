@@ -1,0 +1,302 @@
+// Benchmark: Tollgate vs. a direct connection to a fake upstream vs. the
+// Portkey gateway, with wrk. See bench/README.md.
+//
+//   npm run bench -- [--duration S] [--warmup S] [--only direct,gateway,peer] [--no-peer]
+//                    [--rounds N] [--connections N] [--gateway-log-level LEVEL]
+//
+// Layout on the 2-core machine: the target under test (gateway or peer) alone
+// on core 0, one at a time; the fake upstream and wrk share core 1.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  freePort,
+  installCleanupHooks,
+  pinned,
+  pinningAvailable,
+  startChild,
+  waitForHttp,
+  type Child,
+} from './lib/children.ts';
+import {
+  computeRatios,
+  evaluateGoals,
+  MODE_LABEL,
+  MODES,
+  renderReport,
+  type Mode,
+  type ModeRun,
+  type TargetRuns,
+} from './lib/report.ts';
+import {
+  directTarget,
+  peerEntry,
+  startGateway,
+  startPeer,
+  TARGET_NAMES,
+  verifyTarget,
+  type Target,
+  type TargetContext,
+  type TargetName,
+} from './lib/targets.ts';
+import { runWrk, writeWrkScript, wrkProblems, wrkVersion } from './lib/wrk.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TARGET_CORE = 0;
+const LOAD_CORE = 1; // fake upstream and wrk
+
+const USAGE = `usage: npm run bench -- [options]
+  --duration S             seconds per measurement (default 10)
+  --warmup S               seconds of 64-connection warm-up per target and mode (default 2)
+  --only LIST              comma-separated targets among direct,gateway,peer (default all)
+  --no-peer                skip the Portkey peer
+  --rounds N               repeat the whole sequence N times and report medians (default 1)
+  --connections N          connections for the throughput run (default 64)
+  --gateway-log-level L    add logging.level L to the gateway config (default: the gateway's own)
+  --help`;
+
+interface Options {
+  durationS: number;
+  warmupS: number;
+  targets: TargetName[];
+  rounds: number;
+  connections: number;
+  gatewayLogLevel?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      only: { type: 'string' },
+      'no-peer': { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '1' },
+      connections: { type: 'string', default: '64' },
+      'gateway-log-level': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const posInt = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  let targets: TargetName[] = [...TARGET_NAMES];
+  if (values.only !== undefined) {
+    const asked = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const a of asked) {
+      if (!(TARGET_NAMES as readonly string[]).includes(a)) {
+        throw new Error(`--only: unknown target "${a}" (known: ${TARGET_NAMES.join(', ')})`);
+      }
+    }
+    targets = TARGET_NAMES.filter((t) => asked.includes(t));
+  }
+  if (values['no-peer']) targets = targets.filter((t) => t !== 'peer');
+  if (targets.length === 0) throw new Error('no target left to measure');
+  return {
+    durationS: posInt('duration', values.duration, 1),
+    warmupS: posInt('warmup', values.warmup, 0),
+    targets,
+    rounds: posInt('rounds', values.rounds, 1),
+    connections: posInt('connections', values.connections, 1),
+    gatewayLogLevel: values['gateway-log-level'],
+  };
+}
+
+/** Installs bench/peers (Portkey with its pins) on first use; never touches the root package. */
+function ensurePeerInstalled(): void {
+  if (fs.existsSync(peerEntry(repoRoot))) return;
+  const prefix = path.join(repoRoot, 'bench/peers');
+  // --ignore-scripts: Portkey's postinstall runs patch-package, which is only in its dev tree.
+  const common = ['--prefix', prefix, '--ignore-scripts', '--no-audit', '--no-fund'];
+  console.log('bench: installing the peer gateway into bench/peers (npm ci) ...');
+  let r = spawnSync('npm', ['ci', ...common], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.log('bench: npm ci failed, trying npm install ...');
+    r = spawnSync('npm', ['install', ...common], { stdio: 'inherit' });
+  }
+  if (r.error !== undefined || r.status !== 0 || !fs.existsSync(peerEntry(repoRoot))) {
+    throw new Error('could not install bench/peers; run `npm ci --prefix bench/peers --ignore-scripts` and retry, or use --no-peer');
+  }
+}
+
+function gitCommit(): string | null {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', 'src', 'bin'], { cwd: repoRoot, encoding: 'utf8' });
+  return r.stdout.trim() + (dirty.stdout.trim() !== '' ? '+dirty' : '');
+}
+
+async function startUpstream(tmpDir: string, core: number | null): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const { cmd, args } = pinned(core, process.execPath, [path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(port)]);
+  const child = startChild('fake upstream', cmd, args, { logPath: path.join(tmpDir, 'upstream.log') });
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
+  return { child, port };
+}
+
+async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target> {
+  switch (name) {
+    case 'direct':
+      return directTarget(ctx);
+    case 'gateway':
+      return startGateway(ctx);
+    case 'peer':
+      return startPeer(ctx);
+  }
+}
+
+async function measureMode(
+  t: Target,
+  mode: Mode,
+  opts: Options,
+  tmpDir: string,
+  loadCore: number | null,
+): Promise<ModeRun> {
+  const script = path.join(tmpDir, `${t.name}-${mode}.lua`);
+  writeWrkScript(script, { url: t.url, headers: t.headers, body: t.body(mode === 'stream') });
+  const label = `${t.name} ${MODE_LABEL[mode]}`;
+  const problems: string[] = [];
+  if (opts.warmupS > 0) {
+    process.stdout.write(`  ${label}: warm-up ${opts.warmupS}s ... `);
+    const w = await runWrk({ script, url: t.url, connections: opts.connections, durationS: opts.warmupS, core: loadCore });
+    problems.push(...wrkProblems(w).map((p) => `warm-up: ${p}`));
+    process.stdout.write('done\n');
+  }
+  process.stdout.write(`  ${label}: c=${opts.connections} ${opts.durationS}s ... `);
+  const c64 = await runWrk({ script, url: t.url, connections: opts.connections, durationS: opts.durationS, core: loadCore });
+  problems.push(...wrkProblems(c64).map((p) => `c=${opts.connections}: ${p}`));
+  process.stdout.write(`${Math.round(c64.rps)} req/s, p50 ${c64.latencyMs.p50.toFixed(2)} ms, p99 ${c64.latencyMs.p99.toFixed(2)} ms\n`);
+  process.stdout.write(`  ${label}: c=1 ${opts.durationS}s ... `);
+  const c1 = await runWrk({ script, url: t.url, connections: 1, durationS: opts.durationS, core: loadCore });
+  problems.push(...wrkProblems(c1).map((p) => `c=1: ${p}`));
+  process.stdout.write(`${Math.round(c1.rps)} req/s, p50 ${c1.latencyMs.p50.toFixed(2)} ms, p99 ${c1.latencyMs.p99.toFixed(2)} ms\n`);
+  if (problems.length > 0) console.log(`  ${label}: PROBLEM: ${problems.join('; ')}`);
+  return { c64, c1, problems };
+}
+
+async function main(): Promise<number> {
+  installCleanupHooks();
+  const opts = parseOptions(process.argv.slice(2));
+
+  const wrk = wrkVersion();
+  if (wrk === null) {
+    throw new Error('wrk not found on PATH. Install it: `apt-get install -y wrk` (Debian/Ubuntu; run `apt-get update` first).');
+  }
+  const pin = pinningAvailable();
+  if (!pin) console.warn('bench: WARNING: taskset or a second core is missing; running unpinned, figures are less comparable');
+  const targetCore = pin ? TARGET_CORE : null;
+  const loadCore = pin ? LOAD_CORE : null;
+  if (opts.targets.includes('peer')) ensurePeerInstalled();
+
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  console.log(
+    `bench: ${opts.targets.join(', ')}; ${opts.durationS}s per measurement, ${opts.warmupS}s warm-up, ` +
+      `${opts.rounds} round(s); ${pin ? 'targets on core 0, upstream + wrk on core 1' : 'unpinned'}; logs in ${tmpDir}`,
+  );
+  const loadBefore = os.loadavg();
+  const started = new Date();
+
+  const upstream = await startUpstream(tmpDir, loadCore);
+  const ctx: TargetContext = {
+    repoRoot,
+    tmpDir,
+    upstreamPort: upstream.port,
+    core: targetCore,
+    gatewayLogLevel: opts.gatewayLogLevel,
+  };
+
+  const results: TargetRuns[] = opts.targets.map((name) => ({
+    name,
+    info: {},
+    errors: [],
+    runs: { nonstream: [], stream: [] },
+  }));
+
+  try {
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) console.log(`\nround ${round}/${opts.rounds}`);
+      for (const res of results) {
+        if (res.errors.length > 0) continue; // broken in an earlier round
+        console.log(`\n[${res.name}]`);
+        let target: Target | undefined;
+        try {
+          target = await startTarget(res.name, ctx);
+          const verified = await verifyTarget(target);
+          res.info = { ...target.info, verified };
+          console.log(
+            `  checked: 200 non-stream; 200 stream with ${verified.streamContentFrames} content frames` +
+              `${verified.streamUsageFrame ? ' + usage frame' : ''} and [DONE]`,
+          );
+          for (const mode of MODES) {
+            res.runs[mode].push(await measureMode(target, mode, opts, tmpDir, loadCore));
+          }
+        } catch (err) {
+          const msg = (err as Error).message;
+          res.errors.push(msg);
+          console.log(`  ERROR: ${msg}`);
+        } finally {
+          await target?.stop();
+        }
+      }
+    }
+  } finally {
+    await upstream.child.stop();
+  }
+
+  const ratios = computeRatios(results);
+  const goals = evaluateGoals(ratios);
+  console.log('\n' + renderReport(results, ratios, goals));
+
+  const out = {
+    generated_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    options: opts,
+    machine: {
+      node: process.version,
+      wrk,
+      cpus: os.availableParallelism(),
+      cpu_model: os.cpus()[0]?.model ?? 'unknown',
+      pinned: pin,
+      layout: pin ? { target_core: TARGET_CORE, upstream_core: LOAD_CORE, wrk_core: LOAD_CORE } : null,
+      loadavg_before: loadBefore,
+      loadavg_after: os.loadavg(),
+    },
+    git_commit: gitCommit(),
+    targets: results,
+    ratios,
+    goals,
+  };
+  const outDir = path.join(repoRoot, 'bench/results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const outFile = path.join(outDir, 'latest.json');
+  fs.writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nwrote ${path.relative(process.cwd(), outFile) || outFile}`);
+
+  const broken = results.some((r) => r.errors.length > 0 || MODES.some((m) => r.runs[m].some((x) => x.problems.length > 0)));
+  if (broken) {
+    console.log(`bench: some targets failed; logs kept in ${tmpDir}`);
+    return 1;
+  }
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench: ${(err as Error).message ?? String(err)}`);
+    process.exit(1);
+  },
+);
