@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { anthropicAdapter } from '../../../src/providers/anthropic/adapter.ts';
+import { readFixture } from './translate-sse.ts';
+
+test('Anthropic error bodies → UpstreamErrorInfo', () => {
+  assert.deepEqual(anthropicAdapter.parseError(401, readFixture('error-401.json')), { message: 'invalid x-api-key', type: 'authentication_error', code: 'authentication_error' });
+  const r429 = anthropicAdapter.parseError(429, readFixture('error-429.json'));
+  assert.equal(r429.type, 'rate_limit_error');
+  assert.match(r429.message, /exceed the rate limit/);
+  assert.deepEqual(anthropicAdapter.parseError(500, readFixture('error-500.json')), { message: 'Internal server error', type: 'api_error', code: 'api_error' });
+  assert.deepEqual(anthropicAdapter.parseError(529, readFixture('error-529.json')), { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' });
+  assert.equal(anthropicAdapter.parseError(400, readFixture('error-400.json')).type, 'invalid_request_error');
+});
+
+test('non-JSON and empty bodies never throw', () => {
+  assert.deepEqual(anthropicAdapter.parseError(529, ''), { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' });
+  assert.deepEqual(anthropicAdapter.parseError(502, '<html>Bad gateway</html>'), { message: '<html>Bad gateway</html>' });
+  assert.deepEqual(anthropicAdapter.parseError(503, ''), { message: 'upstream error (HTTP 503)' });
+  assert.equal(anthropicAdapter.parseError(400, '{"type":"error","error":{}}').message, 'upstream error');
+});
