@@ -122,7 +122,7 @@ test('the fake rejects malformed requests with a 400 in Anthropic\'s error shape
   for (const body of bad) {
     const res = await fetch(`${fake.baseUrl}/messages`, { method: 'POST', headers, body: JSON.stringify(body) });
     assert.equal(res.status, 400, JSON.stringify(body));
-    const j = await res.json();
+    const j: any = await res.json();
     assert.equal(j.type, 'error');
     assert.equal(j.error.type, 'invalid_request_error');
   }
