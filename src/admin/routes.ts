@@ -10,6 +10,7 @@ import { getAccount, insertAccount, listAccounts, updateAccount } from '../store
 import { getApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.ts';
 import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
 import { queryRequests } from '../store/requests.ts';
+import { registerBillingRoutes } from './billing-routes.ts';
 
 // The operator's API. JSON in and out; money as USD decimal strings.
 
@@ -46,22 +47,26 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         const plan = body.plan === undefined ? (rt.config.default_plan ?? null) : body.plan;
         planExists(plan);
         const a = await insertAccount(rt.db, { id: newId('acct'), name: body.name, plan, now: Date.now() });
-        return reply.code(201).send(accountJson(a));
+        return reply.code(201).send(accountJson(a, rt.accounts.adopt(a)));
       });
 
       admin.get('/accounts', async (request: Req) => {
         const q = parseWith(listQuery, request.query);
         const rows = await listAccounts(rt.db, { limit: q.limit, after: q.after });
-        return { object: 'list', data: rows.map(accountJson), has_more: rows.length === q.limit };
+        return { object: 'list', data: rows.map((a) => accountJson(a, rt.accounts.peek(a.id))), has_more: rows.length === q.limit };
       });
 
-      admin.get('/accounts/:id', async (request: Req) => accountJson(await mustAccount(request.params.id!)));
+      admin.get('/accounts/:id', async (request: Req) => {
+        const a = await mustAccount(request.params.id!);
+        return accountJson(a, rt.accounts.peek(a.id));
+      });
 
       admin.patch('/accounts/:id', async (request: Req) => {
         const body = parseWith(accountPatch, request.body);
         await mustAccount(request.params.id!);
         planExists(body.plan);
-        return accountJson((await updateAccount(rt.db, request.params.id!, body, Date.now()))!);
+        const a = (await updateAccount(rt.db, request.params.id!, body, Date.now()))!;
+        return accountJson(a, rt.accounts.adopt(a));
       });
 
       admin.post('/accounts/:id/keys', async (request: Req, reply: FastifyReply) => {
@@ -90,9 +95,10 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
 
       admin.get('/requests', async (request: Req) => {
         const q = parseWith(requestsQuery, request.query);
-        await rt.requestLog.flush();
+        await rt.journal.flush();
         return { object: 'list', data: await queryRequests(rt.db, q) };
       });
+      registerBillingRoutes(admin, rt, mustAccount);
     },
     { prefix: '/admin/v1' },
   );

@@ -75,8 +75,8 @@ export const configSchema = z
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),
     max_body_bytes: positiveInt.default(10 * 1024 * 1024),
     request_timeout_ms: positiveInt.default(120_000),
-    /** Request-log batching: flush every interval or when this many records are queued. */
-    log_flush_ms: positiveInt.default(200),
+    /** Request records and billing writes reach the store in batches this often (the most a crash can lose). */
+    flush_interval_ms: positiveInt.default(100),
     default_plan: z.string().optional(),
     logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     providers: z.array(providerSchema).default([]),

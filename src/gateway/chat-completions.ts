@@ -11,6 +11,9 @@ import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
 import { fromTransportError, fromUpstreamStatus, invalidUpstreamResponse } from './upstream-errors.ts';
 import type { Dispatcher } from 'undici';
+import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
+import { pricesToJson, type Prices } from '../billing/prices.ts';
+import { picoToUsd } from '../billing/money.ts';
 
 // The request pipeline for the data plane:
 //   authenticate → validate → resolve model → (admit) → route → relay → record.
@@ -25,6 +28,9 @@ export function makeHandler(rt: Runtime, endpoint: Endpoint) {
     try {
       const key = authenticate(rt, request.headers);
       ex.key = key instanceof Promise ? await key : key;
+      const account = rt.accounts.get(ex.key.accountId);
+      ex.account = account instanceof Promise ? await account : account;
+      if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
       return await (endpoint === 'chat' ? chat(rt, ex, request, reply) : embeddings(rt, ex, request, reply));
     } catch (err) {
       if (!(err instanceof GatewayError)) {
@@ -56,6 +62,33 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
 
 function pickRoute(model: ModelEntry): Route {
   return model.routes[0]!;
+}
+
+/**
+ * Admission: plan and key limits (which may clamp max tokens), then the reservation of
+ * the request's maximum cost. Returns the body to send upstream.
+ */
+function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
+  const model = ex.model!;
+  const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
+  ex.grant = grant;
+  for (const h in grant.headers) reply.header(h, grant.headers[h]);
+  let out = body;
+  if (grant.clamped && grant.maxOutputTokens !== undefined) {
+    out = { ...body };
+    if (body.max_completion_tokens != null || body.max_tokens == null) out.max_completion_tokens = grant.maxOutputTokens;
+    if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
+  }
+  ex.body = out;
+  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
+  reply.header('x-tollgate-token-rate', tokenRate(ex.reservation.prices));
+  return out;
+}
+
+function tokenRate(p: Prices): string {
+  const j = pricesToJson(p);
+  return `input=${j.input};cached_input=${j.cached_input};output=${j.output};cache_write=${j.cache_write};unit=USD/1M`;
 }
 
 /** Aborts the upstream call when the client goes away before the response is complete. */
@@ -115,9 +148,9 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
   const info = validateChatRequest(request.body);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
+  const body = admit(rt, ex, reply, request.body as Record<string, any>, info.maxTokens);
   const route = pickRoute(model);
   ex.route = route;
-  const body = request.body as Record<string, any>;
   const call: ChatCall = { body, upstreamModel: route.model, stream: info.stream };
   const adapter = route.upstream.adapter;
   const upstreamReq = adapter.buildChatRequest(call, route.upstream.config);
@@ -134,6 +167,9 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
     if (parsed.usage) {
       ex.usage = parsed.usage;
       out.usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, parsed.usage);
+      const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
+      out.usage.cost = cost;
+      reply.header('x-tollgate-cost', cost);
     }
     ex.status = 200;
     reply.header('x-tollgate-latency-ms', String(Math.round(performance.now() - ex.startedAt)));
@@ -165,20 +201,23 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
     ex,
     publicModel: info.model,
     includeUsage: info.includeUsage,
-    decorateUsage: () => {},
+    decorateUsage: (usage) => {
+      if (ex.usage) usage.cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
+    },
   });
 }
 
 async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const info = validateEmbeddingsRequest(request.body);
   const model = resolveModel(rt, ex, info.model, 'embedding');
+  const body = admit(rt, ex, reply, request.body as Record<string, any>, undefined);
   const route = pickRoute(model);
   ex.route = route;
   const adapter = route.upstream.adapter;
   if (!adapter.buildEmbeddingsRequest || !adapter.parseEmbeddingsResponse) {
     throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings.`, { param: 'model' });
   }
-  const upstreamReq = adapter.buildEmbeddingsRequest(request.body as Record<string, any>, route.model, route.upstream.config);
+  const upstreamReq = adapter.buildEmbeddingsRequest(body, route.model, route.upstream.config);
   const ac = abortOnClientClose(reply);
   const res = await callUpstream(rt, route, upstreamReq, ac.signal);
   if (res.statusCode >= 400) throw await readUpstreamError(route, res);
@@ -187,7 +226,12 @@ async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, re
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   out.model = info.model;
-  if (parsed.usage) ex.usage = parsed.usage;
+  if (parsed.usage) {
+    ex.usage = parsed.usage;
+    const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
+    if (out.usage && typeof out.usage === 'object') out.usage.cost = cost;
+    reply.header('x-tollgate-cost', cost);
+  }
   ex.status = 200;
   ex.markFirstByte();
   return reply.code(200).type('application/json').send(JSON.stringify(out));

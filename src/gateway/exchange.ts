@@ -1,45 +1,102 @@
 import type { ApiKeyRow } from '../store/api-keys.ts';
 import type { Usage } from '../protocol/usage.ts';
+import type { AccountState } from '../billing/account-state.ts';
+import type { Reservation } from '../billing/billing.ts';
+import type { LimitsGrant } from '../limits/limits.ts';
+import { pricesToJson } from '../billing/prices.ts';
+import { countChatInputTokens, countEmbeddingInputTokens, countTextTokens } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import type { Runtime } from './runtime.ts';
 
 // The state of one request as it moves through the pipeline, and the one place its
-// outcome is recorded (request log; billing settles here too).
+// outcome is settled and recorded, however the request ended.
 
 export class Exchange {
   readonly id: string;
-  readonly endpoint: string;
+  readonly endpoint: 'chat.completions' | 'embeddings';
   readonly startedAt = performance.now();
   readonly startedAtMs = Date.now();
   key: ApiKeyRow | null = null;
+  account: AccountState | null = null;
   model: ModelEntry | null = null;
   /** The model id as the client sent it (may be `owner/model`). */
   publicModel: string | null = null;
+  /** The body sent upstream (after clamping), for counting tokens of a cut stream. */
+  body: Record<string, any> | null = null;
   route: Route | null = null;
+  grant: LimitsGrant | null = null;
+  reservation: Reservation | null = null;
   stream = false;
   status = 0;
   errorCode: string | null = null;
+  /** Usage as the upstream reported it; null when it never did. */
   usage: Usage | null = null;
+  /** Chunks already sent to the client (kept by reference, to count a cut stream). */
+  readonly streamed: string[] = [];
   cost: bigint | null = null;
   ttfbMs: number | null = null;
   failover = false;
   #finished = false;
 
-  constructor(id: string, endpoint: string) {
+  constructor(id: string, endpoint: 'chat.completions' | 'embeddings') {
     this.id = id;
     this.endpoint = endpoint;
   }
 
   markFirstByte(): void {
-    if (this.ttfbMs === null) this.ttfbMs = Math.round((performance.now() - this.startedAt) * 1000) / 1000;
+    if (this.ttfbMs === null) this.ttfbMs = performance.now() - this.startedAt;
   }
 
-  /** Records the outcome exactly once, however the request ended. */
+  /**
+   * Usage for billing: what the upstream reported, or, for a stream cut before the
+   * upstream reported it, the prompt and the text already streamed, counted with the
+   * tokenizer. Nothing streamed and nothing reported means nothing to charge.
+   */
+  #billableUsage(): { usage: Usage | null; estimated: boolean } {
+    if (this.usage) return { usage: this.usage, estimated: false };
+    if (this.streamed.length === 0 || !this.body) return { usage: null, estimated: false };
+    let text = '';
+    for (const json of this.streamed) {
+      try {
+        for (const c of JSON.parse(json).choices ?? []) {
+          const d = c?.delta;
+          if (!d) continue;
+          if (typeof d.content === 'string') text += d.content;
+          if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
+          for (const t of d.tool_calls ?? []) {
+            if (typeof t?.function?.name === 'string') text += t.function.name;
+            if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
+          }
+        }
+      } catch {
+        /* a chunk we cannot read adds nothing */
+      }
+    }
+    const prompt = this.endpoint === 'embeddings' ? countEmbeddingInputTokens(this.body) : countChatInputTokens(this.body);
+    return { usage: { prompt, cached: 0, cacheWrite: 0, completion: countTextTokens(text), reasoning: 0 }, estimated: true };
+  }
+
   finish(rt: Runtime): void {
     if (this.#finished) return;
     this.#finished = true;
-    const u = this.usage;
-    rt.requestLog.write({
+    let usage = this.usage;
+    if (this.reservation) {
+      const billable = this.#billableUsage();
+      usage = billable.usage;
+      this.cost = rt.billing.settle(this.reservation, usage, {
+        model: this.model?.id,
+        provider: this.route?.upstream.id,
+        upstream_model: this.route?.model,
+        prompt_tokens: usage?.prompt ?? 0,
+        cached_tokens: usage?.cached ?? 0,
+        cache_write_tokens: usage?.cacheWrite ?? 0,
+        completion_tokens: usage?.completion ?? 0,
+        reasoning_tokens: usage?.reasoning ?? 0,
+        ...(billable.estimated ? { usage_estimated: true } : {}),
+      });
+    }
+    this.grant?.release(usage ? usage.prompt + usage.completion : 0);
+    rt.journal.record({
       id: this.id,
       created_at: this.startedAtMs,
       account_id: this.key?.accountId ?? null,
@@ -51,14 +108,16 @@ export class Exchange {
       status: this.status,
       error_code: this.errorCode,
       stream: this.stream ? 1 : 0,
-      prompt_tokens: u?.prompt ?? 0,
-      cached_tokens: u?.cached ?? 0,
-      cache_write_tokens: u?.cacheWrite ?? 0,
-      completion_tokens: u?.completion ?? 0,
+      prompt_tokens: usage?.prompt ?? 0,
+      cached_tokens: usage?.cached ?? 0,
+      cache_write_tokens: usage?.cacheWrite ?? 0,
+      completion_tokens: usage?.completion ?? 0,
       cost: this.cost,
       ttfb_ms: this.ttfbMs === null ? null : Math.round(this.ttfbMs),
       latency_ms: Math.round(performance.now() - this.startedAt),
       failover: this.failover ? 1 : 0,
+      prices: this.reservation ? JSON.stringify(pricesToJson(this.reservation.prices)) : null,
+      reserved: this.reservation?.amount ?? null,
     });
   }
 }

@@ -3,20 +3,27 @@ import type { Config } from '../config/schema.ts';
 import type { Db } from '../store/open.ts';
 import type { Catalog } from './catalog.ts';
 import type { KeyCache } from './key-cache.ts';
-import type { RequestLog } from '../log/request-log.ts';
+import type { WriteBehind } from '../store/write-behind.ts';
+import type { AccountStates } from '../billing/account-state.ts';
+import type { Billing } from '../billing/billing.ts';
+import type { Limits } from '../limits/limits.ts';
 
-/** Everything the request pipeline needs, built once at start (see app.ts). */
+/** Everything the request pipeline needs, built once at start (see start.ts). */
 export interface Runtime {
   readonly config: Config;
   readonly db: Db;
   readonly log: Logger;
   readonly catalog: Catalog;
   readonly keys: KeyCache;
-  readonly requestLog: RequestLog;
+  readonly accounts: AccountStates;
+  readonly billing: Billing;
+  readonly limits: Limits;
+  /** Request records, reservations and charges on their way to the store. */
+  readonly journal: WriteBehind;
   /** HMAC key for API key hashes. */
   readonly secret: string;
   /** SHA-256 of the admin token. */
   readonly adminTokenHash: string;
-  /** Requests being served right now, so shutdown can wait for them. */
+  /** Requests being served right now. */
   inFlight: number;
 }

@@ -6,7 +6,10 @@ import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
 import { randomBytes } from 'node:crypto';
 import { Catalog } from './catalog.ts';
 import { KeyCache } from './key-cache.ts';
-import { RequestLog } from '../log/request-log.ts';
+import { WriteBehind } from '../store/write-behind.ts';
+import { AccountStates } from '../billing/account-state.ts';
+import { Billing } from '../billing/billing.ts';
+import { createLimits } from '../limits/create.ts';
 import { buildApp } from './app.ts';
 import type { Runtime } from './runtime.ts';
 import type { FastifyInstance } from 'fastify';
@@ -52,13 +55,21 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   }
 
   const catalog = new Catalog(config);
+  const journal = new WriteBehind(db, log, { flushMs: config.flush_interval_ms });
+  const accounts = new AccountStates(db);
+  const billing = new Billing(db, log, accounts, journal, catalog.models.values());
+  await billing.loadPriceOverrides();
+  await billing.resolveOrphans(config.request_timeout_ms);
   const rt: Runtime = {
     config,
     db,
     log,
     catalog,
     keys: new KeyCache(db),
-    requestLog: new RequestLog(db, log, { flushMs: config.log_flush_ms }),
+    accounts,
+    billing,
+    limits: await createLimits(config, db, log),
+    journal,
     secret,
     adminTokenHash,
     inFlight: 0,
@@ -69,6 +80,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
 
+  // Reservations of a crashed process are resolved at start and then every minute.
+  const sweep = setInterval(() => {
+    billing.resolveOrphans(config.request_timeout_ms).catch((err: unknown) => log.error({ err }, 'resolving orphaned reservations failed'));
+  }, 60_000);
+  sweep.unref();
+
   let closing: Promise<void> | null = null;
   return {
     url: `http://${host}:${port}`,
@@ -78,8 +95,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     newAdminToken,
     close() {
       closing ??= (async () => {
+        clearInterval(sweep);
         await app.close();
-        await rt.requestLog.close();
+        await journal.close();
         await catalog.close();
         await db.destroy();
       })();

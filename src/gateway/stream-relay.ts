@@ -47,6 +47,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           if (modelNeedle === undefined) modelNeedle = learnModelNeedle(json, publicModelJson);
           if (modelNeedle) json = json.replaceAll(modelNeedle, publicModelJson);
           if (!o.includeUsage && json.includes('"usage":null')) json = json.replace(/,"usage":null|"usage":null,?/, '');
+          ex.streamed.push(json);
           out += `data: ${json}\n\n`;
           break;
         }

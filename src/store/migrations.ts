@@ -69,4 +69,28 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ledger_account').on('ledger').columns(['account_id', 'id']).execute();
     },
   },
+  '0002_billing': {
+    async up(db: Kysely<any>) {
+      // Open reservations survive a crash so they can be resolved on restart.
+      await db.schema.createTable('reservations')
+        .addColumn('request_id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('amount', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('reservations_time').on('reservations').column('created_at').execute();
+      // Prices set through the admin API; they override the config file's.
+      await db.schema.createTable('model_prices')
+        .addColumn('model_id', 'text', (c) => c.primaryKey())
+        .addColumn('input', 'text', (c) => c.notNull())
+        .addColumn('cached_input', 'text')
+        .addColumn('output', 'text', (c) => c.notNull())
+        .addColumn('cache_write', 'text')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('requests').addColumn('prices', 'text').execute();
+      await db.schema.alterTable('requests').addColumn('reserved', 'bigint').execute();
+      await db.schema.createIndex('ledger_request').on('ledger').column('request_id').execute();
+    },
+  },
 };

@@ -57,6 +57,26 @@ export interface RequestsTable {
   ttfb_ms: NullableInt;
   latency_ms: Int;
   failover: Int;
+  /** JSON: the per-1M prices this request was billed at. */
+  prices: string | null;
+  /** pUSD reserved at admission. */
+  reserved: NullableInt;
+}
+
+export interface ReservationsTable {
+  request_id: string;
+  account_id: string;
+  amount: Int;
+  created_at: Int;
+}
+
+export interface ModelPricesTable {
+  model_id: string;
+  input: string;
+  cached_input: string | null;
+  output: string;
+  cache_write: string | null;
+  updated_at: Int;
 }
 
 export interface LedgerTable {
@@ -79,4 +99,6 @@ export interface Database {
   api_keys: ApiKeysTable;
   requests: RequestsTable;
   ledger: LedgerTable;
+  reservations: ReservationsTable;
+  model_prices: ModelPricesTable;
 }

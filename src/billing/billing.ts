@@ -1,0 +1,165 @@
+import type { Logger } from 'pino';
+import { GatewayError } from '../protocol/errors.ts';
+import type { Usage } from '../protocol/usage.ts';
+import type { Db } from '../store/open.ts';
+import type { WriteBehind } from '../store/write-behind.ts';
+import type { ModelEntry } from '../gateway/catalog.ts';
+import type { AccountState, AccountStates } from './account-state.ts';
+import { costOf, maxCostOf, pricesFromConfig, pricesToJson, type Prices } from './prices.ts';
+import { picoToUsd, type Pico } from './money.ts';
+
+// Prepaid billing: reserve the most a request can cost before the upstream is called,
+// settle to the exact metered cost when it ends. Reservations and balances live in
+// memory (AccountStates), where a check-and-reserve is one synchronous step, so
+// concurrent requests can never reserve more than the available balance. The store
+// follows through the write-behind journal.
+
+/** Output cap assumed for the reservation when neither request, plan nor model sets one. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 16_384;
+
+export interface Reservation {
+  readonly requestId: string;
+  readonly account: AccountState;
+  readonly amount: Pico;
+  readonly prices: Prices;
+  readonly createdAt: number;
+  settled: boolean;
+}
+
+export class Billing {
+  readonly #db: Db;
+  readonly #log: Logger;
+  readonly #accounts: AccountStates;
+  readonly #journal: WriteBehind;
+  readonly #prices = new Map<string, Prices>();
+  /** Reservations of requests running in this process (never orphans). */
+  readonly #open = new Set<string>();
+
+  constructor(db: Db, log: Logger, accounts: AccountStates, journal: WriteBehind, models: Iterable<ModelEntry>) {
+    this.#db = db;
+    this.#log = log;
+    this.#accounts = accounts;
+    this.#journal = journal;
+    for (const m of models) this.#prices.set(m.id, pricesFromConfig(m.config.pricing));
+  }
+
+  /** Applies prices stored through the admin API over the config file's. */
+  async loadPriceOverrides(): Promise<void> {
+    const rows = await this.#db.selectFrom('model_prices').selectAll().execute();
+    for (const r of rows) {
+      if (!this.#prices.has(r.model_id)) continue;
+      this.#prices.set(r.model_id, pricesFromConfig({ input: r.input, output: r.output, ...(r.cached_input !== null ? { cached_input: r.cached_input } : {}), ...(r.cache_write !== null ? { cache_write: r.cache_write } : {}) }));
+    }
+  }
+
+  pricesFor(modelId: string): Prices | undefined {
+    return this.#prices.get(modelId);
+  }
+
+  /** Changes a model's prices for requests admitted from now on. */
+  async setPrices(modelId: string, p: { input: string; output: string; cached_input?: string | undefined; cache_write?: string | undefined }): Promise<Prices> {
+    const prices = pricesFromConfig(p);
+    await this.#db
+      .insertInto('model_prices')
+      .values({ model_id: modelId, input: p.input, output: p.output, cached_input: p.cached_input ?? null, cache_write: p.cache_write ?? null, updated_at: Date.now() })
+      .onConflict((oc) => oc.column('model_id').doUpdateSet({ input: p.input, output: p.output, cached_input: p.cached_input ?? null, cache_write: p.cache_write ?? null, updated_at: Date.now() }))
+      .execute();
+    this.#prices.set(modelId, prices);
+    return prices;
+  }
+
+  /**
+   * Reserves the request's maximum cost, or throws 402. Synchronous: the check and the
+   * reservation cannot interleave with another request's.
+   */
+  reserve(requestId: string, account: AccountState, modelId: string, inputTokens: number, maxOutputTokens: number): Reservation {
+    if (account.suspended) {
+      throw new GatewayError('account_suspended', 'This account is suspended. Contact the operator to reactivate it.');
+    }
+    const prices = this.#prices.get(modelId)!;
+    const amount = maxCostOf(inputTokens, maxOutputTokens, prices);
+    const available = account.balance - account.reserved;
+    if (amount > 0n && available < amount) {
+      throw new GatewayError(
+        'insufficient_funds',
+        `Insufficient balance: this request may cost up to $${picoToUsd(amount)} (${inputTokens} input tokens, up to ${maxOutputTokens} output tokens) and $${picoToUsd(available > 0n ? available : 0n)} is available. Top up, or set a lower max_tokens.`,
+      );
+    }
+    account.reserved += amount;
+    this.#open.add(requestId);
+    const r: Reservation = { requestId, account, amount, prices, createdAt: Date.now(), settled: false };
+    if (amount > 0n) this.#journal.op({ op: 'reserve', requestId, accountId: account.id, amount, createdAt: r.createdAt });
+    return r;
+  }
+
+  quote(r: Reservation, usage: Usage): Pico {
+    return costOf(usage, r.prices);
+  }
+
+  /**
+   * Replaces the reservation with the exact charge (or releases it when usage is null).
+   * A charge above the reservation (an upstream that ignored max_tokens) is charged in
+   * full: the balance may go below zero by that overrun only.
+   */
+  settle(r: Reservation, usage: Usage | null, detail: Record<string, unknown>): Pico {
+    if (r.settled) return 0n;
+    r.settled = true;
+    this.#open.delete(r.requestId);
+    const cost = usage ? costOf(usage, r.prices) : 0n;
+    r.account.reserved -= r.amount;
+    r.account.balance -= cost;
+    if (cost > r.amount) this.#log.warn({ request_id: r.requestId, reserved: r.amount.toString(), cost: cost.toString() }, 'charge exceeded reservation');
+    if (r.amount > 0n || cost > 0n) {
+      const d = { ...detail, prices: pricesToJson(r.prices), reserved_usd: picoToUsd(r.amount), ...(cost > r.amount ? { overrun_usd: picoToUsd(cost - r.amount) } : {}) };
+      this.#journal.op({ op: 'settle', requestId: r.requestId, accountId: r.account.id, cost, detail: JSON.stringify(d), createdAt: Date.now() });
+    }
+    return cost;
+  }
+
+  /** Credits, refunds and adjustments: written at once, in one transaction with the balance. */
+  async post(accountId: string, kind: 'credit' | 'refund' | 'adjustment', amount: Pico, note: string | null, actor: string): Promise<{ entryId: number; balance: Pico }> {
+    const state = await this.#accounts.get(accountId);
+    if (!state) throw new GatewayError('not_found', `No account '${accountId}'.`);
+    const id = await this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('ledger')
+        .values({ account_id: accountId, kind, amount, request_id: null, note, actor, detail: null, created_at: Date.now() })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await trx.updateTable('accounts').set((eb) => ({ balance: eb('balance', '+', amount), updated_at: Date.now() })).where('id', '=', accountId).execute();
+      return Number(row.id);
+    });
+    state.balance += amount;
+    return { entryId: id, balance: state.balance };
+  }
+
+  /**
+   * Resolves reservations left by a process that died (SIGKILL, power loss): any open
+   * reservation older than the request timeout belongs to no live request. The rule:
+   * release it and charge nothing (the customer is never charged for a request whose
+   * usage was never recorded), and write a zero-amount adjustment to the ledger saying so.
+   */
+  async resolveOrphans(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    const live = this.#open;
+    const rows = (await this.#db.selectFrom('reservations').selectAll().where('created_at', '<', BigInt(cutoff)).execute()).filter((r) => !live.has(r.request_id));
+    if (rows.length === 0) return 0;
+    await this.#db.transaction().execute(async (trx) => {
+      for (const r of rows) {
+        await trx.insertInto('ledger').values({
+          account_id: r.account_id,
+          kind: 'adjustment',
+          amount: 0n,
+          request_id: r.request_id,
+          note: 'reservation released after an unclean shutdown; request not charged',
+          actor: 'gateway',
+          detail: JSON.stringify({ released_usd: picoToUsd(BigInt(r.amount)), reserved_at: new Date(Number(r.created_at)).toISOString() }),
+          created_at: Date.now(),
+        }).execute();
+        await trx.deleteFrom('reservations').where('request_id', '=', r.request_id).execute();
+      }
+    });
+    this.#log.warn({ count: rows.length }, 'released reservations left by an unclean shutdown');
+    return rows.length;
+  }
+}

@@ -1,0 +1,49 @@
+import type { PricingConfig } from '../config/schema.ts';
+import type { Usage } from '../protocol/usage.ts';
+import { perMillionToPerToken, perTokenToPerMillion, type Pico } from './money.ts';
+
+/** Per-token prices in pUSD. */
+export interface Prices {
+  input: Pico;
+  cachedInput: Pico;
+  output: Pico;
+  cacheWrite: Pico;
+}
+
+export const FREE: Prices = Object.freeze({ input: 0n, cachedInput: 0n, output: 0n, cacheWrite: 0n });
+
+/** cached_input defaults to input (no discount) and cache_write to input (no surcharge). */
+export function pricesFromConfig(p: PricingConfig | undefined): Prices {
+  if (!p) return FREE;
+  const input = perMillionToPerToken(p.input);
+  return {
+    input,
+    cachedInput: p.cached_input !== undefined ? perMillionToPerToken(p.cached_input) : input,
+    output: perMillionToPerToken(p.output),
+    cacheWrite: p.cache_write !== undefined ? perMillionToPerToken(p.cache_write) : input,
+  };
+}
+
+export function pricesToJson(p: Prices) {
+  return {
+    input: perTokenToPerMillion(p.input),
+    cached_input: perTokenToPerMillion(p.cachedInput),
+    output: perTokenToPerMillion(p.output),
+    cache_write: perTokenToPerMillion(p.cacheWrite),
+  };
+}
+
+/**
+ * The exact charge for what the upstream reported: each token counted once at its
+ * price. Reasoning tokens are part of completion and billed as output.
+ */
+export function costOf(u: Usage, p: Prices): Pico {
+  const fresh = BigInt(Math.max(0, u.prompt - u.cached - u.cacheWrite));
+  return fresh * p.input + BigInt(u.cached) * p.cachedInput + BigInt(u.cacheWrite) * p.cacheWrite + BigInt(u.completion) * p.output;
+}
+
+/** The most a request can cost: every input token at the dearer input rate, plus the output cap. */
+export function maxCostOf(inputTokens: number, maxOutputTokens: number, p: Prices): Pico {
+  const inputRate = p.cacheWrite > p.input ? p.cacheWrite : p.input;
+  return BigInt(inputTokens) * inputRate + BigInt(maxOutputTokens) * p.output;
+}

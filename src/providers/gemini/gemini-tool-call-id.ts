@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+
+// Gemini thought signatures travel inside the OpenAI tool_call id.
+//
+// Gemini 3 (and 2.5 with thinking) returns a `thoughtSignature` on functionCall parts and
+// rejects the next request with 400 unless that part comes back with it. OpenAI clients
+// reliably echo `tool_calls[].id` (the official SDKs and agent frameworks must, because
+// `tool` messages quote it) but often drop unknown fields. So a call with a signature
+// gets the id `call_<hex>__ts__<signature>`; the signature is base64, which never
+// contains the separator. Google's own OpenAI-compatible endpoint uses
+// `extra_content.google.thought_signature` on the tool call instead; that is emitted too
+// and accepted on input when the id carries none.
+// https://ai.google.dev/gemini-api/docs/thought-signatures
+
+const SEPARATOR = '__ts__';
+
+/** Documented placeholder for function calls whose signature is unknown (history from another model). */
+export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
+
+export function newToolCallId(signature?: string | undefined): string {
+  const id = `call_${randomBytes(12).toString('hex')}`;
+  return signature ? `${id}${SEPARATOR}${signature}` : id;
+}
+
+export function signatureFromToolCall(call: any): string | undefined {
+  const id = typeof call?.id === 'string' ? call.id : '';
+  const at = id.lastIndexOf(SEPARATOR);
+  if (at !== -1 && at + SEPARATOR.length < id.length) return id.slice(at + SEPARATOR.length);
+  const extra = call?.extra_content?.google?.thought_signature;
+  return typeof extra === 'string' && extra ? extra : undefined;
+}
