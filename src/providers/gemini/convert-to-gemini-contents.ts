@@ -1,5 +1,6 @@
 import { UnsupportedFieldError } from '../unsupported.ts';
 import { guessMimeType } from './guess-mime-type.ts';
+import { isGemini3OrLater } from './gemini-model-generation.ts';
 import { SKIP_SIGNATURE, signatureFromToolCall } from './gemini-tool-call-id.ts';
 
 // OpenAI `messages` → Gemini `systemInstruction` + `contents`.
@@ -116,14 +117,10 @@ function functionResponseValue(content: unknown, param: string): Record<string, 
   }
 }
 
-/**
- * Gemini 3 validates thought signatures on function calls; when history lacks one (it was
- * produced by another model or a client dropped it), Google documents this placeholder
- * for the first functionCall of the step. Older models do not validate signatures.
- */
-function needsSignaturePlaceholder(model: string): boolean {
-  return !/(^|\/)gemini-(1|2)(\.|-)/.test(model);
-}
+// Gemini 3 validates thought signatures on function calls; when history lacks one (it
+// was produced by another model, or a client dropped it), Google documents a placeholder
+// for the first functionCall of the step. Older models do not validate signatures.
+const needsSignaturePlaceholder = isGemini3OrLater;
 
 export function convertToGeminiContents(messages: unknown, model: string): GeminiPrompt {
   if (!Array.isArray(messages)) throw new UnsupportedFieldError('messages', 'messages must be an array.');

@@ -2,6 +2,7 @@ import type { ChatCall } from '../types.ts';
 import { checkRequestFields, UnsupportedFieldError, type FieldPolicy } from '../unsupported.ts';
 import { convertToGeminiContents } from './convert-to-gemini-contents.ts';
 import { convertToGeminiTools } from './convert-to-gemini-tools.ts';
+import { isGemini3OrLater } from './gemini-model-generation.ts';
 
 // OpenAI chat-completions request → Gemini generateContent request body.
 // https://ai.google.dev/api/generate-content#request-body
@@ -74,10 +75,6 @@ function responseFormat(format: any): Record<string, any> {
     default:
       throw new UnsupportedFieldError('response_format', `response_format type "${format?.type}" is not supported by the gemini upstream.`);
   }
-}
-
-export function isGemini3OrLater(model: string): boolean {
-  return !/(^|\/)gemini-(1|2)(\.|-)/.test(model);
 }
 
 function thinkingConfig(effort: unknown, model: string): Record<string, any> | undefined {
