@@ -1,0 +1,199 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+// A fake OpenAI-compatible upstream: a real HTTP server on 127.0.0.1 speaking the real
+// wire format (chat.completion, chat.completion.chunk SSE with `"usage":null` on every
+// chunk when include_usage is set, DeepSeek-style cache fields on request). Tests steer
+// it per request with `behaviour`, and read back what it received in `requests`.
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: any;
+  /** Set when the client (the gateway) went away before the response finished. */
+  aborted: boolean;
+}
+
+export interface Behaviour {
+  /** Text of the answer, split into one chunk per word when streaming. */
+  text?: string;
+  usage?: Record<string, unknown> | null;
+  /** Upstream style of cache counts: 'openai' (prompt_tokens_details) or 'deepseek'. */
+  cacheStyle?: 'openai' | 'deepseek';
+  cachedTokens?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  status?: number;
+  errorBody?: unknown;
+  headers?: Record<string, string>;
+  /** Milliseconds before the response starts. */
+  delayMs?: number;
+  /** Milliseconds between stream chunks. */
+  chunkDelayMs?: number;
+  /** Never answer. */
+  hang?: boolean;
+  /** Stream: stop (destroy the socket) after this many content chunks. */
+  dieAfterChunks?: number;
+  /** Reply with a non-JSON body. */
+  garbage?: boolean;
+  toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+  /** The model name the upstream reports (default: what was asked). */
+  reportModel?: string;
+  /** Ignore max_tokens and produce this many completion tokens. */
+  finishReason?: string;
+}
+
+export interface FakeOpenAI {
+  baseUrl: string;
+  port: number;
+  requests: ReceivedRequest[];
+  /** Behaviour for the next requests (until changed). */
+  behave(b: Behaviour): void;
+  close(): Promise<void>;
+  /** Resolves when a request has been aborted by the gateway. */
+  waitForAbort(timeoutMs?: number): Promise<ReceivedRequest>;
+}
+
+function usageFor(b: Behaviour, body: any): Record<string, unknown> {
+  if (b.usage) return b.usage;
+  const words = (b.text ?? 'Hello there, friend!').split(' ').length;
+  const prompt = b.promptTokens ?? Math.max(1, Math.ceil(JSON.stringify(body.messages ?? body.input ?? '').length / 4));
+  const completion = b.completionTokens ?? (body.input !== undefined ? 0 : words);
+  const cached = b.cachedTokens ?? 0;
+  const u: Record<string, unknown> = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  if (b.cacheStyle === 'deepseek') {
+    u.prompt_cache_hit_tokens = cached;
+    u.prompt_cache_miss_tokens = prompt - cached;
+  } else {
+    u.prompt_tokens_details = { cached_tokens: cached };
+  }
+  return u;
+}
+
+export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpenAI> {
+  let behaviour: Behaviour = initial;
+  const requests: ReceivedRequest[] = [];
+  const abortWaiters: Array<(r: ReceivedRequest) => void> = [];
+
+  const handle = (req: IncomingMessage, res: ServerResponse, raw: string) => {
+    const b = behaviour;
+    let body: any = null;
+    try {
+      body = raw ? JSON.parse(raw) : null;
+    } catch {
+      /* recorded as null */
+    }
+    const rec: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, aborted: false };
+    requests.push(rec);
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        rec.aborted = true;
+        abortWaiters.splice(0).forEach((w) => w(rec));
+      }
+    });
+    if (b.hang) return;
+    const respond = () => {
+      if (res.destroyed) return;
+      if (b.status && b.status >= 400) {
+        res.writeHead(b.status, { 'content-type': 'application/json', ...(b.headers ?? {}) });
+        res.end(JSON.stringify(b.errorBody ?? { error: { message: `fake upstream error ${b.status}`, type: 'server_error', param: null, code: null } }));
+        return;
+      }
+      if (b.garbage) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('<html>not json</html>');
+        return;
+      }
+      if (req.url?.endsWith('/embeddings')) {
+        const inputs = Array.isArray(body.input) ? body.input : [body.input];
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: inputs.map((_: unknown, index: number) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3] })), model: b.reportModel ?? body.model, usage: usageFor(b, body) }));
+        return;
+      }
+      const model = b.reportModel ?? body.model;
+      const id = 'chatcmpl-fake123';
+      const created = 1_734_220_000;
+      const text = b.text ?? 'Hello there, friend!';
+      const usage = usageFor(b, body);
+      const finish = b.finishReason ?? (b.toolCalls ? 'tool_calls' : 'stop');
+      if (!body.stream) {
+        const message: Record<string, unknown> = { role: 'assistant', content: b.toolCalls ? null : text };
+        if (b.toolCalls) message.tool_calls = b.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id, object: 'chat.completion', created, model, system_fingerprint: 'fp_fake', choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage }));
+        return;
+      }
+      const withUsage = body.stream_options?.include_usage === true;
+      const chunk = (delta: unknown, finishReason: string | null) =>
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...(withUsage ? { usage: null } : {}) })}\n\n`;
+      const frames: string[] = [chunk({ role: 'assistant', content: '' }, null)];
+      if (b.toolCalls) {
+        b.toolCalls.forEach((t, index) => {
+          frames.push(chunk({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] }, null));
+          const half = Math.ceil(t.arguments.length / 2);
+          frames.push(chunk({ tool_calls: [{ index, function: { arguments: t.arguments.slice(0, half) } }] }, null));
+          frames.push(chunk({ tool_calls: [{ index, function: { arguments: t.arguments.slice(half) } }] }, null));
+        });
+      } else {
+        const words = text.split(' ');
+        words.forEach((w, i) => frames.push(chunk({ content: i === 0 ? w : ` ${w}` }, null)));
+      }
+      frames.push(chunk({}, finish));
+      if (withUsage) frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [], usage })}\n\n`);
+      frames.push('data: [DONE]\n\n');
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let i = 0;
+      const dieAt = b.dieAfterChunks === undefined ? Infinity : b.dieAfterChunks + 1; // + the role chunk
+      const next = () => {
+        if (res.destroyed) return;
+        if (i >= dieAt) {
+          res.destroy();
+          return;
+        }
+        if (i >= frames.length) {
+          res.end();
+          return;
+        }
+        res.write(frames[i++]);
+        if (b.chunkDelayMs) setTimeout(next, b.chunkDelayMs);
+        else next();
+      };
+      next();
+    };
+    if (b.delayMs) setTimeout(respond, b.delayMs);
+    else respond();
+  };
+
+  const server: Server = createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => handle(req, res, raw));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    port,
+    requests,
+    behave(b) {
+      behaviour = b;
+    },
+    waitForAbort(timeoutMs = 5000) {
+      const done = requests.find((r) => r.aborted);
+      if (done) return Promise.resolve(done);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('upstream saw no abort')), timeoutMs);
+        abortWaiters.push((r) => {
+          clearTimeout(t);
+          resolve(r);
+        });
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
