@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { geminiAdapter } from '../../../src/providers/gemini/adapter.ts';
+import { readFixture } from './translate-sse.ts';
+
+test('Gemini error bodies → UpstreamErrorInfo', () => {
+  assert.deepEqual(geminiAdapter.parseError(400, readFixture('error-400-api-key.json')), { message: 'API key not valid. Please pass a valid API key.', type: 'INVALID_ARGUMENT', code: 'API_KEY_INVALID' });
+  assert.equal(geminiAdapter.parseError(401, readFixture('error-401.json')).type, 'UNAUTHENTICATED');
+  const r429 = geminiAdapter.parseError(429, readFixture('error-429.json'));
+  assert.equal(r429.type, 'RESOURCE_EXHAUSTED');
+  assert.match(r429.message, /exceeded your current quota/);
+  assert.deepEqual(geminiAdapter.parseError(500, readFixture('error-500.json')).code, 'INTERNAL');
+  assert.deepEqual(geminiAdapter.parseError(503, readFixture('error-503.json')), { message: 'The model is overloaded. Please try again later.', type: 'UNAVAILABLE', code: 'UNAVAILABLE' });
+  assert.equal(geminiAdapter.parseError(400, `[${readFixture('error-400.json')}]`).type, 'INVALID_ARGUMENT');
+});
+
+test('non-JSON bodies never throw', () => {
+  assert.deepEqual(geminiAdapter.parseError(502, '<html>502</html>'), { message: '<html>502</html>' });
+  assert.deepEqual(geminiAdapter.parseError(504, ''), { message: 'upstream error (HTTP 504)' });
+});
