@@ -1,0 +1,175 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { post } from '../helpers/http.ts';
+
+// Non-streaming chat completions through the gateway with the official OpenAI SDK.
+
+describe('chat completions (non-streaming)', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let client: OpenAI;
+  let key: string;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ upstream: up.baseUrl });
+    ({ key } = await tg.customer());
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  test('content comes back; model is rewritten to the upstream name and back to the public id', async () => {
+    up.behave({ text: 'The answer is 42.' });
+    const n = up.requests.length;
+    const { data: r, response } = await client.chat.completions
+      .create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'question' }] })
+      .withResponse();
+    assert.equal(up.requests.length, n + 1);
+    const seen = up.requests[n]!;
+    assert.equal(seen.path, '/v1/chat/completions');
+    assert.equal(seen.body.model, 'upstream-flash');
+    assert.equal(seen.headers.authorization, 'Bearer sk-upstream-secret-value-123');
+    assert.equal(r.model, 'deepseek-v4-flash');
+    assert.equal(r.object, 'chat.completion');
+    assert.equal(r.id, 'chatcmpl-fake123');
+    assert.equal(r.choices.length, 1);
+    assert.equal(r.choices[0]!.message.role, 'assistant');
+    assert.equal(r.choices[0]!.message.content, 'The answer is 42.');
+    assert.equal(r.choices[0]!.finish_reason, 'stop');
+    assert.equal(response.headers.get('x-tollgate-provider'), 'fake');
+    assert.equal(response.headers.get('x-tollgate-upstream-model'), 'upstream-flash');
+    assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/);
+  });
+
+  test('the model is rewritten even when the upstream reports a dated snapshot name', async () => {
+    up.behave({ reportModel: 'upstream-flash-2025-01-01' });
+    const r = await client.chat.completions.create({ model: 'deepseek-v4-pro', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(up.requests.at(-1)!.body.model, 'upstream-pro');
+    assert.equal(r.model, 'deepseek-v4-pro');
+  });
+
+  test('every other request field reaches the upstream untouched', async () => {
+    up.behave({});
+    const body = {
+      model: 'deepseek-v4-flash',
+      messages: [
+        { role: 'system', content: 'be terse' },
+        { role: 'user', content: [{ type: 'text', text: 'weather?' }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'noop', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'call_0', content: 'ok' },
+      ],
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: true } }],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      response_format: { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object' } } },
+      temperature: 0.25,
+      top_p: 0.9,
+      stop: ['\n\n', 'END'],
+      seed: 1234,
+      logprobs: true,
+      top_logprobs: 3,
+      user: 'user-77',
+      max_tokens: 100,
+      presence_penalty: 0.1,
+      foo_bar: { x: 1 },
+    };
+    const n = up.requests.length;
+    const res = await post(`${tg.url}/v1/chat/completions`, body, { key });
+    assert.equal(res.status, 200, res.text);
+    const { model: sentModel, ...rest } = up.requests[n]!.body;
+    const { model: _m, ...expected } = body;
+    assert.equal(sentModel, 'upstream-flash');
+    assert.deepEqual(rest, expected);
+  });
+
+  test('the same fields pass through the SDK (the unknown field included)', async () => {
+    up.behave({});
+    const n = up.requests.length;
+    await client.chat.completions.create({
+      model: 'deepseek-v4-flash',
+      messages: [{ role: 'user', content: 'hi' }],
+      temperature: 0,
+      stop: 'STOP',
+      seed: 7,
+      logprobs: false,
+      user: 'u1',
+      // @ts-expect-error a field this SDK version does not know
+      foo_bar: { x: 1 },
+    });
+    const b = up.requests[n]!.body;
+    assert.deepEqual(b, { model: 'upstream-flash', messages: [{ role: 'user', content: 'hi' }], temperature: 0, stop: 'STOP', seed: 7, logprobs: false, user: 'u1', foo_bar: { x: 1 } });
+  });
+
+  test('tool_calls come back', async () => {
+    up.behave({ toolCalls: [{ id: 'call_abc', name: 'get_weather', arguments: '{"city":"Paris"}' }, { id: 'call_def', name: 'get_time', arguments: '{"tz":"CET"}' }] });
+    const r = await client.chat.completions.create({
+      model: 'deepseek-v4-flash',
+      messages: [{ role: 'user', content: 'weather and time in Paris' }],
+      tools: [
+        { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+        { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
+      ],
+    });
+    const c = r.choices[0]!;
+    assert.equal(c.finish_reason, 'tool_calls');
+    assert.equal(c.message.content, null);
+    assert.deepEqual(c.message.tool_calls, [
+      { id: 'call_abc', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { id: 'call_def', type: 'function', function: { name: 'get_time', arguments: '{"tz":"CET"}' } },
+    ]);
+  });
+
+  for (const cacheStyle of ['openai', 'deepseek'] as const) {
+    test(`usage carries both cache styles and the cost (upstream reports ${cacheStyle} style)`, async () => {
+      up.behave({ cacheStyle, promptTokens: 100, cachedTokens: 40, completionTokens: 10 });
+      const { data: r, response } = await client.chat.completions
+        .create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'cache me' }] })
+        .withResponse();
+      const u = r.usage as any;
+      assert.equal(u.prompt_tokens, 100);
+      assert.equal(u.completion_tokens, 10);
+      assert.equal(u.total_tokens, 110);
+      assert.equal(u.prompt_tokens_details.cached_tokens, 40);
+      assert.equal(u.prompt_cache_hit_tokens, 40);
+      assert.equal(u.prompt_cache_miss_tokens, 60);
+      // 60 × $0.16/M + 40 × $0.004/M + 10 × $0.30/M = $0.00001276
+      assert.equal(u.cost, '0.00001276');
+      assert.equal(response.headers.get('x-tollgate-cost'), '0.00001276');
+    });
+  }
+
+  test('usage without any cache information reports zero cached tokens in both styles', async () => {
+    up.behave({ usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } });
+    const r = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] });
+    const u = r.usage as any;
+    assert.equal(u.prompt_tokens, 5);
+    assert.equal(u.completion_tokens, 3);
+    assert.equal(u.total_tokens, 8);
+    assert.equal(u.prompt_tokens_details.cached_tokens, 0);
+    assert.equal(u.prompt_cache_hit_tokens, 0);
+    assert.equal(u.prompt_cache_miss_tokens, 5);
+    // 5 × 0.16 + 3 × 0.30 = 1.7 $/M
+    assert.equal(u.cost, '0.0000017');
+  });
+
+  test('the owner/model form of a model id works for chat and is echoed back as sent', async () => {
+    up.behave({ text: 'hi' });
+    const r = await client.chat.completions.create({ model: 'deepseek/deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(up.requests.at(-1)!.body.model, 'upstream-flash');
+    assert.equal(r.choices[0]!.message.content, 'hi');
+    assert.equal(r.model, 'deepseek/deepseek-v4-flash');
+  });
+
+  test('the /api/v1 prefix serves chat completions', async () => {
+    up.behave({ text: 'via api prefix' });
+    const c2 = new OpenAI({ baseURL: `${tg.url}/api/v1`, apiKey: key, maxRetries: 0 });
+    const r = await c2.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.choices[0]!.message.content, 'via api prefix');
+    assert.equal(r.model, 'deepseek-v4-flash');
+  });
+});
