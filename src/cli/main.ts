@@ -7,6 +7,7 @@ const HELP = `tollgate — an OpenAI-compatible LLM API gateway
 Usage:
   tollgate serve [--config FILE]        start the gateway (default 127.0.0.1:8080, SQLite in ./data)
   tollgate demo                         start the gateway beside a simulated upstream and show how to call it
+  tollgate ledger verify [--config FILE] check that every balance equals the sum of its ledger (exit 1 if not)
 
 Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token or TOLLGATE_ADMIN_TOKEN):
   tollgate accounts create --name NAME [--plan PLAN]
@@ -61,6 +62,12 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./serve.ts')).serve(v.config);
     case 'demo':
       return (await import('./demo.ts')).demo();
+    case 'ledger':
+      if (sub === 'verify') {
+        process.exitCode = await (await import('./ledger-verify.ts')).ledgerVerify(v.config);
+        return;
+      }
+      break;
     case 'accounts': {
       const t = target(v);
       if (sub === 'create') return print(await adminCall(t, 'POST', '/accounts', { name: need(v.name, '--name'), ...(v.plan ? { plan: v.plan } : {}) }));

@@ -1,0 +1,23 @@
+import { loadConfig } from '../config/load.ts';
+import { openStore } from '../store/open.ts';
+import { verifyLedger } from '../store/ledger.ts';
+
+/** Checks balance = sum(ledger) for every account, reading the store directly. Exit 1 on any difference. */
+export async function ledgerVerify(configFile: string | undefined): Promise<number> {
+  const config = loadConfig(configFile);
+  const db = await openStore(config.storage);
+  try {
+    const accounts = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<bigint>().as('n')).executeTakeFirstOrThrow();
+    const mismatches = await verifyLedger(db);
+    if (mismatches.length === 0) {
+      process.stdout.write(`ledger ok: ${Number(accounts.n)} accounts, every balance equals the sum of its ledger\n`);
+      return 0;
+    }
+    for (const m of mismatches) {
+      process.stdout.write(`MISMATCH ${m.account_id}: balance ${m.balance_usd} USD, ledger sum ${m.ledger_sum_usd} USD, difference ${m.difference_usd} USD\n`);
+    }
+    return 1;
+  } finally {
+    await db.destroy();
+  }
+}

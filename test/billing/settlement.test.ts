@@ -1,0 +1,286 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { usdToPico, picoToUsd } from '../../src/billing/money.ts';
+import { countTextTokens } from '../../src/limits/token-count.ts';
+
+// Reserve-then-settle against a real gateway and a real upstream, every hard case.
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{ up: FakeOpenAI; tg: TestGateway }> {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ upstream: up.baseUrl });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  return { up, tg };
+}
+
+async function account(tg: TestGateway, id: string) {
+  const r = await tg.admin('GET', `/accounts/${id}`);
+  assert.equal(r.status, 200);
+  return r.body as { balance_usd: string; reserved_usd: string; available_usd: string };
+}
+
+async function ledger(tg: TestGateway, id: string) {
+  const r = await tg.admin('GET', `/accounts/${id}/ledger?limit=1000`);
+  assert.equal(r.status, 200);
+  return r.body.data as Array<{ kind: string; amount_usd: string; request_id: string | null; detail: any }>;
+}
+
+async function verify(tg: TestGateway) {
+  const r = await tg.admin('GET', '/ledger/verify');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body, { ok: true, mismatches: [] });
+}
+
+test('a non-streaming request is charged exactly its metered usage, traced in the ledger', async (t) => {
+  const { up, tg } = await setup(t);
+  up.behave({ promptTokens: 1200, cachedTokens: 1000, completionTokens: 50, cacheStyle: 'deepseek' });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  // 200 fresh × 0.16 + 1000 cached × 0.004 + 50 out × 0.30, per 1M
+  const expected = 200n * 160_000n + 1000n * 4_000n + 50n * 300_000n;
+  assert.equal(body.usage.cost, picoToUsd(expected));
+  assert.equal(res.headers.get('x-tollgate-cost'), picoToUsd(expected));
+  assert.match(res.headers.get('x-tollgate-token-rate')!, /input=0\.16;cached_input=0\.004;output=0\.3/);
+  const entries = await ledger(tg, accountId);
+  const charge = entries.find((e) => e.kind === 'charge')!;
+  assert.equal(charge.request_id, res.headers.get('x-request-id'));
+  assert.equal(charge.amount_usd, picoToUsd(-expected));
+  assert.equal(charge.detail.prompt_tokens, 1200);
+  assert.equal(charge.detail.cached_tokens, 1000);
+  assert.equal(charge.detail.completion_tokens, 50);
+  assert.deepEqual(charge.detail.prices, { input: '0.16', cached_input: '0.004', output: '0.3', cache_write: '0.16' });
+  const a = await account(tg, accountId);
+  assert.equal(usdToPico(a.balance_usd), usdToPico('1') - expected);
+  assert.equal(a.reserved_usd, '0.00');
+  await verify(tg);
+});
+
+test('streams are billed exactly like non-streaming requests, with or without include_usage', async (t) => {
+  const { up, tg } = await setup(t);
+  up.behave({ text: 'a b c d', promptTokens: 40, completionTokens: 4 });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key });
+  const plain = await client.chat.completions.create({ model: 'deepseek-v4-pro', messages: [{ role: 'user', content: 'x' }] });
+  const s1 = await client.chat.completions.create({ model: 'deepseek-v4-pro', stream: true, messages: [{ role: 'user', content: 'x' }] });
+  for await (const _ of s1) void _;
+  const s2 = await client.chat.completions.create({ model: 'deepseek-v4-pro', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] });
+  let usage: any;
+  for await (const c of s2) if (c.usage) usage = c.usage;
+  const each = 40n * 600_000n + 4n * 1_200_000n;
+  assert.equal((plain.usage as any).cost, picoToUsd(each));
+  assert.equal(usage.cost, picoToUsd(each));
+  const charges = (await ledger(tg, accountId)).filter((e) => e.kind === 'charge');
+  assert.equal(charges.length, 3);
+  for (const c of charges) assert.equal(c.amount_usd, picoToUsd(-each));
+  assert.equal(usdToPico((await account(tg, accountId)).balance_usd), usdToPico('1') - 3n * each);
+  await verify(tg);
+});
+
+test('402 insufficient_funds before the upstream is touched; suspended accounts get 402 account_suspended', async (t) => {
+  const { up, tg } = await setup(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '0.0001' });
+  const before = up.requests.length;
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-pro', max_tokens: 10_000, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 402);
+  const err = (await res.json()).error;
+  assert.equal(err.code, 'insufficient_funds');
+  assert.equal(err.type, 'insufficient_quota');
+  assert.equal(err.request_id, res.headers.get('x-request-id'));
+  assert.equal(up.requests.length, before);
+  // A small max_tokens fits the same balance.
+  const ok = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-pro', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(ok.status, 200);
+  await ok.text();
+
+  const p = await tg.admin('PATCH', `/accounts/${accountId}`, { suspended: true });
+  assert.equal(p.status, 200);
+  assert.equal(p.body.suspended, true);
+  const s = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(s.status, 402);
+  assert.equal((await s.json()).error.code, 'account_suspended');
+  await tg.admin('PATCH', `/accounts/${accountId}`, { suspended: false });
+  const again = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(again.status, 200);
+  await again.text();
+});
+
+test('an upstream error before any output releases the reservation and charges nothing', async (t) => {
+  const { up, tg } = await setup(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  for (const b of [{ status: 500 }, { status: 400 }, { garbage: true }]) {
+    up.behave(b);
+    for (const stream of [false, true]) {
+      const res = await fetch(`${tg.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'deepseek-v4-flash', stream, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.ok(res.status >= 400, `status ${res.status} for ${JSON.stringify(b)}`);
+      await res.text();
+    }
+  }
+  const a = await account(tg, accountId);
+  assert.equal(a.balance_usd, '1.00');
+  assert.equal(a.reserved_usd, '0.00');
+  assert.equal((await ledger(tg, accountId)).filter((e) => e.kind === 'charge').length, 0);
+  await verify(tg);
+});
+
+test('a stream the upstream cuts midway is charged for the text already streamed', async (t) => {
+  const { up, tg } = await setup(t);
+  const text = 'alpha beta gamma delta epsilon zeta eta theta';
+  up.behave({ text, dieAfterChunks: 3, chunkDelayMs: 30 });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const raw = await res.text();
+  assert.match(raw, /"error"/);
+  assert.doesNotMatch(raw, /\[DONE\]/);
+  const charge = (await ledger(tg, accountId)).find((e) => e.kind === 'charge')!;
+  assert.ok(charge, 'a cut stream must be charged');
+  assert.equal(charge.detail.usage_estimated, true);
+  assert.equal(charge.detail.completion_tokens, countTextTokens('alpha beta gamma'));
+  assert.ok(charge.detail.prompt_tokens > 0);
+  await verify(tg);
+});
+
+test('a stream the client abandons midway is charged for what was generated', async (t) => {
+  const { up, tg } = await setup(t);
+  up.behave({ text: 'one two three four five six seven eight nine ten', chunkDelayMs: 100 });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const ac = new AbortController();
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    signal: ac.signal,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const reader = res.body!.getReader();
+  let seen = '';
+  while (!seen.includes('three')) seen += new TextDecoder().decode((await reader.read()).value);
+  ac.abort();
+  await up.waitForAbort();
+  await new Promise((r) => setTimeout(r, 100));
+  const charge = (await ledger(tg, accountId)).find((e) => e.kind === 'charge')!;
+  assert.ok(charge, 'an abandoned stream must be charged');
+  assert.equal(charge.detail.usage_estimated, true);
+  assert.ok(charge.detail.completion_tokens >= 3 && charge.detail.completion_tokens <= 5, `completion ${charge.detail.completion_tokens}`);
+  assert.equal((await account(tg, accountId)).reserved_usd, '0.00');
+  await verify(tg);
+});
+
+test('usage above the reservation is charged in full and the overrun recorded', async (t) => {
+  const { up, tg } = await setup(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '0.0001' });
+  // The upstream ignores max_tokens: 10 asked, 5,000 generated.
+  up.behave({ promptTokens: 10, completionTokens: 5_000 });
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-pro', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200);
+  await res.text();
+  const cost = 10n * 600_000n + 5_000n * 1_200_000n;
+  const a = await account(tg, accountId);
+  assert.equal(usdToPico(a.balance_usd), usdToPico('0.0001') - cost);
+  assert.ok(usdToPico(a.balance_usd) < 0n);
+  const charge = (await ledger(tg, accountId)).find((e) => e.kind === 'charge')!;
+  assert.equal(charge.amount_usd, picoToUsd(-cost));
+  assert.ok(charge.detail.overrun_usd);
+  await verify(tg);
+  // With a negative balance the next request is refused.
+  const next = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-pro', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(next.status, 402);
+});
+
+test('credits, refunds and adjustments move the balance and are all in the ledger', async (t) => {
+  const { tg } = await setup(t);
+  const { accountId } = await tg.customer({ creditUsd: '0' });
+  const c = await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '12.3456789012345', note: 'wire transfer' });
+  assert.equal(c.status, 400, 'more than 12 decimals is refused');
+  const c2 = await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '12.345678901', note: 'wire transfer' });
+  assert.equal(c2.status, 201);
+  assert.equal(c2.body.balance_usd, '12.345678901');
+  assert.equal((await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '-1' })).status, 400);
+  assert.equal((await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: 0.1 })).status, 201);
+  const adj = await tg.admin('POST', `/accounts/${accountId}/adjustments`, { amount_usd: '-0.445678901', reason: 'goodwill correction' });
+  assert.equal(adj.status, 201);
+  assert.equal(adj.body.balance_usd, '12.00');
+  assert.equal((await tg.admin('POST', `/accounts/${accountId}/adjustments`, { amount_usd: '1' })).status, 400, 'a reason is required');
+  const ref = await tg.admin('POST', `/accounts/${accountId}/adjustments`, { kind: 'refund', amount_usd: '3', reason: 'outage' });
+  assert.equal(ref.body.balance_usd, '15.00');
+  const kinds = (await ledger(tg, accountId)).map((e) => e.kind).sort();
+  assert.deepEqual(kinds, ['adjustment', 'credit', 'credit', 'refund']);
+  const a = await account(tg, accountId);
+  assert.deepEqual([a.balance_usd, a.reserved_usd, a.available_usd], ['15.00', '0.00', '15.00']);
+  await verify(tg);
+});
+
+test('a price change applies to requests admitted after it; each request records its prices', async (t) => {
+  const { up, tg } = await setup(t);
+  up.behave({ promptTokens: 100, completionTokens: 10 });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const call = async () => {
+    const r = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    return (await r.json()).usage.cost as string;
+  };
+  assert.equal(await call(), picoToUsd(100n * 160_000n + 10n * 300_000n));
+  const g = await tg.admin('GET', '/models/deepseek-v4-flash/pricing');
+  assert.deepEqual(g.body, { model: 'deepseek-v4-flash', unit: 'USD per 1M tokens', input: '0.16', cached_input: '0.004', output: '0.3', cache_write: '0.16' });
+  const bad = await tg.admin('PUT', '/models/deepseek-v4-flash/pricing', { input: '0.1234567', output: '1' });
+  assert.equal(bad.status, 400, 'prices have at most 6 decimals');
+  const put = await tg.admin('PUT', '/models/deepseek-v4-flash/pricing', { input: '1', cached_input: '0.5', output: '2' });
+  assert.equal(put.status, 200);
+  assert.equal(await call(), picoToUsd(100n * 1_000_000n + 10n * 2_000_000n));
+  const reqs = await tg.admin('GET', `/requests?account_id=${accountId}`);
+  assert.equal(reqs.body.data.length, 2);
+  const usage = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=model`);
+  assert.equal(usage.body.data.length, 1);
+  assert.equal(usage.body.data[0].model, 'deepseek-v4-flash');
+  assert.equal(usage.body.data[0].requests, 2);
+  assert.equal(usage.body.data[0].prompt_tokens, 200);
+  assert.equal(usage.body.data[0].cost_usd, picoToUsd(100n * 160_000n + 10n * 300_000n + 100n * 1_000_000n + 10n * 2_000_000n));
+  const byDay = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=day`);
+  assert.equal(byDay.body.data[0].day, new Date().toISOString().slice(0, 10));
+  const byKey = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=key`);
+  assert.equal(byKey.body.data.length, 1);
+});
