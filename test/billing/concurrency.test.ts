@@ -46,7 +46,7 @@ test('concurrent requests never reserve more than the balance; exactly the admis
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const results = await Promise.all(Array.from({ length: 200 }, () => call(c.key).then(async (r) => ({ status: r.status, body: await r.json() }))));
+  const results = await Promise.all(Array.from({ length: 200 }, () => call(c.key).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))));
   sampling = false;
   await sampler;
 

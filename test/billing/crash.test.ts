@@ -68,11 +68,11 @@ test('a gateway killed with requests in flight resolves their reservations on re
   t.after(() => {
     gw2.proc.kill('SIGKILL');
   });
-  const a = await (await fetch(`${gw2.url}/admin/v1/accounts/${acct.id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+  const a = (await (await fetch(`${gw2.url}/admin/v1/accounts/${acct.id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
   const each = 20n * 1_000_000n + 5n * 2_000_000n; // pUSD per completed request
   assert.equal(a.balance_usd, picoToUsd(usdToPico('10') - 3n * each));
   assert.equal(a.reserved_usd, '0.00');
-  const ledger = await (await fetch(`${gw2.url}/admin/v1/accounts/${acct.id}/ledger?limit=100`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+  const ledger = (await (await fetch(`${gw2.url}/admin/v1/accounts/${acct.id}/ledger?limit=100`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
   const released = ledger.data.filter((e: any) => e.kind === 'adjustment');
   assert.equal(released.length, 5);
   for (const e of released) {

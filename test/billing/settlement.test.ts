@@ -46,7 +46,7 @@ test('a non-streaming request is charged exactly its metered usage, traced in th
     body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }),
   });
   assert.equal(res.status, 200);
-  const body = await res.json();
+  const body = (await res.json()) as any;
   // 200 fresh × 0.16 + 1000 cached × 0.004 + 50 out × 0.30, per 1M
   const expected = 200n * 160_000n + 1000n * 4_000n + 50n * 300_000n;
   assert.equal(body.usage.cost, picoToUsd(expected));
@@ -97,7 +97,7 @@ test('402 insufficient_funds before the upstream is touched; suspended accounts 
     body: JSON.stringify({ model: 'deepseek-v4-pro', max_tokens: 10_000, messages: [{ role: 'user', content: 'hi' }] }),
   });
   assert.equal(res.status, 402);
-  const err = (await res.json()).error;
+  const err = ((await res.json()) as any).error;
   assert.equal(err.code, 'insufficient_funds');
   assert.equal(err.type, 'insufficient_quota');
   assert.equal(err.request_id, res.headers.get('x-request-id'));
@@ -120,7 +120,7 @@ test('402 insufficient_funds before the upstream is touched; suspended accounts 
     body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
   });
   assert.equal(s.status, 402);
-  assert.equal((await s.json()).error.code, 'account_suspended');
+  assert.equal(((await s.json()) as any).error.code, 'account_suspended');
   await tg.admin('PATCH', `/accounts/${accountId}`, { suspended: false });
   const again = await fetch(`${tg.url}/v1/chat/completions`, {
     method: 'POST',
@@ -261,7 +261,7 @@ test('a price change applies to requests admitted after it; each request records
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }),
     });
-    return (await r.json()).usage.cost as string;
+    return ((await r.json()) as any).usage.cost as string;
   };
   assert.equal(await call(), picoToUsd(100n * 160_000n + 10n * 300_000n));
   const g = await tg.admin('GET', '/models/deepseek-v4-flash/pricing');
