@@ -1,0 +1,101 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, get, post, upstreamSecrets } from '../helpers/http.ts';
+
+// GET /v1/models, /v1/models/{id} (bare and owner/model ids), the /api/v1 prefix, and
+// embeddings through the SDK.
+
+describe('models and embeddings', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ upstream: up.baseUrl });
+    ({ key } = await tg.customer());
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  for (const base of ['/v1', '/api/v1']) {
+    test(`GET ${base}/models lists every configured model in OpenAI shape`, async () => {
+      const client = new OpenAI({ baseURL: `${tg.url}${base}`, apiKey: key, maxRetries: 0 });
+      const ids: string[] = [];
+      for await (const m of client.models.list()) {
+        ids.push(m.id);
+        assert.equal(m.object, 'model');
+        assert.equal(typeof m.created, 'number');
+        assert.ok(m.created > 1_700_000_000);
+      }
+      assert.deepEqual(ids.sort(), ['deepseek-v4-flash', 'deepseek-v4-pro', 'embed-small']);
+      const raw = JSON.parse((await get(`${tg.url}${base}/models`, { key })).text);
+      assert.equal(raw.object, 'list');
+      const flash = raw.data.find((m: any) => m.id === 'deepseek-v4-flash');
+      assert.deepEqual(flash, { id: 'deepseek-v4-flash', object: 'model', created: flash.created, owned_by: 'deepseek', context_window: 1_000_000 });
+    });
+
+    test(`GET ${base}/models/{id} returns one model, also in owner/model form`, async () => {
+      const client = new OpenAI({ baseURL: `${tg.url}${base}`, apiKey: key, maxRetries: 0 });
+      const m = await client.models.retrieve('deepseek-v4-pro');
+      assert.equal(m.id, 'deepseek-v4-pro');
+      assert.equal(m.owned_by, 'deepseek');
+      assert.equal(m.object, 'model');
+      const r = await get(`${tg.url}${base}/models/deepseek/deepseek-v4-pro`, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(JSON.parse(r.text).id, 'deepseek-v4-pro');
+    });
+  }
+
+  test('GET /v1/models/{id} for an unknown model, or the wrong owner, is 404 model_not_found', async () => {
+    for (const id of ['no-such-model', 'openai/deepseek-v4-pro']) {
+      expectError(await get(`${tg.url}/v1/models/${id}`, { key }), { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' }, [...upstreamSecrets(up), key]);
+    }
+  });
+
+  test('the models endpoints require a valid key', async () => {
+    expectError(await get(`${tg.url}/v1/models`), { status: 401, type: 'authentication_error', code: 'invalid_api_key' });
+    expectError(await get(`${tg.url}/v1/models/deepseek-v4-pro`, { key: 'sk-tg-nope' }), { status: 401, type: 'authentication_error', code: 'invalid_api_key' });
+  });
+
+  for (const base of ['/v1', '/api/v1']) {
+    test(`embeddings via the SDK under ${base}`, async () => {
+      up.behave({ promptTokens: 12 });
+      const client = new OpenAI({ baseURL: `${tg.url}${base}`, apiKey: key, maxRetries: 0 });
+      const n = up.requests.length;
+      const { data: r, response } = await client.embeddings.create({ model: 'embed-small', input: ['hello', 'world'], encoding_format: 'float', dimensions: 3 }).withResponse();
+      const seen = up.requests[n]!;
+      assert.equal(seen.path, '/v1/embeddings');
+      assert.deepEqual(seen.body, { model: 'text-embedding-3-small', input: ['hello', 'world'], encoding_format: 'float', dimensions: 3 });
+      assert.equal(r.model, 'embed-small');
+      assert.equal(r.data.length, 2);
+      assert.deepEqual(r.data[1]!.embedding, [0.1, 0.2, 0.3]);
+      assert.equal(r.data[1]!.index, 1);
+      assert.equal(r.usage.prompt_tokens, 12);
+      // 12 × $0.02/M = $0.00000024
+      assert.equal((r.usage as any).cost, '0.00000024');
+      assert.equal(response.headers.get('x-tollgate-cost'), '0.00000024');
+    });
+  }
+
+  test('a chat model on /v1/embeddings and an embedding model on /v1/chat/completions are 400s', async () => {
+    const n = up.requests.length;
+    expectError(await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'x' }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
+    expectError(await post(`${tg.url}/v1/chat/completions`, { model: 'embed-small', messages: [{ role: 'user', content: 'x' }] }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+  });
+
+  test('embeddings input is validated before the upstream is called', async () => {
+    const n = up.requests.length;
+    for (const body of [{ model: 'embed-small' }, { model: 'embed-small', input: '' }, { model: 'embed-small', input: [] }, { model: 'embed-small', input: [{}] }]) {
+      expectError(await post(`${tg.url}/v1/embeddings`, body, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'input' });
+    }
+    expectError(await post(`${tg.url}/v1/embeddings`, { model: 'nope', input: 'x' }, { key }), { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+    assert.equal(up.requests.length, n);
+  });
+});
