@@ -36,6 +36,9 @@ export interface Behaviour {
   dieAfterChunks?: number;
   /** Reply with a non-JSON body. */
   garbage?: boolean;
+  /** Reply 200 (or `status`) with exactly this body and `contentType` (default application/json). */
+  rawBody?: string;
+  contentType?: string;
   toolCalls?: Array<{ id: string; name: string; arguments: string }>;
   /** The model name the upstream reports (default: what was asked). */
   reportModel?: string;
@@ -94,6 +97,11 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
     if (b.hang) return;
     const respond = () => {
       if (res.destroyed) return;
+      if (b.rawBody !== undefined) {
+        res.writeHead(b.status ?? 200, { 'content-type': b.contentType ?? 'application/json', ...(b.headers ?? {}) });
+        res.end(b.rawBody);
+        return;
+      }
       if (b.status && b.status >= 400) {
         res.writeHead(b.status, { 'content-type': 'application/json', ...(b.headers ?? {}) });
         res.end(JSON.stringify(b.errorBody ?? { error: { message: `fake upstream error ${b.status}`, type: 'server_error', param: null, code: null } }));
