@@ -57,6 +57,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N               repeat the whole sequence N times and report medians (default 1)
   --connections N          connections for the throughput run (default 64)
   --gateway-log-level L    add logging.level L to the gateway config (default: the gateway's own)
+  --profile                run the gateway with --cpu-prof (slows it; figures are then not comparable)
+  --keep-logs              keep the temp dir (child logs, configs, wrk scripts) even on success
   --help`;
 
 interface Options {
@@ -66,6 +68,8 @@ interface Options {
   rounds: number;
   connections: number;
   gatewayLogLevel?: string;
+  profile: boolean;
+  keepLogs: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -79,6 +83,8 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string', default: '1' },
       connections: { type: 'string', default: '64' },
       'gateway-log-level': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -111,6 +117,8 @@ function parseOptions(argv: string[]): Options {
     rounds: posInt('rounds', values.rounds, 1),
     connections: posInt('connections', values.connections, 1),
     gatewayLogLevel: values['gateway-log-level'],
+    profile: values.profile,
+    keepLogs: values['keep-logs'],
   };
 }
 
@@ -215,6 +223,7 @@ async function main(): Promise<number> {
     upstreamPort: upstream.port,
     core: targetCore,
     gatewayLogLevel: opts.gatewayLogLevel,
+    gatewayProfileDir: opts.profile ? path.join(tmpDir, 'profiles') : undefined,
   };
 
   const results: TargetRuns[] = opts.targets.map((name) => ({
@@ -280,7 +289,8 @@ async function main(): Promise<number> {
   };
   const outDir = path.join(repoRoot, 'bench/results');
   fs.mkdirSync(outDir, { recursive: true });
-  const outFile = path.join(outDir, 'latest.json');
+  // A profiled run is slowed by the profiler: keep it out of latest.json.
+  const outFile = path.join(outDir, opts.profile ? 'profile.json' : 'latest.json');
   fs.writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), outFile) || outFile}`);
 
@@ -289,7 +299,9 @@ async function main(): Promise<number> {
     console.log(`bench: some targets failed; logs kept in ${tmpDir}`);
     return 1;
   }
-  fs.rmSync(tmpDir, { recursive: true, force: true });
+  if (opts.profile) console.log(`bench: gateway CPU profiles in ${ctx.gatewayProfileDir} (open in Chrome DevTools > Performance)`);
+  if (opts.keepLogs || opts.profile) console.log(`bench: logs kept in ${tmpDir}`);
+  else fs.rmSync(tmpDir, { recursive: true, force: true });
   return 0;
 }
 

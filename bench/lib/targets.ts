@@ -33,6 +33,8 @@ export interface TargetContext {
   /** Core for the gateway/peer under test, or null when not pinning. */
   core: number | null;
   gatewayLogLevel?: string;
+  /** When set, the gateway runs with --cpu-prof and writes its profile here on exit. */
+  gatewayProfileDir?: string;
 }
 
 function chatBody(model: string, stream: boolean): string {
@@ -166,7 +168,8 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
     gatewayConfigYaml({ port, dbPath: path.join(dir, 'bench.db'), upstreamPort: ctx.upstreamPort, logLevel: ctx.gatewayLogLevel }),
   );
   const adminToken = randomBytes(24).toString('hex'); // 48 chars
-  const { cmd, args } = pinned(ctx.core, process.execPath, [bin, 'serve', '--config', configPath]);
+  const nodeFlags = ctx.gatewayProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.gatewayProfileDir}`] : [];
+  const { cmd, args } = pinned(ctx.core, process.execPath, [...nodeFlags, bin, 'serve', '--config', configPath]);
   const child = startChild('gateway (tollgate)', cmd, args, {
     logPath: path.join(dir, 'gateway.log'),
     env: { ...process.env, NODE_ENV: 'production', TOLLGATE_ADMIN_TOKEN: adminToken },
