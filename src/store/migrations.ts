@@ -93,4 +93,23 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ledger_request').on('ledger').column('request_id').execute();
     },
   },
+  '0003_plans': {
+    async up(db: Kysely<any>) {
+      // Plans created or changed through the admin API; they override the config file's
+      // plans by id. A null limit means unlimited; models is a JSON array or null (all).
+      await db.schema.createTable('plans')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text')
+        .addColumn('models', 'text')
+        .addColumn('context_tokens', 'bigint')
+        .addColumn('max_output_tokens', 'bigint')
+        .addColumn('concurrency', 'bigint')
+        .addColumn('rpm', 'bigint')
+        .addColumn('tpm', 'bigint')
+        .addColumn('daily_tokens', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

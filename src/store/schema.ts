@@ -93,6 +93,23 @@ export interface LedgerTable {
   created_at: Int;
 }
 
+/** Plans created or changed through the admin API; they override the config file's by id. */
+export interface PlansTable {
+  id: string;
+  name: string | null;
+  /** JSON array of model ids or glob patterns (`deepseek-*`); null = every model. */
+  models: string | null;
+  /** Each limit: null = unlimited. */
+  context_tokens: NullableInt;
+  max_output_tokens: NullableInt;
+  concurrency: NullableInt;
+  rpm: NullableInt;
+  tpm: NullableInt;
+  daily_tokens: NullableInt;
+  created_at: Int;
+  updated_at: Int;
+}
+
 export interface Database {
   settings: SettingsTable;
   accounts: AccountsTable;
@@ -101,4 +118,5 @@ export interface Database {
   ledger: LedgerTable;
   reservations: ReservationsTable;
   model_prices: ModelPricesTable;
+  plans: PlansTable;
 }
