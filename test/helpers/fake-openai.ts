@@ -53,8 +53,8 @@ export interface FakeOpenAI {
   /** Behaviour for the next requests (until changed). */
   behave(b: Behaviour): void;
   close(): Promise<void>;
-  /** Resolves when a request has been aborted by the gateway. */
-  waitForAbort(timeoutMs?: number): Promise<ReceivedRequest>;
+  /** Resolves when a request (the `fromIndex`th received or a later one) has been aborted by the gateway. */
+  waitForAbort(timeoutMs?: number, fromIndex?: number): Promise<ReceivedRequest>;
 }
 
 function usageFor(b: Behaviour, body: any): Record<string, unknown> {
@@ -76,7 +76,17 @@ function usageFor(b: Behaviour, body: any): Record<string, unknown> {
 export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpenAI> {
   let behaviour: Behaviour = initial;
   const requests: ReceivedRequest[] = [];
-  const abortWaiters: Array<(r: ReceivedRequest) => void> = [];
+  /** Each returns true when it took the aborted request (and is then removed). */
+  const abortWaiters: Array<(r: ReceivedRequest) => boolean> = [];
+  // Pending response timers, cleared on close so a delayed answer cannot keep the process alive.
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (fn: () => void, ms: number) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string) => {
     const b = behaviour;
@@ -91,7 +101,7 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
     res.on('close', () => {
       if (!res.writableFinished) {
         rec.aborted = true;
-        abortWaiters.splice(0).forEach((w) => w(rec));
+        for (let i = abortWaiters.length - 1; i >= 0; i--) if (abortWaiters[i]!(rec)) abortWaiters.splice(i, 1);
       }
     });
     if (b.hang) return;
@@ -163,12 +173,12 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
           return;
         }
         res.write(frames[i++]);
-        if (b.chunkDelayMs) setTimeout(next, b.chunkDelayMs);
+        if (b.chunkDelayMs) later(next, b.chunkDelayMs);
         else next();
       };
       next();
     };
-    if (b.delayMs) setTimeout(respond, b.delayMs);
+    if (b.delayMs) later(respond, b.delayMs);
     else respond();
   };
 
@@ -187,19 +197,23 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
     behave(b) {
       behaviour = b;
     },
-    waitForAbort(timeoutMs = 5000) {
-      const done = requests.find((r) => r.aborted);
+    waitForAbort(timeoutMs = 5000, fromIndex = 0) {
+      const done = requests.slice(fromIndex).find((r) => r.aborted);
       if (done) return Promise.resolve(done);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('upstream saw no abort')), timeoutMs);
         abortWaiters.push((r) => {
+          if (requests.indexOf(r) < fromIndex) return false;
           clearTimeout(t);
           resolve(r);
+          return true;
         });
       });
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
