@@ -17,11 +17,13 @@ const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'let
 
 export const providerSchema = z.strictObject({
   id: identifier,
-  kind: z.enum(['openai']),
+  kind: z.enum(['openai', 'anthropic', 'gemini']),
   base_url: z.url({ protocol: /^https?$/ }),
   api_key: z.string().default(''),
   headers: z.record(z.string(), z.string()).default({}),
   timeout_ms: positiveInt.default(120_000),
+  /** Circuit breaker: open after this many consecutive failures, probe again after cooldown_ms. */
+  breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: positiveInt.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
   /** Simulated upstreams are only allowed by `tollgate demo` and tests. */
   simulated: z.boolean().default(false),
 });
@@ -46,6 +48,8 @@ export const modelSchema = z.strictObject({
   context_window: positiveInt.optional(),
   max_output_tokens: positiveInt.optional(),
   type: z.enum(['chat', 'embedding']).default('chat'),
+  /** Validate json_schema answers (non-streaming) and retry the upstream once on a miss. */
+  validate_json_schema: z.boolean().default(true),
   upstreams: z.array(upstreamRefSchema).min(1),
   pricing: pricingSchema.optional(),
 });

@@ -1,23 +1,25 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
-import { writeOpenAIUsage } from '../protocol/usage.ts';
-import type { ChatCall, UpstreamRequest } from '../providers/types.ts';
+import { writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
+import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
+import { picoToUsd } from '../billing/money.ts';
 import { authenticate } from './authenticate.ts';
+import { admit } from './admission.ts';
 import { Exchange } from './exchange.ts';
 import type { ModelEntry, Route } from './catalog.ts';
+import { sendWithFailover } from './failover.ts';
+import { requestedSchema, schemaViolations } from './json-schema-check.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
-import { fromTransportError, fromUpstreamStatus, invalidUpstreamResponse } from './upstream-errors.ts';
-import type { Dispatcher } from 'undici';
-import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
-import { pricesToJson, type Prices } from '../billing/prices.ts';
-import { picoToUsd } from '../billing/money.ts';
+import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
 
-// The request pipeline for the data plane:
-//   authenticate → validate → resolve model → (admit) → route → relay → record.
-// Each step throws a GatewayError; the outcome is recorded once in Exchange.finish.
+// The data-plane pipeline:
+//   authenticate → validate → resolve model → admit (limits, reservation)
+//   → route with failover → relay → settle and record (Exchange.finish).
+// Each step throws a GatewayError; the outcome is settled and recorded exactly once.
 
 type Endpoint = 'chat' | 'embeddings';
 
@@ -60,37 +62,6 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
   return model;
 }
 
-function pickRoute(model: ModelEntry): Route {
-  return model.routes[0]!;
-}
-
-/**
- * Admission: plan and key limits (which may clamp max tokens), then the reservation of
- * the request's maximum cost. Returns the body to send upstream.
- */
-function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
-  const model = ex.model!;
-  const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
-  ex.grant = grant;
-  for (const h in grant.headers) reply.header(h, grant.headers[h]);
-  let out = body;
-  if (grant.clamped && grant.maxOutputTokens !== undefined) {
-    out = { ...body };
-    if (body.max_completion_tokens != null || body.max_tokens == null) out.max_completion_tokens = grant.maxOutputTokens;
-    if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
-  }
-  ex.body = out;
-  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
-  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
-  reply.header('x-tollgate-token-rate', tokenRate(ex.reservation.prices));
-  return out;
-}
-
-function tokenRate(p: Prices): string {
-  const j = pricesToJson(p);
-  return `input=${j.input};cached_input=${j.cached_input};output=${j.output};cache_write=${j.cache_write};unit=USD/1M`;
-}
-
 /** Aborts the upstream call when the client goes away before the response is complete. */
 function abortOnClientClose(reply: FastifyReply): AbortController {
   const ac = new AbortController();
@@ -98,30 +69,6 @@ function abortOnClientClose(reply: FastifyReply): AbortController {
     if (!reply.raw.writableFinished) ac.abort();
   });
   return ac;
-}
-
-async function callUpstream(rt: Runtime, route: Route, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-  const up = route.upstream;
-  const headers = up.config.headers && Object.keys(up.config.headers).length ? { ...up.config.headers, ...req.headers } : req.headers;
-  try {
-    return await up.pool.request({ path: up.basePath + req.path, method: 'POST', headers, body: req.body, signal });
-  } catch (err) {
-    if (signal.aborted) throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
-    rt.log.warn({ provider: up.id, code: (err as { code?: string }).code }, 'upstream request failed');
-    throw fromTransportError(err);
-  }
-}
-
-async function readUpstreamError(route: Route, res: Dispatcher.ResponseData): Promise<GatewayError> {
-  let text = '';
-  try {
-    text = await res.body.text();
-  } catch {
-    /* the status alone will do */
-  }
-  const info = route.upstream.adapter.parseError(res.statusCode, text);
-  const ra = res.headers['retry-after'];
-  return fromUpstreamStatus(route.upstream, res.statusCode, info, Array.isArray(ra) ? ra[0] : ra);
 }
 
 async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
@@ -144,39 +91,58 @@ function setRouteHeaders(reply: FastifyReply, ex: Exchange, route: Route): void 
   reply.header('x-tollgate-failover', ex.failover ? 'true' : 'false');
 }
 
+function addUsage(a: Usage | null, b: Usage | null): Usage | null {
+  if (!a) return b;
+  if (!b) return a;
+  return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
+}
+
 async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
   const info = validateChatRequest(request.body);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, reply, request.body as Record<string, any>, info.maxTokens);
-  const route = pickRoute(model);
-  ex.route = route;
-  const call: ChatCall = { body, upstreamModel: route.model, stream: info.stream };
-  const adapter = route.upstream.adapter;
-  const upstreamReq = adapter.buildChatRequest(call, route.upstream.config);
   const ac = abortOnClientClose(reply);
-  const res = await callUpstream(rt, route, upstreamReq, ac.signal);
-  if (res.statusCode >= 400) throw await readUpstreamError(route, res);
-  setRouteHeaders(reply, ex, route);
+  const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream });
+  const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config), ac.signal);
 
   if (!info.stream) {
-    const parsed = adapter.parseChatResponse(await readJson(res));
+    const receive = async (): Promise<ParsedChatResponse> => {
+      const { route, res } = await send();
+      const parsed = route.upstream.adapter.parseChatResponse(await readJson(res));
+      if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
+      ex.usage = addUsage(ex.usage, parsed.usage);
+      return parsed;
+    };
+    let parsed = await receive();
+    const schema = model.config.validate_json_schema ? requestedSchema(body) : undefined;
+    if (schema !== undefined) {
+      // A miss is retried once; both attempts are metered and charged.
+      let miss = schemaViolations(schema, parsed.body);
+      if (miss) {
+        rt.log.info({ request_id: ex.id, miss }, 'json_schema answer did not validate; retrying once');
+        parsed = await receive();
+        miss = schemaViolations(schema, parsed.body);
+        if (miss) throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema twice: ${miss}.`, { param: 'response_format' });
+      }
+    }
     const out = parsed.body;
-    if (!out || typeof out !== 'object' || !Array.isArray(out.choices)) throw invalidUpstreamResponse('no choices');
     out.model = info.model;
-    if (parsed.usage) {
-      ex.usage = parsed.usage;
-      out.usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, parsed.usage);
-      const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
+    if (ex.usage) {
+      out.usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
+      const cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
       out.usage.cost = cost;
       reply.header('x-tollgate-cost', cost);
     }
+    setRouteHeaders(reply, ex, ex.route!);
     ex.status = 200;
     reply.header('x-tollgate-latency-ms', String(Math.round(performance.now() - ex.startedAt)));
     ex.markFirstByte();
     return reply.code(200).type('application/json').send(JSON.stringify(out));
   }
 
+  const { route, res } = await send();
+  setRouteHeaders(reply, ex, route);
   const ct = String(res.headers['content-type'] ?? '');
   if (!ct.includes('text/event-stream')) {
     await res.body.dump().catch(() => {});
@@ -196,7 +162,7 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
   await relayStream({
     res: raw,
     body: res.body,
-    translator: adapter.createStreamTranslator(call),
+    translator: route.upstream.adapter.createStreamTranslator(callFor(route)),
     upstream: route.upstream,
     ex,
     publicModel: info.model,
@@ -211,18 +177,21 @@ async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, re
   const info = validateEmbeddingsRequest(request.body);
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, reply, request.body as Record<string, any>, undefined);
-  const route = pickRoute(model);
-  ex.route = route;
-  const adapter = route.upstream.adapter;
-  if (!adapter.buildEmbeddingsRequest || !adapter.parseEmbeddingsResponse) {
-    throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings.`, { param: 'model' });
-  }
-  const upstreamReq = adapter.buildEmbeddingsRequest(body, route.model, route.upstream.config);
   const ac = abortOnClientClose(reply);
-  const res = await callUpstream(rt, route, upstreamReq, ac.signal);
-  if (res.statusCode >= 400) throw await readUpstreamError(route, res);
+  const { route, res } = await sendWithFailover(
+    rt,
+    ex,
+    model,
+    (r) => {
+      const build = r.upstream.adapter.buildEmbeddingsRequest;
+      if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
+      return build(body, r.model, r.upstream.config);
+    },
+    ac.signal,
+  );
   setRouteHeaders(reply, ex, route);
-  const parsed = adapter.parseEmbeddingsResponse(await readJson(res));
+  const parse = route.upstream.adapter.parseEmbeddingsResponse!;
+  const parsed = parse(await readJson(res));
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   out.model = info.model;

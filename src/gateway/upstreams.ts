@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import { adapterFor } from '../providers/registry.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 
 // One keep-alive connection pool per upstream provider, shared by every request.
 
@@ -12,6 +13,7 @@ export interface Upstream {
   readonly pool: Pool;
   /** base_url's path without a trailing slash ("/v1"), prefixed to adapter paths. */
   readonly basePath: string;
+  readonly breaker: CircuitBreaker;
 }
 
 export function createUpstream(config: ProviderConfig): Upstream {
@@ -24,5 +26,12 @@ export function createUpstream(config: ProviderConfig): Upstream {
     bodyTimeout: config.timeout_ms,
     connect: { timeout: Math.min(config.timeout_ms, 10_000) },
   });
-  return { id: config.id, config, adapter: adapterFor(config.kind), pool, basePath: url.pathname.replace(/\/+$/, '') };
+  return {
+    id: config.id,
+    config,
+    adapter: adapterFor(config.kind),
+    pool,
+    basePath: url.pathname.replace(/\/+$/, ''),
+    breaker: new CircuitBreaker(config.breaker.failures, config.breaker.cooldown_ms),
+  };
 }

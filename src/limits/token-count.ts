@@ -1,8 +1,17 @@
-import { countTokens, isWithinTokenLimit } from 'gpt-tokenizer';
+import { countTokens as countRaw, isWithinTokenLimit as withinRaw } from 'gpt-tokenizer';
 
 // Token counts with a real tokenizer (o200k_base, GPT-4o's). Other providers' tokenizers
 // differ by a few percent; the counts gate context caps and size reservations, and the
 // upstream's reported usage is what gets billed.
+//
+// Text that looks like a special token ("<|endoftext|>") is counted as the plain text it
+// is: by default the tokenizer throws on it (a 500 for any prompt quoting one), and it
+// also scans the whole string for special tokens before it starts, which would defeat
+// stopping early on a huge input.
+
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+const countTokens = (text: string): number => countRaw(text, PLAIN_TEXT);
+const isWithinTokenLimit = (text: string, limit: number): number | false => withinRaw(text, limit, PLAIN_TEXT);
 
 /** Per-message framing overhead in OpenAI's chat format, and the reply priming. */
 const PER_MESSAGE = 4;
@@ -56,6 +65,70 @@ export function countChatInputTokens(body: Record<string, any>, stopAbove = Infi
     total += n;
   }
   return total;
+}
+
+/**
+ * An upper bound of countChatInputTokens without tokenizing: every token covers at least
+ * one UTF-8 byte, so a piece of text has at most as many tokens as bytes (English runs
+ * about 4 bytes a token). Cheap (one pass, no tokenizer), exact as a bound.
+ */
+export function chatInputTokenBound(body: Record<string, any>): number {
+  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
+  let total = REPLY_PRIMING + PER_MESSAGE * messages;
+  for (const piece of chatPieces(body)) {
+    total += piece.images * IMAGE_TOKENS;
+    if (piece.text) total += Buffer.byteLength(piece.text, 'utf8');
+  }
+  return total;
+}
+
+export interface InputMeasure {
+  /** The token count when counted; the byte bound when counting was skipped. */
+  tokens: number;
+  /** Whether `tokens` was counted with the tokenizer (else it is an upper bound). */
+  counted: boolean;
+  /** The input is over the cap (then `tokens` is the count so far: more than the cap). */
+  over: boolean;
+}
+
+/**
+ * Measures a chat request's input against a cap, tokenizing as little as possible: not
+ * at all when the byte bound is already within the cap, and only up to the cap when it
+ * is not. Each request is measured once; the result feeds the reservation too.
+ */
+export function measureChatInput(body: Record<string, any>, cap: number): InputMeasure {
+  const bound = chatInputTokenBound(body);
+  if (bound <= cap) return { tokens: bound, counted: false, over: false };
+  const tokens = countChatInputTokens(body, cap);
+  return { tokens, counted: true, over: tokens > cap };
+}
+
+/**
+ * Embeddings: each input is measured against the cap on its own (a model's context
+ * window applies per input). Token-id arrays count their length.
+ */
+export function measureEmbeddingInput(body: Record<string, any>, capPerInput: number): InputMeasure & { index: number } {
+  const input = body.input;
+  const inputs: unknown[] = Array.isArray(input) && (input.length === 0 || typeof input[0] !== 'number') ? input : [input];
+  let total = 0;
+  let counted = false;
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i];
+    let n: number;
+    if (typeof x === 'string') {
+      n = Buffer.byteLength(x, 'utf8');
+      if (n > capPerInput) {
+        counted = true;
+        const within = isWithinTokenLimit(x, capPerInput);
+        if (within === false) return { tokens: capPerInput + 1, counted, over: true, index: i };
+        n = within;
+      }
+    } else if (Array.isArray(x)) n = x.length;
+    else n = typeof x === 'number' ? 1 : 0;
+    if (n > capPerInput) return { tokens: n, counted: true, over: true, index: i };
+    total += n;
+  }
+  return { tokens: total, counted, over: false, index: -1 };
 }
 
 export function countEmbeddingInputTokens(body: Record<string, any>): number {

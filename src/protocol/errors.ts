@@ -18,6 +18,7 @@ interface CatalogEntry {
 export const ERRORS = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
   invalid_json: { status: 400, type: 'invalid_request_error' },
+  unsupported_parameter: { status: 400, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
@@ -35,6 +36,7 @@ export const ERRORS = {
   daily_token_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   internal_error: { status: 500, type: 'api_error' },
   upstream_error: { status: 502, type: 'api_error' },
+  response_format_validation_failed: { status: 502, type: 'api_error' },
   upstreams_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },
   upstream_timeout: { status: 504, type: 'api_error' },

@@ -55,7 +55,8 @@ describe('chat completions (non-streaming)', () => {
   });
 
   test('every other request field reaches the upstream untouched', async () => {
-    up.behave({});
+    // The answer must satisfy the json_schema below: the gateway validates it.
+    up.behave({ text: '{"city":"Paris"}' });
     const body = {
       model: 'deepseek-v4-flash',
       messages: [

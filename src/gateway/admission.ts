@@ -1,0 +1,33 @@
+import type { FastifyReply } from 'fastify';
+import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
+import { pricesToJson, type Prices } from '../billing/prices.ts';
+import type { Exchange } from './exchange.ts';
+import type { Runtime } from './runtime.ts';
+
+/**
+ * Admission: plan and key limits (which may clamp max tokens), then the reservation of
+ * the request's maximum cost. Returns the body to send upstream. Everything here is in
+ * memory: no I/O on the hot path.
+ */
+export function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
+  const model = ex.model!;
+  const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
+  ex.grant = grant;
+  for (const h in grant.headers) reply.header(h, grant.headers[h]);
+  let out = body;
+  if (grant.clamped && grant.maxOutputTokens !== undefined) {
+    out = { ...body };
+    if (body.max_completion_tokens != null || body.max_tokens == null) out.max_completion_tokens = grant.maxOutputTokens;
+    if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
+  }
+  ex.body = out;
+  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
+  reply.header('x-tollgate-token-rate', tokenRate(ex.reservation.prices));
+  return out;
+}
+
+function tokenRate(p: Prices): string {
+  const j = pricesToJson(p);
+  return `input=${j.input};cached_input=${j.cached_input};output=${j.output};cache_write=${j.cache_write};unit=USD/1M`;
+}

@@ -1,0 +1,104 @@
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../protocol/errors.ts';
+import { UnsupportedFieldError } from '../providers/unsupported.ts';
+import type { UpstreamRequest } from '../providers/types.ts';
+import type { ModelEntry, Route } from './catalog.ts';
+import type { Exchange } from './exchange.ts';
+import { routeOrder } from './router.ts';
+import type { Runtime } from './runtime.ts';
+import { fromTransportError, fromUpstreamStatus } from './upstream-errors.ts';
+
+// Sends a request to a model's routes in order until one answers. An attempt fails over
+// on connection failure, timeout, 5xx or 429 — always before anything has been sent to
+// the client (streams are only opened to the client after this returns). Other 4xx
+// answers are the request's fault and go straight back. Failover happens after
+// admission, so extra attempts never count against the customer's rate limits, and only
+// the attempt that answered is metered.
+
+export interface Answer {
+  route: Route;
+  res: Dispatcher.ResponseData;
+}
+
+function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
+export async function sendWithFailover(
+  rt: Runtime,
+  ex: Exchange,
+  model: ModelEntry,
+  build: (route: Route) => UpstreamRequest,
+  signal: AbortSignal,
+): Promise<Answer> {
+  const order = routeOrder(model);
+  let lastError: GatewayError | null = null;
+  let attempts = 0;
+  for (const route of order) {
+    const breaker = route.upstream.breaker;
+    if (!breaker.tryAcquire()) continue;
+    let req: UpstreamRequest;
+    try {
+      req = build(route);
+    } catch (err) {
+      breaker.release();
+      if (err instanceof UnsupportedFieldError) throw new GatewayError('unsupported_parameter', err.message, { param: err.param });
+      if (err instanceof GatewayError) throw err;
+      throw err;
+    }
+    attempts++;
+    ex.route = route;
+    ex.failover = attempts > 1;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await callUpstream(route, req, signal);
+    } catch (err) {
+      if (signal.aborted) {
+        breaker.release();
+        throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
+      }
+      breaker.failure();
+      lastError = fromTransportError(err);
+      rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: (err as { code?: string }).code }, 'upstream attempt failed');
+      continue;
+    }
+    if (res.statusCode >= 400) {
+      const error = await readUpstreamError(route, res);
+      if (isRetryableStatus(res.statusCode)) {
+        breaker.failure();
+        lastError = error;
+        rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
+        continue;
+      }
+      if (res.statusCode === 401 || res.statusCode === 403) rt.log.error({ provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
+      breaker.success();
+      throw error;
+    }
+    breaker.success();
+    return { route, res };
+  }
+  if (attempts === 1 && lastError) throw lastError;
+  const waits = order.map((r) => r.upstream.breaker.retryInMs()).filter((ms) => ms > 0);
+  const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
+  const detail = lastError ? ` The last attempt failed: ${lastError.message}` : ' Every upstream is paused after repeated failures.';
+  throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
+}
+
+async function callUpstream(route: Route, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  const up = route.upstream;
+  const extra = up.config.headers;
+  const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
+  return up.pool.request({ path: up.basePath + req.path, method: 'POST', headers, body: req.body, signal });
+}
+
+async function readUpstreamError(route: Route, res: Dispatcher.ResponseData): Promise<GatewayError> {
+  let text = '';
+  try {
+    text = await res.body.text();
+  } catch {
+    /* the status alone will do */
+  }
+  const info = route.upstream.adapter.parseError(res.statusCode, text);
+  const ra = res.headers['retry-after'];
+  return fromUpstreamStatus(route.upstream, res.statusCode, info, Array.isArray(ra) ? ra[0] : ra);
+}

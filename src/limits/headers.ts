@@ -1,0 +1,43 @@
+import type { LimitDecision } from './limiter.ts';
+
+// Rate-limit response headers.
+//   OpenAI's:  x-ratelimit-{limit,remaining,reset}-requests and -tokens, the reset as a
+//              duration in Go's format ("1s", "6m0s", "250ms", "1.5s").
+//   Seed 004:  X-RateLimit-Limit / -Remaining / -Reset (ISO 8601), for requests per minute.
+// Both request trios appear only when a requests-per-minute limit applies to the key;
+// the token trio only when a tokens-per-minute limit does.
+
+/** A duration in Go's time.Duration format, as OpenAI sends it; rounded up to the ms. */
+export function formatDuration(ms: number): string {
+  if (!(ms > 0)) return '0s';
+  const total = Math.ceil(ms);
+  if (total < 1000) return `${total}ms`;
+  const h = Math.floor(total / 3_600_000);
+  const m = Math.floor((total % 3_600_000) / 60_000);
+  const s = (total % 60_000) / 1000;
+  const sec = `${Number.isInteger(s) ? s : s.toFixed(3).replace(/0+$/, '')}s`;
+  if (h > 0) return `${h}h${m}m${sec}`;
+  if (m > 0) return `${m}m${sec}`;
+  return sec;
+}
+
+/** Whole seconds for Retry-After, rounded up, at least 1. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+export function requestHeaders(out: Record<string, string>, limit: number, d: LimitDecision, now: number): void {
+  const remaining = String(Math.max(0, Math.floor(d.remaining)));
+  out['x-ratelimit-limit-requests'] = String(limit);
+  out['x-ratelimit-remaining-requests'] = remaining;
+  out['x-ratelimit-reset-requests'] = formatDuration(d.resetMs);
+  out['X-RateLimit-Limit'] = String(limit);
+  out['X-RateLimit-Remaining'] = remaining;
+  out['X-RateLimit-Reset'] = new Date(now + Math.ceil(d.resetMs)).toISOString();
+}
+
+export function tokenHeaders(out: Record<string, string>, limit: number, d: LimitDecision): void {
+  out['x-ratelimit-limit-tokens'] = String(limit);
+  out['x-ratelimit-remaining-tokens'] = String(Math.max(0, Math.floor(d.remaining)));
+  out['x-ratelimit-reset-tokens'] = formatDuration(d.resetMs);
+}
