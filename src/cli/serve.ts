@@ -7,7 +7,7 @@ export async function serve(configFile: string | undefined): Promise<void> {
   const models = gw.rt.catalog.models.size;
   process.stdout.write(`Tollgate listening on ${gw.url} (storage ${config.storage}, ${gw.rt.catalog.upstreams.size} providers, ${models} models)\n`);
   if (models === 0) {
-    process.stdout.write('No models configured: set OPENAI_API_KEY, DEEPSEEK_API_KEY or MOONSHOT_API_KEY, or pass --config (see tollgate.example.yaml). Try `npm run demo` to see it work without a provider key.\n');
+    process.stdout.write('No models configured: set OPENAI_API_KEY, DEEPSEEK_API_KEY, MOONSHOT_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or pass --config (see tollgate.example.yaml). Try `npm run demo` to see it work without a provider key.\n');
   }
   if (gw.newAdminToken) {
     process.stdout.write(`\nAdmin token (shown once; only its hash is kept):\n  ${gw.newAdminToken}\n\n`);

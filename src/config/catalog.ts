@@ -5,6 +5,7 @@
 
 interface CatalogProvider {
   id: string;
+  kind: 'openai' | 'anthropic' | 'gemini';
   env: string;
   base_url: string;
   owned_by: string;
@@ -13,13 +14,14 @@ interface CatalogProvider {
     context_window: number;
     max_output_tokens?: number;
     type?: 'chat' | 'embedding';
-    pricing: { input: string; cached_input?: string; output: string };
+    pricing: { input: string; cached_input?: string; cache_write?: string; output: string };
   }>;
 }
 
 export const CATALOG: CatalogProvider[] = [
   {
     id: 'openai',
+    kind: 'openai',
     env: 'OPENAI_API_KEY',
     base_url: 'https://api.openai.com/v1',
     owned_by: 'openai',
@@ -36,6 +38,7 @@ export const CATALOG: CatalogProvider[] = [
   },
   {
     id: 'deepseek',
+    kind: 'openai',
     env: 'DEEPSEEK_API_KEY',
     base_url: 'https://api.deepseek.com/v1',
     owned_by: 'deepseek',
@@ -46,6 +49,7 @@ export const CATALOG: CatalogProvider[] = [
   },
   {
     id: 'moonshot',
+    kind: 'openai',
     env: 'MOONSHOT_API_KEY',
     base_url: 'https://api.moonshot.ai/v1',
     owned_by: 'moonshot',
@@ -53,6 +57,31 @@ export const CATALOG: CatalogProvider[] = [
       { id: 'kimi-k2-0905-preview', context_window: 262_144, pricing: { input: '0.6', cached_input: '0.15', output: '2.5' } },
       { id: 'kimi-k2-turbo-preview', context_window: 262_144, pricing: { input: '1.15', cached_input: '0.15', output: '8' } },
       { id: 'kimi-k2-thinking', context_window: 262_144, pricing: { input: '0.6', cached_input: '0.15', output: '2.5' } },
+    ],
+  },
+  {
+    id: 'anthropic',
+    kind: 'anthropic',
+    env: 'ANTHROPIC_API_KEY',
+    base_url: 'https://api.anthropic.com/v1',
+    owned_by: 'anthropic',
+    models: [
+      { id: 'claude-opus-4-5', context_window: 200_000, max_output_tokens: 64_000, pricing: { input: '5', cached_input: '0.5', cache_write: '6.25', output: '25' } },
+      { id: 'claude-sonnet-4-5', context_window: 200_000, max_output_tokens: 64_000, pricing: { input: '3', cached_input: '0.3', cache_write: '3.75', output: '15' } },
+      { id: 'claude-haiku-4-5', context_window: 200_000, max_output_tokens: 64_000, pricing: { input: '1', cached_input: '0.1', cache_write: '1.25', output: '5' } },
+    ],
+  },
+  {
+    id: 'gemini',
+    kind: 'gemini',
+    env: 'GEMINI_API_KEY',
+    base_url: 'https://generativelanguage.googleapis.com/v1beta',
+    owned_by: 'google',
+    models: [
+      // Gemini Pro prices are for prompts up to 200K tokens; longer prompts cost more upstream.
+      { id: 'gemini-2.5-pro', context_window: 1_048_576, max_output_tokens: 65_536, pricing: { input: '1.25', cached_input: '0.125', output: '10' } },
+      { id: 'gemini-2.5-flash', context_window: 1_048_576, max_output_tokens: 65_536, pricing: { input: '0.3', cached_input: '0.03', output: '2.5' } },
+      { id: 'gemini-2.5-flash-lite', context_window: 1_048_576, max_output_tokens: 65_536, pricing: { input: '0.1', cached_input: '0.01', output: '0.4' } },
     ],
   },
 ];
@@ -63,7 +92,7 @@ export function catalogFromEnv(env: NodeJS.ProcessEnv): { providers: unknown[]; 
   for (const p of CATALOG) {
     const key = env[p.env];
     if (!key) continue;
-    providers.push({ id: p.id, kind: 'openai', base_url: p.base_url, api_key: key });
+    providers.push({ id: p.id, kind: p.kind, base_url: p.base_url, api_key: key });
     for (const m of p.models) {
       models.push({
         id: m.id,
