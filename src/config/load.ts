@@ -78,6 +78,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     }
     raw = interpolate(parsed ?? {}, env) as Record<string, unknown>;
   }
+  // An empty value (`${TOLLGATE_ADMIN_TOKEN:-}`) means "not set".
+  for (const k of ['admin_token', 'secret'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
   if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
   if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
   if (raw.providers === undefined && raw.models === undefined) {
