@@ -82,6 +82,25 @@ export function chatInputTokenBound(body: Record<string, any>): number {
   return total;
 }
 
+/**
+ * An estimate of the full count of an input too large to count (for messages only):
+ * the token-per-character rate of its first 32K characters, applied to all of it.
+ */
+export function estimateChatInputTokens(body: Record<string, any>): number {
+  const SAMPLE = 32_768;
+  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
+  let fixed = REPLY_PRIMING + PER_MESSAGE * messages;
+  let chars = 0;
+  let sample = '';
+  for (const piece of chatPieces(body)) {
+    fixed += piece.images * IMAGE_TOKENS;
+    if (!piece.text) continue;
+    chars += piece.text.length;
+    if (sample.length < SAMPLE) sample += piece.text.slice(0, SAMPLE - sample.length);
+  }
+  return sample ? Math.round(fixed + (countTokens(sample) / sample.length) * chars) : fixed;
+}
+
 export interface InputMeasure {
   /** The token count when counted; the byte bound when counting was skipped. */
   tokens: number;
