@@ -1,12 +1,14 @@
 import type { ApiKeyRow } from '../store/api-keys.ts';
 import type { AccountState } from '../billing/account-state.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
+import type { PlanRegistry } from './plans.ts';
 
 // Plan and key limits, checked at admission before the upstream is called.
-// Contract with the pipeline (src/gateway/chat-completions.ts):
+// Contract with the pipeline (src/gateway/admission.ts):
 //   grant = limits.admit(input)      // throws GatewayError (403/413/429) with headers
 //   ... request runs ...
 //   grant.release(billedTokens)      // exactly once, however the request ended
+// The implementation is src/limits/plan-limits.ts; docs/limits.md describes the rules.
 
 export interface LimitsInput {
   key: ApiKeyRow;
@@ -22,9 +24,14 @@ export interface LimitsInput {
 export interface LimitsGrant {
   /** Upper bound of the request's input tokens (counted, or a safe bound from its size). */
   inputTokens: number;
+  /** True when inputTokens was counted with the tokenizer; false when it is the size bound. */
+  inputTokensCounted?: boolean;
   /** Output cap after clamping to the plan's and model's caps; undefined when none applies. */
   maxOutputTokens: number | undefined;
-  /** True when maxOutputTokens is lower than what the client asked: the body must be rewritten. */
+  /**
+   * True when the body must be rewritten with maxOutputTokens: the client asked for more
+   * than the cap, or asked for nothing while the plan has an output cap.
+   */
   clamped: boolean;
   /** Rate-limit headers for the response (x-ratelimit-*). */
   headers: Record<string, string>;
@@ -36,18 +43,8 @@ export interface Limits {
   admit(input: LimitsInput): LimitsGrant;
   /** Whether the key may use the model (for /v1/models). */
   allows(key: ApiKeyRow, account: AccountState, model: ModelEntry): boolean;
+  /** The plans (config file's and admin API's); the admin API reads and changes them here. */
+  readonly plans: PlanRegistry;
+  /** An account's plan, its keys' overrides and current usage against each limit (admin API). */
+  describe(account: { id: string; plan: string | null }, inFlight: number, keys: ApiKeyRow[]): Record<string, unknown>;
 }
-
-/** Approximate input size without tokenizing: ~1 token per 2 bytes is a safe upper bound for text. */
-function roughInputBound(body: Record<string, any>): number {
-  return Math.ceil(JSON.stringify(body.messages ?? body.input ?? '').length / 2) + 16;
-}
-
-/** No limits at all (used until plans are configured). */
-export const unlimited: Limits = {
-  admit(input) {
-    const max = input.requestedMaxTokens ?? input.model.maxOutputTokens;
-    return { inputTokens: roughInputBound(input.body), maxOutputTokens: max, clamped: false, headers: {}, release() {} };
-  },
-  allows: () => true,
-};

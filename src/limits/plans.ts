@@ -205,3 +205,24 @@ function toColumns(s: PlanSpec) {
     daily_tokens: s.daily_tokens,
   };
 }
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A plan as the admin API shows it: every limit present, null = unlimited. */
+export function planJson(p: Plan) {
+  return {
+    id: p.id,
+    object: 'plan',
+    name: p.name,
+    models: p.models,
+    context_tokens: p.context_tokens,
+    max_output_tokens: p.max_output_tokens,
+    concurrency: p.concurrency,
+    rpm: p.rpm,
+    tpm: p.tpm,
+    daily_tokens: p.daily_tokens,
+    source: p.source,
+    created_at: iso(p.createdAt),
+    updated_at: iso(p.updatedAt),
+  };
+}
