@@ -7,17 +7,19 @@ import { parseWith } from './validate.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
 import { getAccount, insertAccount, listAccounts, updateAccount } from '../store/accounts.ts';
-import { getApiKey, insertApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.ts';
+import { getApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKey } from '../store/api-keys.ts';
 import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
 import { queryRequests } from '../store/requests.ts';
 import { registerBillingRoutes } from './billing-routes.ts';
+import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRoutes } from './plans-routes.ts';
 
 // The operator's API. JSON in and out; money as USD decimal strings.
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const accountCreate = z.strictObject({ name: z.string().min(1).max(200), plan: z.string().min(1).nullable().optional() });
 const accountPatch = z.strictObject({ name: z.string().min(1).max(200).optional(), plan: z.string().min(1).nullable().optional(), suspended: z.boolean().optional() });
-const keyCreate = z.strictObject({ name: z.string().max(200).optional(), expires_at: isoDate.optional() });
+const keyCreate = z.strictObject({ name: z.string().max(200).optional(), expires_at: isoDate.optional(), ...keyOverrideFields });
+const keyPatch = z.strictObject({ name: z.string().max(200).nullable().optional(), expires_at: isoDate.nullable().optional(), overrides: keyOverridesSchema.nullable().optional(), ...keyOverrideFields });
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
 const requestsQuery = z.object({
   account_id: z.string().optional(),
@@ -34,7 +36,7 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       admin.addHook('onRequest', async (request) => requireAdmin(rt, request));
 
       const planExists = (plan: string | null | undefined) => {
-        if (plan && !rt.config.plans.some((p) => p.id === plan)) throw new GatewayError('invalid_request', `Unknown plan '${plan}'.`, { param: 'plan' });
+        if (plan && !rt.limits.plans.has(plan)) throw new GatewayError('invalid_request', `Unknown plan '${plan}'.`, { param: 'plan' });
       };
       const mustAccount = async (id: string) => {
         const a = await getAccount(rt.db, id);
@@ -73,8 +75,9 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         const body = parseWith(keyCreate, request.body);
         const account = await mustAccount(request.params.id!);
         if (body.expires_at !== undefined && body.expires_at <= Date.now()) throw new GatewayError('invalid_request', 'expires_at must be in the future.', { param: 'expires_at' });
+        const overrides = applyOverrides(rt, null, body);
         const { key, display } = generateApiKey(rt.config.key_prefix);
-        const row = { id: newId('key'), accountId: account.id, hash: hashApiKey(rt.secret, key), prefix: display, name: body.name ?? null, createdAt: Date.now(), expiresAt: body.expires_at ?? null, overrides: null };
+        const row = { id: newId('key'), accountId: account.id, hash: hashApiKey(rt.secret, key), prefix: display, name: body.name ?? null, createdAt: Date.now(), expiresAt: body.expires_at ?? null, overrides };
         await insertApiKey(rt.db, row);
         rt.keys.remember({ ...row, revokedAt: null });
         return reply.code(201).send({ ...keyJson({ ...row, revokedAt: null }), key });
@@ -83,6 +86,23 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       admin.get('/accounts/:id/keys', async (request: Req) => {
         await mustAccount(request.params.id!);
         return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson) };
+      });
+
+      // Name, expiry and limit overrides (`overrides: {...}` or the fields at the top level,
+      // as on create; null removes one, `overrides: null` all). The key cache entry is
+      // replaced, so the change applies to the key's next request.
+      admin.patch('/keys/:id', async (request: Req) => {
+        const body = parseWith(keyPatch, request.body);
+        const k = await getApiKey(rt.db, request.params.id!);
+        if (!k) throw new GatewayError('not_found', `No key '${request.params.id}'.`);
+        if (body.expires_at != null && body.expires_at <= Date.now()) throw new GatewayError('invalid_request', 'expires_at must be in the future.', { param: 'expires_at' });
+        const { name, expires_at, overrides: whole, ...fields } = body;
+        let overrides = whole === undefined ? k.overrides : whole === null ? null : applyOverrides(rt, null, whole, 'overrides.models');
+        overrides = applyOverrides(rt, overrides, fields);
+        const updated = (await updateApiKey(rt.db, k.id, { name, expiresAt: expires_at, overrides }))!;
+        rt.keys.invalidate(k.hash);
+        rt.keys.remember(updated);
+        return keyJson(updated);
       });
 
       admin.delete('/keys/:id', async (request: Req) => {
@@ -99,6 +119,7 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         return { object: 'list', data: await queryRequests(rt.db, q) };
       });
       registerBillingRoutes(admin, rt, mustAccount);
+      registerPlansRoutes(admin, rt, mustAccount);
     },
     { prefix: '/admin/v1' },
   );

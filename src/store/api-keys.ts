@@ -66,3 +66,13 @@ export async function listApiKeys(db: Db, accountId: string): Promise<ApiKeyRow[
 export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {
   await db.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
 }
+
+/** Changes a key's name, expiry or limit overrides (undefined = unchanged); returns the row after. */
+export async function updateApiKey(db: Db, id: string, patch: { name?: string | null; expiresAt?: number | null; overrides?: KeyOverrides | null }): Promise<ApiKeyRow | undefined> {
+  const set: { name?: string | null; expires_at?: number | null; overrides?: string | null } = {};
+  if (patch.name !== undefined) set.name = patch.name;
+  if (patch.expiresAt !== undefined) set.expires_at = patch.expiresAt;
+  if (patch.overrides !== undefined) set.overrides = patch.overrides && Object.keys(patch.overrides).length ? JSON.stringify(patch.overrides) : null;
+  if (Object.keys(set).length) await db.updateTable('api_keys').set(set).where('id', '=', id).execute();
+  return getApiKey(db, id);
+}
