@@ -32,9 +32,12 @@ test('concurrent requests never reserve more than the balance; exactly the admis
   const c = await tg.customer({ creditUsd: '0' });
   await tg.admin('POST', `/accounts/${c.accountId}/credits`, { amount_usd: picoToUsd(balance) });
 
-  // Every admitted request is held at the upstream until all 200 have been answered or
-  // parked, so no settlement can free money mid-test.
-  up.behave({ promptTokens: 30, completionTokens: 7, delayMs: 1500 });
+  // Every admitted request is held at the upstream until all 200 have been decided
+  // (answered 402 or arrived upstream), so no settlement can free money mid-test.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const seenBefore = up.requests.length;
+  up.behave({ promptTokens: 30, completionTokens: 7, holdUntil: held });
   let maxReserved = 0n;
   let sampling = true;
   const sampler = (async () => {
@@ -46,7 +49,18 @@ test('concurrent requests never reserve more than the balance; exactly the admis
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const results = await Promise.all(Array.from({ length: 200 }, () => call(c.key).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))));
+  let refusedSoFar = 0;
+  const pending = Array.from({ length: 200 }, () =>
+    call(c.key).then(async (r) => {
+      if (r.status === 402) refusedSoFar++;
+      return { status: r.status, body: (await r.json()) as any };
+    }),
+  );
+  const deadline = Date.now() + 30_000;
+  while (refusedSoFar + (up.requests.length - seenBefore) < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100)); // one more sample while all are held
+  release();
+  const results = await Promise.all(pending);
   sampling = false;
   await sampler;
 

@@ -32,6 +32,8 @@ export interface Behaviour {
   chunkDelayMs?: number;
   /** Never answer. */
   hang?: boolean;
+  /** Answer once this settles (lets a test hold every request at the upstream). */
+  holdUntil?: Promise<unknown>;
   /** Stream: stop (destroy the socket) after this many content chunks. */
   dieAfterChunks?: number;
   /** Reply with a non-JSON body. */
@@ -178,7 +180,8 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
       };
       next();
     };
-    if (b.delayMs) later(respond, b.delayMs);
+    if (b.holdUntil) void b.holdUntil.then(respond);
+    else if (b.delayMs) later(respond, b.delayMs);
     else respond();
   };
 
