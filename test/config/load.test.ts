@@ -1,0 +1,202 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, interpolate, loadConfig, validateConfig } from '../../src/config/load.ts';
+
+// Loading the YAML config: ${ENV} interpolation, validation messages that name the bad
+// path, cross-references, and the built-in catalog when nothing is configured.
+
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function file(yaml: string): string {
+  const f = join(dir, `c${n++}.yaml`);
+  writeFileSync(f, yaml);
+  return f;
+}
+
+const PROVIDER = `
+providers:
+  - id: up
+    kind: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: k
+`;
+
+/** Loads and expects a ConfigError whose message contains every fragment. */
+function rejects(yaml: string, env: NodeJS.ProcessEnv, ...fragments: string[]): string {
+  let message = '';
+  assert.throws(
+    () => loadConfig(file(yaml), env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `a ConfigError, got ${String(err)}`);
+      message = err.message;
+      for (const f of fragments) assert.ok(message.includes(f), `message ${JSON.stringify(message)} names ${JSON.stringify(f)}`);
+      return true;
+    },
+  );
+  return message;
+}
+
+describe('YAML loading and ${ENV} interpolation', () => {
+  test('a full config with ${VAR} and ${VAR:-default}', () => {
+    const f = file(`
+listen:
+  host: \${HOST:-127.0.0.1}
+  port: \${PORT}
+storage: sqlite:\${DATA_DIR:-/tmp/tg}/tollgate.db
+admin_token: \${ADMIN_TOKEN}
+logging:
+  level: \${LOG_LEVEL:-warn}
+providers:
+  - id: deepseek
+    kind: openai
+    base_url: https://\${DS_HOST:-api.deepseek.com}/v1
+    api_key: \${DEEPSEEK_KEY}
+    timeout_ms: \${DS_TIMEOUT:-30000}
+    headers:
+      x-team: "team-\${TEAM:-none}"
+      x-empty: "\${NOTHING:-}"
+models:
+  - id: deepseek-v4-flash
+    owned_by: deepseek
+    upstreams: [{ provider: deepseek, model: deepseek-chat }]
+    pricing: { input: 0.16, cached_input: "0.004", output: 0.3 }
+`);
+    const c = loadConfig(f, { PORT: '9191', ADMIN_TOKEN: 'admin-token-0123456789', DEEPSEEK_KEY: 'sk-ds-1', DS_HOST: 'proxy.example.com', TEAM: 'blue', LOG_LEVEL: '' });
+    assert.equal(c.listen.host, '127.0.0.1');
+    assert.equal(c.listen.port, 9191);
+    assert.equal(c.storage, 'sqlite:/tmp/tg/tollgate.db');
+    assert.equal(c.admin_token, 'admin-token-0123456789');
+    assert.equal(c.logging.level, 'warn', 'an empty variable takes the default');
+    const p = c.providers[0]!;
+    assert.equal(p.base_url, 'https://proxy.example.com/v1');
+    assert.equal(p.api_key, 'sk-ds-1');
+    assert.equal(p.timeout_ms, 30000);
+    assert.deepEqual(p.headers, { 'x-team': 'team-blue', 'x-empty': '' });
+    const m = c.models[0]!;
+    assert.deepEqual(m.pricing, { input: '0.16', cached_input: '0.004', output: '0.3' });
+    assert.equal(m.type, 'chat');
+    assert.deepEqual(m.upstreams, [{ provider: 'deepseek', model: 'deepseek-chat', weight: 1, priority: 0 }]);
+  });
+
+  test('interpolation touches values, never keys, and turns whole-variable numbers and booleans into numbers and booleans', () => {
+    const out = interpolate({ '${K}': '${V}', n: '${N}', b: '${B}', s: 'x${N}', list: ['${V}', 3] }, { K: 'key', V: 'value', N: '42', B: 'true' });
+    assert.deepEqual(out, { '${K}': 'value', n: 42, b: true, s: 'x42', list: ['value', 3] });
+  });
+
+  test('an unset variable without a default is an error naming the path and the variable', () => {
+    rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: "\${UPSTREAM_MODEL}" }]\n`, {}, 'models[0].upstreams[0].model', 'UPSTREAM_MODEL');
+    rejects(`providers:\n  - id: up\n    kind: openai\n    base_url: http://x/v1\n    api_key: \${SECRET_KEY}\n`, {}, 'providers[0].api_key', 'SECRET_KEY');
+  });
+
+  test('the environment provides admin token and secret when the file does not', () => {
+    const c = loadConfig(file(PROVIDER), { TOLLGATE_ADMIN_TOKEN: 'env-admin-token-xyz-123', TOLLGATE_SECRET: 's'.repeat(40) });
+    assert.equal(c.admin_token, 'env-admin-token-xyz-123');
+    assert.equal(c.secret, 's'.repeat(40));
+    const fromFile = loadConfig(file(`admin_token: file-admin-token-abc-123\n${PROVIDER}`), { TOLLGATE_ADMIN_TOKEN: 'env-admin-token-xyz-123' });
+    assert.equal(fromFile.admin_token, 'file-admin-token-abc-123');
+  });
+
+  test('TOLLGATE_CONFIG names the file when no flag does', () => {
+    const f = file(`listen: { port: 7171 }\n${PROVIDER}`);
+    assert.equal(loadConfig(undefined, { TOLLGATE_CONFIG: f }).listen.port, 7171);
+  });
+
+  test('defaults', () => {
+    const c = loadConfig(file(PROVIDER), {});
+    assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8080 });
+    assert.equal(c.storage, 'sqlite:./data/tollgate.db');
+    assert.equal(c.key_prefix, 'sk-tg-');
+    assert.equal(c.max_body_bytes, 10 * 1024 * 1024);
+    assert.equal(c.providers[0]!.timeout_ms, 120_000);
+    assert.equal(c.providers[0]!.simulated, false);
+    assert.deepEqual(c.models, []);
+  });
+});
+
+describe('config validation names the bad path', () => {
+  const model = (pricing: string) => `${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n    pricing: ${pricing}\n`;
+
+  test('a bad price', () => {
+    rejects(model('{ input: abc, output: 1 }'), {}, 'models[0].pricing.input');
+    rejects(model('{ input: 0.1234567, output: 1 }'), {}, 'models[0].pricing.input', '6 decimal places');
+    rejects(model('{ input: -1, output: 1 }'), {}, 'models[0].pricing.input');
+    rejects(model('{ input: 1 }'), {}, 'models[0].pricing.output');
+    rejects(model('{ input: 1, output: 1, surge: 2 }'), {}, 'models[0].pricing', 'surge');
+  });
+
+  test('every bad path is listed, not just the first', () => {
+    const msg = rejects(
+      `${PROVIDER}\nmodels:\n  - id: a\n    upstreams: [{ provider: up, model: x }]\n    pricing: { input: x, output: 1 }\n  - id: b\n    upstreams: [{ provider: up, model: x }]\n    pricing: { input: 1, output: y }\n`,
+      {},
+      'models[0].pricing.input',
+      'models[1].pricing.output',
+    );
+    assert.match(msg, /^invalid config file /);
+  });
+
+  test('an unknown provider reference', () => {
+    rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }, { provider: nope, model: y }]\n`, {}, 'models[0].upstreams[1].provider', 'unknown provider "nope"');
+  });
+
+  test('duplicate ids', () => {
+    rejects(`${PROVIDER}  - id: up\n    kind: openai\n    base_url: http://127.0.0.1:10/v1\n`, {}, 'providers[1].id', 'duplicate provider id "up"');
+    rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n  - id: m\n    upstreams: [{ provider: up, model: y }]\n`, {}, 'models[1].id', 'duplicate model id "m"');
+    rejects(`${PROVIDER}\nplans:\n  - id: p\n  - id: p\n`, {}, 'plans[1].id', 'duplicate plan id "p"');
+  });
+
+  test('other bad values', () => {
+    rejects(`listen: { port: 70000 }\n${PROVIDER}`, {}, 'listen.port');
+    rejects(`storage: postgres://db/x\n${PROVIDER}`, {}, 'storage');
+    rejects(`admin_token: short\n${PROVIDER}`, {}, 'admin_token', 'at least 16');
+    rejects(`providers:\n  - id: up\n    kind: carrier-pigeon\n    base_url: http://x/v1\n`, {}, 'providers[0].kind');
+    rejects(`providers:\n  - id: up\n    kind: openai\n    base_url: not a url\n`, {}, 'providers[0].base_url');
+    rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: []\n`, {}, 'models[0].upstreams');
+    rejects(`${PROVIDER}\nmodels:\n  - id: m\n    type: image\n    upstreams: [{ provider: up, model: x }]\n`, {}, 'models[0].type');
+    rejects(`default_plan: gold\n${PROVIDER}`, {}, 'default_plan', 'unknown plan "gold"');
+    rejects(`listen_port: 1\n${PROVIDER}`, {}, 'listen_port');
+  });
+
+  test('unreadable, non-YAML and non-mapping files', () => {
+    assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read config file .*missing\.yaml: ENOENT/.test(e.message));
+    rejects('providers: [\n  - id: "', {}, 'not valid YAML');
+    rejects('- a\n- b\n', {}, 'must be a YAML mapping');
+  });
+
+  test('validateConfig reports the root for a wrong top-level type', () => {
+    assert.throws(() => validateConfig('nope', 'cfg'), (e: unknown) => e instanceof ConfigError && e.message.startsWith('invalid cfg:') && e.message.includes('(root)'));
+  });
+});
+
+describe('the built-in catalog when nothing is configured', () => {
+  test('no providers and no provider keys: no models', () => {
+    const c = loadConfig(undefined, {});
+    assert.deepEqual(c.providers, []);
+    assert.deepEqual(c.models, []);
+  });
+
+  test('a provider key in the environment brings that provider and its models', () => {
+    const c = loadConfig(undefined, { DEEPSEEK_API_KEY: 'sk-ds-test' });
+    assert.deepEqual(c.providers.map((p) => p.id), ['deepseek']);
+    assert.equal(c.providers[0]!.api_key, 'sk-ds-test');
+    assert.ok(c.models.length > 0);
+    for (const m of c.models) {
+      assert.equal(m.upstreams[0]!.provider, 'deepseek');
+      assert.ok(m.pricing, `${m.id} has prices`);
+    }
+  });
+
+  test('a config file without providers or models also gets the catalog', () => {
+    const c = loadConfig(file('listen: { port: 0 }\n'), { OPENAI_API_KEY: 'sk-oa', MOONSHOT_API_KEY: 'sk-ms' });
+    assert.deepEqual(c.providers.map((p) => p.id).sort(), ['moonshot', 'openai']);
+  });
+
+  test('a file that lists providers does not get the catalog mixed in', () => {
+    const c = loadConfig(file(PROVIDER), { OPENAI_API_KEY: 'sk-oa' });
+    assert.deepEqual(c.providers.map((p) => p.id), ['up']);
+  });
+});
