@@ -1,0 +1,91 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTollgate as run, runTollgateToEnd, type TollgateProcess } from '../helpers/tollgate-process.ts';
+
+// `tollgate serve` as an operator runs it: a bad config stops it with the message that
+// names the problem; a first start with nothing configured prints the admin token once.
+
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-serve-'));
+const started: TollgateProcess[] = [];
+const runTollgate = (...args: Parameters<typeof run>) => {
+  const p = run(...args);
+  started.push(p);
+  return p;
+};
+after(async () => {
+  // Whatever a failed test left running.
+  await Promise.all(started.map((p) => p.stop('SIGKILL')));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tollgate serve', () => {
+  test('a bad config exits non-zero with a message naming the bad path', async () => {
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(
+      f,
+      `listen: { port: 0 }\nstorage: sqlite:${join(dir, 'bad.db')}\nproviders:\n  - id: up\n    kind: openai\n    base_url: http://127.0.0.1:9/v1\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n    pricing: { input: lots, output: 1 }\n  - id: n\n    upstreams: [{ provider: ghost, model: x }]\n`,
+    );
+    const r = await runTollgateToEnd(['serve', '--config', f]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 78, 'EX_CONFIG');
+    assert.match(r.stderr, /models\[0\]\.pricing\.input/);
+    assert.match(r.stderr, /models\[1\]\.upstreams\[0\]\.provider: unknown provider "ghost"/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.doesNotMatch(r.stdout, /listening/);
+  });
+
+  test('a missing config file and an unset variable exit non-zero with the reason', async () => {
+    const missing = await runTollgateToEnd(['serve', '--config', join(dir, 'nope.yaml')]);
+    assert.equal(missing.code, 78);
+    assert.match(missing.stderr, /cannot read config file .*nope\.yaml/);
+    const f = join(dir, 'env.yaml');
+    writeFileSync(f, 'listen: { port: 0 }\nadmin_token: ${SOME_UNSET_ADMIN_TOKEN_VAR}\n');
+    const unset = await runTollgateToEnd(['serve', '--config', f]);
+    assert.equal(unset.code, 78);
+    assert.match(unset.stderr, /admin_token: environment variable SOME_UNSET_ADMIN_TOKEN_VAR is not set/);
+  });
+
+  test('with no providers configured and no provider key it starts, and prints the admin token only on the first start', async () => {
+    // A working directory of its own: the default store is ./data/tollgate.db. The only
+    // setting is the port (port 0, so the test never collides with anything).
+    const cwd = mkdtempSync(join(dir, 'fresh-'));
+    writeFileSync(join(cwd, 'port.yaml'), 'listen: { port: 0 }\n');
+
+    const first = runTollgate(['serve', '--config', 'port.yaml'], { cwd });
+    const out = await first.waitFor(/Admin token[^\n]*\n\s+(tg-admin-\S+)\n/);
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    const token = /Admin token[^\n]*\n\s+(tg-admin-\S+)\n/.exec(out)![1]!;
+    assert.match(out, /0 providers, 0 models/);
+    assert.match(out, /No models configured/);
+    assert.match(out, /storage sqlite:\.\/data\/tollgate\.db/);
+    assert.equal(out.split(token).length, 2, 'the token is printed exactly once');
+    // The printed token is the admin token.
+    assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: 'Bearer tg-admin-wrong' } })).status, 401);
+    assert.deepEqual(await first.stop('SIGTERM'), { code: 0, signal: null });
+
+    const second = runTollgate(['serve', '--config', 'port.yaml'], { cwd });
+    const out2 = await second.waitFor('listening');
+    const url2 = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out2)![1]!;
+    // Still the same token (its hash was kept), and it is not printed again.
+    assert.equal((await fetch(`${url2}/admin/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.deepEqual(await second.stop('SIGTERM'), { code: 0, signal: null });
+    assert.doesNotMatch(second.stdout(), /Admin token/);
+    assert.doesNotMatch(second.stdout(), /tg-admin-/);
+    assert.equal(second.stderr(), '');
+  });
+
+  test('an admin token in the environment is used and never printed', async () => {
+    const cwd = mkdtempSync(join(dir, 'envtoken-'));
+    writeFileSync(join(cwd, 'port.yaml'), 'listen: { port: 0 }\n');
+    const p = runTollgate(['serve', '--config', 'port.yaml'], { cwd, env: { TOLLGATE_ADMIN_TOKEN: 'env-admin-token-0123456789' } });
+    const out = await p.waitFor('listening');
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: 'Bearer env-admin-token-0123456789' } })).status, 200);
+    assert.deepEqual(await p.stop('SIGINT'), { code: 0, signal: null });
+    assert.doesNotMatch(p.stdout(), /Admin token|env-admin-token/);
+  });
+});
