@@ -1,0 +1,97 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { post } from '../helpers/http.ts';
+import { runTollgateToEnd } from '../helpers/tollgate-process.ts';
+
+// The operator CLI against a running gateway: accounts, keys, requests. Each command
+// is a real `tollgate` process talking to the admin API.
+
+describe('tollgate admin commands', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+
+  before(async () => {
+    up = await startFakeOpenAI({ text: 'cli says hi' });
+    tg = await startTestGateway({ upstream: up.baseUrl });
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  /** Runs a command with the gateway's URL and token in the environment; parses stdout as JSON. */
+  const cli = async (...args: string[]) => {
+    const r = await runTollgateToEnd(args, { env: { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+    assert.equal(r.code, 0, `tollgate ${args.join(' ')} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+
+  test('accounts create/list, keys create/list/revoke, requests', async () => {
+    const account = await cli('accounts', 'create', '--name', 'CLI Customer');
+    assert.match(account.id, /^acct_/);
+    assert.equal(account.name, 'CLI Customer');
+    assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.name, 'CLI Customer');
+    await tg.admin('POST', `/accounts/${account.id}/credits`, { amount_usd: '1' });
+
+    const key = await cli('keys', 'create', account.id, '--name', 'laptop');
+    assert.match(key.key, /^sk-tg-/);
+    assert.equal(key.account_id, account.id);
+    assert.equal(key.name, 'laptop');
+
+    // The key works, and the request shows up in `tollgate requests`.
+    const r = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key: key.key });
+    assert.equal(r.status, 200, r.text);
+    const rid = r.headers.get('x-request-id');
+
+    // accounts list, keys list, requests (with --url / --admin-token flags this time)
+    const flags = ['--url', tg.url, '--admin-token', tg.adminToken];
+    const [accounts, keys, requests] = await Promise.all([
+      runTollgateToEnd(['accounts', 'list', ...flags]),
+      runTollgateToEnd(['keys', 'list', account.id, ...flags]),
+      runTollgateToEnd(['requests', '--account', account.id, ...flags]),
+    ]);
+    for (const x of [accounts, keys, requests]) assert.equal(x.code, 0, x.stderr);
+    assert.ok(JSON.parse(accounts.stdout).data.some((a: any) => a.id === account.id));
+    const listed = JSON.parse(keys.stdout).data;
+    assert.deepEqual(listed.map((k: any) => k.id), [key.id]);
+    assert.ok(!keys.stdout.includes(key.key), 'keys list never shows the key');
+    const reqs = JSON.parse(requests.stdout).data;
+    assert.equal(reqs.length, 1);
+    assert.equal(reqs[0].id, rid);
+    assert.equal(reqs[0].model, 'deepseek-v4-flash');
+    assert.equal(reqs[0].status, 200);
+
+    const revoked = await cli('keys', 'revoke', key.id);
+    assert.equal(revoked.id, key.id);
+    assert.ok(revoked.revoked_at);
+    const again = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key: key.key });
+    assert.equal(again.status, 401);
+  });
+
+  test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
+    const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
+    const [badToken, unknown, missing, noToken, unreachable] = await Promise.all([
+      runTollgateToEnd(['accounts', 'list', '--admin-token', 'wrong-token-wrong-token'], { env: { TOLLGATE_URL: tg.url } }),
+      runTollgateToEnd(['keys', 'revoke', 'key_nope'], { env }),
+      runTollgateToEnd(['accounts', 'create'], { env }),
+      runTollgateToEnd(['accounts', 'list'], { env: { TOLLGATE_URL: tg.url } }),
+      runTollgateToEnd(['accounts', 'list', '--url', 'http://127.0.0.1:9'], { env }),
+    ]);
+    assert.equal(badToken.code, 1);
+    assert.match(badToken.stderr, /HTTP 401: Invalid admin token/);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /HTTP 404: No key 'key_nope'/);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /missing --name/);
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /admin token is needed/);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
+    for (const r of [badToken, unknown, missing, noToken, unreachable]) {
+      assert.equal(r.stdout, '');
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+});
