@@ -80,7 +80,7 @@ export const configSchema = z
     max_body_bytes: positiveInt.default(10 * 1024 * 1024),
     request_timeout_ms: positiveInt.default(120_000),
     /** Request records and billing writes reach the store in batches this often (the most a crash can lose). */
-    flush_interval_ms: positiveInt.default(100),
+    flush_interval_ms: positiveInt.default(50),
     default_plan: z.string().optional(),
     logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     providers: z.array(providerSchema).default([]),

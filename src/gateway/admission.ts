@@ -27,7 +27,15 @@ export function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Reco
   return out;
 }
 
+const tokenRates = new WeakMap<Prices, string>();
+
+/** The header value for a price set; prices objects are replaced, never mutated, so it is cached. */
 function tokenRate(p: Prices): string {
-  const j = pricesToJson(p);
-  return `input=${j.input};cached_input=${j.cached_input};output=${j.output};cache_write=${j.cache_write};unit=USD/1M`;
+  let v = tokenRates.get(p);
+  if (v === undefined) {
+    const j = pricesToJson(p);
+    v = `input=${j.input};cached_input=${j.cached_input};output=${j.output};cache_write=${j.cache_write};unit=USD/1M`;
+    tokenRates.set(p, v);
+  }
+  return v;
 }

@@ -38,6 +38,15 @@ export function buildApp(rt: Runtime): FastifyInstance {
     }
   });
 
+  // Draining: Fastify closes only the connections idle when close() begins. A keep-alive
+  // connection whose response (a long stream) finishes later would hold the process open
+  // until the client drops it, so close connections as they go idle until the server is closed.
+  app.addHook('preClose', (done) => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+
   app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
     done();

@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { openStore } from '../store/open.ts';
+import { openStore, sqliteHandle } from '../store/open.ts';
+import { createSqliteJournalSink } from '../store/sqlite-journal-sink.ts';
 import { getSetting, setSettingOnce } from '../store/settings.ts';
 import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
 import { randomBytes } from 'node:crypto';
@@ -55,7 +56,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   }
 
   const catalog = new Catalog(config);
-  const journal = new WriteBehind(db, log, { flushMs: config.flush_interval_ms });
+  const journal = new WriteBehind(createSqliteJournalSink(sqliteHandle(db)!), log, { flushMs: config.flush_interval_ms });
   const accounts = new AccountStates(db);
   const billing = new Billing(db, log, accounts, journal, catalog.models.values());
   await billing.loadPriceOverrides();

@@ -26,6 +26,9 @@ export interface StreamRelayOptions {
 }
 
 const DONE = 'data: [DONE]\n\n';
+/** How long, and how much, an upstream may still send after [DONE] before we drop it. */
+const DRAIN_GRACE_MS = 1_000;
+const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const { res, ex } = o;
@@ -80,7 +83,10 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   };
 
   try {
-    for await (const chunk of o.body) {
+    // destroyOnReturn: false so that leaving the loop at [DONE] does not tear down the
+    // upstream connection: the rest of the body (normally nothing) is drained in the
+    // background and the connection goes back to the pool.
+    for await (const chunk of o.body.iterator({ destroyOnReturn: false })) {
       parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
       if (items.length === 0) continue;
       const out = render();
@@ -111,8 +117,9 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     }
     failed = true;
   } finally {
-    if (done || failed) o.body.destroy();
     res.end();
+    if (done && !failed) o.body.dump({ limit: DRAIN_LIMIT_BYTES, signal: AbortSignal.timeout(DRAIN_GRACE_MS) }).catch(() => {});
+    else if (!o.body.destroyed) o.body.destroy();
   }
 }
 

@@ -8,6 +8,13 @@ import { migrations } from './migrations.ts';
 
 export type Db = Kysely<Database>;
 
+const rawHandles = new WeakMap<Db, BetterSqlite3.Database>();
+
+/** The SQLite connection behind a store, for the few writers that need prepared statements. */
+export function sqliteHandle(db: Db): BetterSqlite3.Database | undefined {
+  return rawHandles.get(db);
+}
+
 /** Opens (creating and migrating) the store named by a `sqlite:<path>` URL. */
 export async function openStore(url: string): Promise<Db> {
   const m = /^sqlite:(.+)$/.exec(url);
@@ -23,6 +30,7 @@ export async function openStore(url: string): Promise<Db> {
   sqlite.pragma('foreign_keys = ON');
   sqlite.defaultSafeIntegers(true);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  rawHandles.set(db, sqlite);
   await migrate(db);
   return db;
 }

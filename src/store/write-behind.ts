@@ -1,6 +1,5 @@
 import type { Insertable } from 'kysely';
 import type { Logger } from 'pino';
-import type { Db } from './open.ts';
 import type { RequestsTable } from './schema.ts';
 
 export type RequestRecord = Insertable<RequestsTable>;
@@ -25,6 +24,14 @@ export interface SettleOp {
 
 type Op = ReserveOp | SettleOp;
 
+export interface JournalBatch {
+  records: RequestRecord[];
+  ops: Op[];
+}
+
+/** Applies one batch atomically (one transaction). */
+export type JournalSink = (batch: JournalBatch) => void | Promise<void>;
+
 // Everything the hot path must persist, written off the hot path: request records,
 // reservations and settlements queue in memory and go to the store in one transaction
 // every `flushMs` (or sooner when `maxBatch` are waiting). One transaction per batch
@@ -37,7 +44,7 @@ type Op = ReserveOp | SettleOp;
 // close() flushes everything, so a graceful shutdown loses nothing.
 
 export class WriteBehind {
-  readonly #db: Db;
+  readonly #sink: JournalSink;
   readonly #log: Logger;
   readonly #flushMs: number;
   readonly #maxBatch: number;
@@ -46,8 +53,8 @@ export class WriteBehind {
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(db: Db, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
-    this.#db = db;
+  constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
+    this.#sink = sink;
     this.#log = log;
     this.#flushMs = opts.flushMs;
     this.#maxBatch = opts.maxBatch ?? 1000;
@@ -91,38 +98,7 @@ export class WriteBehind {
     this.#records = [];
     this.#ops = [];
     try {
-      await this.#db.transaction().execute(async (trx) => {
-        // A reservation settled within the same batch never needs to be written.
-        const settled = new Set<string>();
-        for (const o of ops) if (o.op === 'settle') settled.add(o.requestId);
-        const reservations = ops.filter((o): o is ReserveOp => o.op === 'reserve' && !settled.has(o.requestId));
-        for (let i = 0; i < reservations.length; i += 500) {
-          await trx.insertInto('reservations')
-            .values(reservations.slice(i, i + 500).map((r) => ({ request_id: r.requestId, account_id: r.accountId, amount: r.amount, created_at: r.createdAt })))
-            .onConflict((oc) => oc.column('request_id').doNothing())
-            .execute();
-        }
-        const charges = new Map<string, bigint>();
-        const entries = [];
-        const toDelete: string[] = [];
-        for (const o of ops) {
-          if (o.op !== 'settle') continue;
-          toDelete.push(o.requestId);
-          if (o.cost === 0n) continue;
-          entries.push({ account_id: o.accountId, kind: 'charge' as const, amount: -o.cost, request_id: o.requestId, note: null, actor: 'gateway', detail: o.detail, created_at: o.createdAt });
-          charges.set(o.accountId, (charges.get(o.accountId) ?? 0n) + o.cost);
-        }
-        for (let i = 0; i < toDelete.length; i += 500) {
-          await trx.deleteFrom('reservations').where('request_id', 'in', toDelete.slice(i, i + 500)).execute();
-        }
-        for (let i = 0; i < entries.length; i += 300) await trx.insertInto('ledger').values(entries.slice(i, i + 300)).execute();
-        for (const [accountId, cost] of charges) {
-          await trx.updateTable('accounts').set((eb) => ({ balance: eb('balance', '-', cost) })).where('id', '=', accountId).execute();
-        }
-        for (let i = 0; i < records.length; i += 500) {
-          await trx.insertInto('requests').values(records.slice(i, i + 500)).onConflict((oc) => oc.column('id').doNothing()).execute();
-        }
-      });
+      await this.#sink({ records, ops });
     } catch (err) {
       this.#log.error({ err, records: records.length, ops: ops.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);

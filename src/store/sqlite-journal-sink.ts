@@ -1,0 +1,39 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { JournalBatch } from './write-behind.ts';
+
+// Writes a journal batch to SQLite with statements prepared once, in one transaction.
+// Why not Kysely here: this runs on the event loop every flush, and compiling and
+// preparing multi-row SQL for each batch cost more than the writes themselves
+// (bench/--profile showed 8–30 ms stalls); a prepared row statement costs microseconds.
+
+const REQUEST_COLUMNS = [
+  'id', 'created_at', 'account_id', 'key_id', 'endpoint', 'model', 'provider', 'upstream_model', 'status', 'error_code', 'stream',
+  'prompt_tokens', 'cached_tokens', 'cache_write_tokens', 'completion_tokens', 'cost', 'ttfb_ms', 'latency_ms', 'failover', 'prices', 'reserved',
+] as const;
+
+export function createSqliteJournalSink(sqlite: BetterSqlite3.Database): (batch: JournalBatch) => void {
+  const insertReservation = sqlite.prepare('INSERT OR IGNORE INTO reservations (request_id, account_id, amount, created_at) VALUES (?, ?, ?, ?)');
+  const deleteReservation = sqlite.prepare('DELETE FROM reservations WHERE request_id = ?');
+  const insertCharge = sqlite.prepare("INSERT INTO ledger (account_id, kind, amount, request_id, note, actor, detail, created_at) VALUES (?, 'charge', ?, ?, NULL, 'gateway', ?, ?)");
+  const debit = sqlite.prepare('UPDATE accounts SET balance = balance - ? WHERE id = ?');
+  const insertRequest = sqlite.prepare(`INSERT OR IGNORE INTO requests (${REQUEST_COLUMNS.join(', ')}) VALUES (${REQUEST_COLUMNS.map(() => '?').join(', ')})`);
+
+  return sqlite.transaction((batch: JournalBatch) => {
+    // A reservation settled within the same batch never needs to be written.
+    const settled = new Set<string>();
+    for (const o of batch.ops) if (o.op === 'settle') settled.add(o.requestId);
+    const debits = new Map<string, bigint>();
+    for (const o of batch.ops) {
+      if (o.op === 'reserve') {
+        if (!settled.has(o.requestId)) insertReservation.run(o.requestId, o.accountId, o.amount, o.createdAt);
+        continue;
+      }
+      deleteReservation.run(o.requestId);
+      if (o.cost === 0n) continue;
+      insertCharge.run(o.accountId, -o.cost, o.requestId, o.detail, o.createdAt);
+      debits.set(o.accountId, (debits.get(o.accountId) ?? 0n) + o.cost);
+    }
+    for (const [accountId, cost] of debits) debit.run(cost, accountId);
+    for (const r of batch.records) insertRequest.run(...REQUEST_COLUMNS.map((c) => (r as Record<string, unknown>)[c] ?? null));
+  });
+}
