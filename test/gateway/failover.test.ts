@@ -1,0 +1,401 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, freePort, post, sleep, UPSTREAM_SECRET } from '../helpers/http.ts';
+import { usdToPico } from '../../src/billing/money.ts';
+import { countTextTokens } from '../../src/limits/token-count.ts';
+
+// Routing with failover and circuit breakers, against real HTTP upstreams: fake-openai
+// instances, a closed port, and raw node:http servers. Each test gets its own gateway,
+// so breaker state never leaks from one test into another.
+
+const PRICES = { input: '1', output: '2' }; // USD per 1M tokens
+const perToken = (usdPerMillion: string) => usdToPico(usdPerMillion) / 1_000_000n;
+const costOf = (prompt: number, completion: number) => BigInt(prompt) * perToken(PRICES.input) + BigInt(completion) * perToken(PRICES.output);
+
+interface ProviderSpec {
+  url: string;
+  timeout_ms?: number;
+  breaker?: { failures: number; cooldown_ms: number };
+}
+
+interface RouteSpec {
+  provider: string;
+  weight?: number;
+  priority?: number;
+}
+
+interface Setup {
+  tg: TestGateway;
+  key: string;
+  accountId: string;
+  client: OpenAI;
+  /** POSTs a chat request for model `m` (raw, to see every header and byte). */
+  chat(extra?: Record<string, unknown>): ReturnType<typeof post>;
+  charges(requestId: string): Promise<any[]>;
+}
+
+/**
+ * A gateway whose model `m` has the given routes; each route's upstream model is named
+ * `<provider>-model`. Providers default to a high breaker threshold so only the breaker
+ * tests see breakers open.
+ */
+async function setup(t: TestContext, providers: Record<string, ProviderSpec>, routes: RouteSpec[], extra: { plans?: unknown[]; plan?: string } = {}): Promise<Setup> {
+  const tg = await startTestGateway({
+    config: {
+      providers: Object.entries(providers).map(([id, p]) => ({
+        id,
+        kind: 'openai',
+        base_url: p.url,
+        api_key: UPSTREAM_SECRET,
+        ...(p.timeout_ms ? { timeout_ms: p.timeout_ms } : {}),
+        breaker: p.breaker ?? { failures: 1000, cooldown_ms: 10_000 },
+      })),
+      models: [{ id: 'm', upstreams: routes.map((r) => ({ provider: r.provider, model: `${r.provider}-model`, weight: r.weight ?? 1, priority: r.priority ?? 0 })), pricing: PRICES }],
+      ...(extra.plans ? { plans: extra.plans } : {}),
+    },
+  });
+  t.after(() => tg.close());
+  const { key, accountId } = await tg.customer(extra.plan ? { plan: extra.plan } : {});
+  return {
+    tg,
+    key,
+    accountId,
+    client: new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 }),
+    chat: (body = {}) => post(`${tg.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }], ...body }, { key }),
+    async charges(requestId) {
+      // The ledger is written behind; the admin endpoint flushes, but a stream's charge
+      // lands just after its last byte, so poll briefly.
+      let found: any[] = [];
+      for (let i = 0; i < 50; i++) {
+        const r = await tg.admin('GET', `/accounts/${accountId}/ledger?limit=1000`);
+        assert.equal(r.status, 200);
+        found = (r.body.data as any[]).filter((e) => e.kind === 'charge' && e.request_id === requestId);
+        if (found.length) break;
+        await sleep(20);
+      }
+      return found;
+    },
+  };
+}
+
+async function fake(t: TestContext, b: Parameters<typeof startFakeOpenAI>[0] = {}): Promise<FakeOpenAI> {
+  const up = await startFakeOpenAI(b);
+  t.after(() => up.close());
+  return up;
+}
+
+/** A raw HTTP server; `handler` sees every request. */
+async function rawServer(t: TestContext, handler: Parameters<typeof createServer>[1]): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const server: Server = createServer((req, res) => {
+    hits++;
+    handler!(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => {
+    server.closeAllConnections();
+    server.close(() => r());
+  }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, hits: () => hits };
+}
+
+function routedTo(res: { headers: Headers }, provider: string, failover: boolean): void {
+  assert.equal(res.headers.get('x-tollgate-provider'), provider);
+  assert.equal(res.headers.get('x-tollgate-upstream-model'), `${provider}-model`);
+  assert.equal(res.headers.get('x-tollgate-failover'), String(failover));
+}
+
+function dataFrames(text: string): string[] {
+  return text.split('\n\n').filter(Boolean).map((f) => {
+    assert.ok(f.startsWith('data: '), `an SSE data frame: ${JSON.stringify(f)}`);
+    return f.slice(6);
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// What fails over
+
+test('connection refused → the next route answers; the headers name it and say failover', async (t) => {
+  const dead = `http://127.0.0.1:${await freePort()}/v1`;
+  const b = await fake(t, { text: 'from b' });
+  const s = await setup(t, { dead: { url: dead }, b: { url: b.baseUrl } }, [{ provider: 'dead', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'b', true);
+  assert.equal(JSON.parse(res.text).choices[0].message.content, 'from b');
+  assert.equal(b.requests.at(-1)!.body.model, 'b-model');
+  // Streams fail over the same way: nothing was sent to the client yet.
+  const st = await s.chat({ stream: true });
+  assert.equal(st.status, 200);
+  routedTo(st, 'b', true);
+  assert.equal(dataFrames(st.text).at(-1), '[DONE]');
+});
+
+test('a connection reset before any answer → the next route answers', async (t) => {
+  const reset = await rawServer(t, (req) => req.socket.destroy());
+  const b = await fake(t);
+  const s = await setup(t, { reset: { url: reset.url }, b: { url: b.baseUrl } }, [{ provider: 'reset', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'b', true);
+  assert.equal(reset.hits(), 1);
+});
+
+test('an upstream that hangs → fails over once its timeout_ms has passed', async (t) => {
+  const hang = await fake(t, { hang: true });
+  const b = await fake(t, { text: 'patient' });
+  const s = await setup(t, { hang: { url: hang.baseUrl, timeout_ms: 300 }, b: { url: b.baseUrl } }, [{ provider: 'hang', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const t0 = performance.now();
+    const res = await s.chat({ stream });
+    const ms = performance.now() - t0;
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+    assert.ok(ms >= 290, `waited for the timeout (${ms.toFixed(0)} ms)`);
+    assert.ok(ms < 2500, `did not wait much longer (${ms.toFixed(0)} ms)`);
+  }
+  assert.equal(hang.requests.length, 2);
+  await hang.waitForAbort(2000); // the hung attempt's connection was given up
+});
+
+test('a hung upstream is given up close to timeout_ms, not up to a second later', { todo: 'undici headersTimeout runs on its 1 s-resolution fast timers: timeout_ms 300 fails over after ~700-1000 ms (src/gateway/upstreams.ts)' }, async (t) => {
+  const hang = await fake(t, { hang: true });
+  const b = await fake(t);
+  const s = await setup(t, { hang: { url: hang.baseUrl, timeout_ms: 300 }, b: { url: b.baseUrl } }, [{ provider: 'hang', priority: 1 }, { provider: 'b' }]);
+  const t0 = performance.now();
+  const res = await s.chat();
+  const ms = performance.now() - t0;
+  assert.equal(res.status, 200);
+  assert.ok(ms < 300 + 150, `failed over after ${ms.toFixed(0)} ms with timeout_ms 300`);
+});
+
+for (const status of [500, 502, 503, 429]) {
+  test(`an upstream answering ${status} → fails over (streaming too)`, async (t) => {
+    const a = await fake(t, { status, headers: { 'retry-after': '30' } });
+    const b = await fake(t, { text: 'second route' });
+    const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+    const res = await s.chat();
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+    assert.equal(JSON.parse(res.text).choices[0].message.content, 'second route');
+    assert.equal(res.headers.get('retry-after'), null, 'the failed attempt leaves no trace on the answer');
+    const st = await s.chat({ stream: true });
+    assert.equal(st.status, 200);
+    routedTo(st, 'b', true);
+    assert.equal(a.requests.length, 2);
+    assert.equal(b.requests.length, 2);
+  });
+}
+
+test('a 400 from the first upstream is the request\'s fault: returned as is, not retried', async (t) => {
+  const a = await fake(t, { status: 400, errorBody: { error: { message: 'Invalid value for temperature.', type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } } });
+  const b = await fake(t);
+  const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const e = expectError(await s.chat({ stream, temperature: 7 }), { status: 400, type: 'invalid_request_error', code: 'invalid_value', param: 'temperature' });
+    assert.match(e.message, /temperature/);
+  }
+  assert.equal(a.requests.length, 2);
+  assert.equal(b.requests.length, 0, 'the second route was never tried');
+});
+
+test('a stream that dies mid-way does not fail over: it ends with an error event, and what was generated is charged', async (t) => {
+  const a = await fake(t, { text: 'one two three four five six', dieAfterChunks: 2, chunkDelayMs: 5 });
+  const b = await fake(t);
+  const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat({ stream: true, stream_options: { include_usage: true } });
+  assert.equal(res.status, 200);
+  routedTo(res, 'a', false);
+  const frames = dataFrames(res.text);
+  assert.ok(!frames.includes('[DONE]'), 'no [DONE] after a broken stream');
+  const last = JSON.parse(frames.at(-1)!);
+  assert.deepEqual(Object.keys(last), ['error']);
+  assert.equal(last.error.type, 'api_error');
+  assert.equal(typeof last.error.code, 'string');
+  assert.equal(typeof last.error.message, 'string');
+  assert.equal(last.error.request_id, res.headers.get('x-request-id'));
+  let text = '';
+  for (const f of frames.slice(0, -1)) text += JSON.parse(f).choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'one two');
+  assert.equal(b.requests.length, 0, 'no failover once bytes reached the client');
+
+  const charges = await s.charges(res.headers.get('x-request-id')!);
+  assert.equal(charges.length, 1);
+  const d = charges[0].detail;
+  assert.equal(d.usage_estimated, true);
+  assert.equal(d.provider, 'a');
+  assert.equal(d.completion_tokens, countTextTokens('one two'));
+  assert.ok(d.prompt_tokens > 0);
+  assert.equal(-usdToPico(charges[0].amount_usd), costOf(d.prompt_tokens, d.completion_tokens));
+});
+
+// ---------------------------------------------------------------------------------
+// Weights and priorities
+
+test('weights 3:1 at equal priority split the traffic roughly 3:1', async (t) => {
+  const a = await fake(t);
+  const b = await fake(t);
+  const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', weight: 3 }, { provider: 'b', weight: 1 }]);
+  const N = 400;
+  let next = 0;
+  const worker = async () => {
+    while (next < N) {
+      next++;
+      const res = await s.chat();
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get('x-tollgate-failover'), 'false');
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  assert.equal(a.requests.length + b.requests.length, N);
+  // Expected 300 : 100; σ ≈ 8.7, so ±50 is more than 5σ.
+  assert.ok(a.requests.length >= 250 && a.requests.length <= 350, `a got ${a.requests.length} of ${N}`);
+});
+
+test('a lower-priority route gets nothing while the higher one is healthy, and takes over when it fails', async (t) => {
+  const hi = await fake(t);
+  const lo = await fake(t);
+  const s = await setup(t, { hi: { url: hi.baseUrl }, lo: { url: lo.baseUrl } }, [{ provider: 'lo', priority: 0, weight: 100 }, { provider: 'hi', priority: 5, weight: 1 }]);
+  for (let i = 0; i < 30; i++) {
+    const res = await s.chat();
+    routedTo(res, 'hi', false);
+  }
+  assert.equal(hi.requests.length, 30);
+  assert.equal(lo.requests.length, 0);
+  hi.behave({ status: 503 });
+  routedTo(await s.chat(), 'lo', true);
+  assert.equal(lo.requests.length, 1);
+});
+
+// ---------------------------------------------------------------------------------
+// Circuit breakers
+
+test('a breaker opens after N failures, skips the upstream for the cooldown, and closes after a successful probe', async (t) => {
+  const a = await fake(t, { status: 500 });
+  const b = await fake(t);
+  const s = await setup(t, { a: { url: a.baseUrl, breaker: { failures: 2, cooldown_ms: 300 } }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  routedTo(await s.chat(), 'b', true);
+  routedTo(await s.chat(), 'b', true);
+  const openedAt = performance.now();
+  assert.equal(a.requests.length, 2);
+  // Open: `a` receives nothing; `b` answers directly.
+  for (let i = 0; i < 3; i++) {
+    const res = await s.chat();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-tollgate-provider'), 'b');
+  }
+  assert.ok(performance.now() - openedAt < 300, 'still within the cooldown (test too slow?)');
+  assert.equal(a.requests.length, 2, 'no request reached the open upstream during the cooldown');
+
+  // Cooldown over, `a` still failing: one probe, which fails and reopens the breaker.
+  await sleep(320);
+  routedTo(await s.chat(), 'b', true);
+  assert.equal(a.requests.length, 3, 'one probe');
+  assert.equal((await s.chat()).headers.get('x-tollgate-provider'), 'b');
+  assert.equal(a.requests.length, 3, 'reopened after the failed probe');
+
+  // Cooldown over again, `a` healthy: the probe succeeds and the breaker closes.
+  a.behave({ text: 'a is back' });
+  await sleep(320);
+  const probe = await s.chat();
+  routedTo(probe, 'a', false);
+  assert.equal(JSON.parse(probe.text).choices[0].message.content, 'a is back');
+  for (let i = 0; i < 5; i++) routedTo(await s.chat(), 'a', false);
+  assert.equal(a.requests.length, 4 + 5);
+  assert.equal(b.requests.length, 2 + 3 + 2);
+});
+
+test('only one probe goes through a half-open breaker at a time', async (t) => {
+  const a = await fake(t, { status: 500 });
+  const b = await fake(t);
+  const s = await setup(t, { a: { url: a.baseUrl, breaker: { failures: 1, cooldown_ms: 200 } }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  routedTo(await s.chat(), 'b', true);
+  assert.equal(a.requests.length, 1);
+  await sleep(230);
+  a.behave({ delayMs: 150 }); // a slow but healthy probe
+  const results = await Promise.all(Array.from({ length: 6 }, () => s.chat()));
+  for (const r of results) assert.equal(r.status, 200);
+  assert.equal(a.requests.length, 2, 'a single probe while half-open');
+  assert.equal(results.filter((r) => r.headers.get('x-tollgate-provider') === 'a').length, 1);
+});
+
+test('all routes down → 503 upstreams_unavailable with Retry-After; with every breaker open the upstreams are not called', async (t) => {
+  const a = await fake(t, { status: 500 });
+  const b = await fake(t, { status: 503 });
+  const s = await setup(t, { a: { url: a.baseUrl, breaker: { failures: 2, cooldown_ms: 4000 } }, b: { url: b.baseUrl, breaker: { failures: 2, cooldown_ms: 4000 } } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  const exp = { status: 503, type: 'api_error', code: 'upstreams_unavailable', param: null };
+  const e1 = expectError(await s.chat(), exp, [UPSTREAM_SECRET, a.baseUrl, b.baseUrl]);
+  assert.match(e1.message, /2 tried/);
+  const r2 = await s.chat({ stream: true });
+  expectError(r2, exp);
+  for (const r of [r2]) assert.match(r.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  assert.equal(a.requests.length, 2);
+  assert.equal(b.requests.length, 2);
+  // Both breakers are open now: refused at once, Retry-After ≈ the cooldown left.
+  const t0 = performance.now();
+  const r3 = await s.chat();
+  assert.ok(performance.now() - t0 < 1000);
+  const e3 = expectError(r3, exp);
+  assert.match(e3.message, /0 tried/);
+  const ra = Number(r3.headers.get('retry-after'));
+  assert.ok(ra >= 1 && ra <= 4, `retry-after ${ra}`);
+  assert.equal(a.requests.length, 2);
+  assert.equal(b.requests.length, 2);
+});
+
+test('a single failing route gives its own error (not 503), with Retry-After on an upstream 429', async (t) => {
+  const a = await fake(t, { status: 429, headers: { 'retry-after': '12' } });
+  const s = await setup(t, { a: { url: a.baseUrl } }, [{ provider: 'a' }]);
+  const r = await s.chat();
+  expectError(r, { status: 429, type: 'rate_limit_error', code: 'upstream_rate_limited', param: null });
+  assert.equal(r.headers.get('retry-after'), '12');
+  a.behave({ status: 500 });
+  expectError(await s.chat(), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+});
+
+// ---------------------------------------------------------------------------------
+// Limits and billing
+
+test('failover attempts do not count against the plan\'s rate limit', async (t) => {
+  const dead = `http://127.0.0.1:${await freePort()}/v1`;
+  const b = await fake(t);
+  const s = await setup(t, { dead: { url: dead }, b: { url: b.baseUrl } }, [{ provider: 'dead', priority: 1 }, { provider: 'b' }], { plans: [{ id: 'tight', rpm: 2 }], plan: 'tight' });
+  // Two requests, each with two upstream attempts: both fit an rpm of 2.
+  for (let i = 0; i < 2; i++) {
+    const r = await s.chat();
+    assert.equal(r.status, 200, `request ${i + 1} of 2 within rpm 2 (${r.text})`);
+    routedTo(r, 'b', true);
+  }
+  // The limit itself is live: the third request in the minute is refused before routing.
+  const n = b.requests.length;
+  expectError(await s.chat(), { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+  assert.equal(b.requests.length, n);
+});
+
+test('only the answering attempt is billed: one charge, at the answering route\'s usage', async (t) => {
+  const a = await fake(t, { status: 500, usage: { prompt_tokens: 99_999, completion_tokens: 99_999, total_tokens: 199_998 } });
+  const c = await fake(t, { status: 429 });
+  const b = await fake(t, { promptTokens: 100, completionTokens: 10 });
+  const s = await setup(t, { a: { url: a.baseUrl }, c: { url: c.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 2 }, { provider: 'c', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const res = await s.chat(stream ? { stream, stream_options: { include_usage: true } } : {});
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+    const charges = await s.charges(res.headers.get('x-request-id')!);
+    assert.equal(charges.length, 1, 'exactly one charge for the request');
+    assert.equal(-usdToPico(charges[0].amount_usd), costOf(100, 10));
+    assert.equal(charges[0].detail.provider, 'b');
+    assert.equal(charges[0].detail.upstream_model, 'b-model');
+    assert.equal(charges[0].detail.prompt_tokens, 100);
+    assert.equal(charges[0].detail.completion_tokens, 10);
+  }
+  const all = (await s.tg.admin('GET', `/accounts/${s.accountId}/ledger?limit=1000`)).body.data.filter((e: any) => e.kind === 'charge');
+  assert.equal(all.length, 2);
+  assert.equal(a.requests.length, 2);
+  assert.equal(c.requests.length, 2);
+});
