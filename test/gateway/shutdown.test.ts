@@ -1,0 +1,130 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { runTollgate, type TollgateProcess } from '../helpers/tollgate-process.ts';
+import { UPSTREAM_SECRET } from '../helpers/http.ts';
+
+// Graceful shutdown of a real `tollgate serve` process: SIGTERM while a slow stream is
+// in flight lets that stream finish, then the process exits 0 with every request record
+// in the database.
+
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-shutdown-'));
+let proc: TollgateProcess | undefined;
+after(async () => {
+  await proc?.stop('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('SIGTERM drains an in-flight stream, then exits 0 with every request recorded', async (t) => {
+  const up = await startFakeOpenAI();
+  t.after(() => up.close());
+  const adminToken = 'shutdown-admin-token-0123456789';
+  const cfg = join(dir, 'tollgate.yaml');
+  writeFileSync(
+    cfg,
+    `listen: { host: 127.0.0.1, port: 0 }
+storage: sqlite:${join(dir, 'tollgate.db')}
+flush_interval_ms: 5000  # longer than the test: records must be flushed by the shutdown
+logging: { level: warn }
+providers:
+  - id: fake
+    kind: openai
+    base_url: ${up.baseUrl}
+    api_key: ${UPSTREAM_SECRET}
+models:
+  - id: deepseek-v4-flash
+    upstreams: [{ provider: fake, model: upstream-flash }]
+    pricing: { input: "0.16", output: "0.30" }
+`,
+  );
+  proc = runTollgate(['serve', '--config', cfg], { env: { TOLLGATE_ADMIN_TOKEN: adminToken } });
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await proc.waitFor(/listening on http:\S+/))![1]!;
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+    return res.json() as Promise<any>;
+  };
+  const account = await admin('POST', '/accounts', { name: 'drain' });
+  await admin('POST', `/accounts/${account.id}/credits`, { amount_usd: '10' });
+  const { key } = await admin('POST', `/accounts/${account.id}/keys`, {});
+  const chat = (body: Record<string, unknown>) =>
+    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], ...body }) });
+
+  // A quick request before, and a slow stream across the shutdown.
+  up.behave({ text: 'quick' });
+  const quick = await chat({});
+  assert.equal(quick.status, 200);
+  const quickId = quick.headers.get('x-request-id')!;
+  await quick.text();
+
+  const words = Array.from({ length: 8 }, (_, i) => `word${i}`);
+  up.behave({ text: words.join(' '), chunkDelayMs: 150, completionTokens: 8 });
+  const slow = await chat({ stream: true });
+  assert.equal(slow.status, 200);
+  const slowId = slow.headers.get('x-request-id')!;
+  const reader = slow.body!.getReader();
+  const decoder = new TextDecoder();
+  let body = '';
+  while (!body.includes('word0')) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'stream ended early');
+    body += decoder.decode(value, { stream: true });
+  }
+
+  const t0 = performance.now();
+  proc.child.kill('SIGTERM');
+  await proc.waitFor(/SIGTERM: draining 1 in-flight/);
+
+  // New requests are no longer served while draining.
+  const during = await chat({}).then(
+    (r) => r.status,
+    () => 'refused',
+  );
+  assert.notEqual(during, 200);
+
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    body += decoder.decode(value, { stream: true });
+  }
+  const text = body
+    .split('\n\n')
+    .filter((f) => f.startsWith('data: {'))
+    .map((f) => JSON.parse(f.slice(6)).choices[0]?.delta?.content ?? '')
+    .join('');
+  assert.equal(text, words.join(' '), 'the in-flight stream was finished');
+  assert.ok(body.endsWith('data: [DONE]\n\n'));
+  assert.ok(performance.now() - t0 >= 700, 'the stream really was in flight during the shutdown');
+
+  // Exits as soon as the stream is done: the client's idle keep-alive connection (fetch
+  // keeps one ~4 s) must not hold the process open.
+  const streamDone = performance.now();
+  const exit = await proc.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, proc.stderr());
+  const exitDelay = performance.now() - streamDone;
+  assert.ok(exitDelay < 2000, `exited ${exitDelay.toFixed(0)} ms after the stream ended`);
+
+  const db = new Database(join(dir, 'tollgate.db'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT id, status, error_code, stream, completion_tokens, account_id FROM requests ORDER BY created_at').all() as any[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    assert.ok(byId.has(quickId), `quick request recorded: ${JSON.stringify(rows)}`);
+    const s = byId.get(slowId);
+    assert.ok(s, `slow stream recorded: ${JSON.stringify(rows)}`);
+    assert.equal(s.status, 200);
+    assert.equal(s.error_code, null);
+    assert.equal(s.stream, 1);
+    assert.equal(s.completion_tokens, 8);
+    assert.equal(s.account_id, account.id);
+    // Its charge reached the ledger too, and no reservation is left open.
+    const charge = db.prepare("SELECT amount FROM ledger WHERE request_id = ? AND kind = 'charge'").get(slowId) as any;
+    assert.ok(charge && charge.amount < 0, 'the stream was charged');
+    assert.equal((db.prepare('SELECT count(*) AS n FROM reservations').get() as any).n, 0);
+  } finally {
+    db.close();
+  }
+});
