@@ -77,6 +77,7 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
     if (k in body) return `${k}: Extra inputs are not permitted`;
   }
   if (body.system !== undefined && typeof body.system !== 'string' && !Array.isArray(body.system)) return 'system: Input should be a valid string or list';
+  if (body.stop_sequences !== undefined && (!Array.isArray(body.stop_sequences) || body.stop_sequences.some((x: unknown) => typeof x !== 'string' || !x.trim()))) return 'stop_sequences: each stop sequence must contain non-whitespace';
   if (body.temperature !== undefined && (typeof body.temperature !== 'number' || body.temperature < 0 || body.temperature > 1)) return 'temperature: Input should be less than or equal to 1';
   if (body.thinking) {
     if (body.thinking.type !== 'enabled' || !Number.isInteger(body.thinking.budget_tokens) || body.thinking.budget_tokens < 1024) return 'thinking.budget_tokens: Input should be greater than or equal to 1024';

@@ -61,6 +61,9 @@ function stopSequences(stop: unknown): string[] | undefined {
   const list = typeof stop === 'string' ? [stop] : stop;
   if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw new UnsupportedFieldError('stop', 'stop must be a string or an array of strings.');
   const nonEmpty = list.filter((s) => s.length > 0);
+  // Anthropic answers 400 "stop_sequences: each stop sequence must contain non-whitespace"
+  // to e.g. "\n\n"; dropping it would change the answer, so the client is told instead.
+  if (nonEmpty.some((s) => !s.trim())) throw new UnsupportedFieldError('stop', 'The anthropic upstream does not accept whitespace-only stop sequences.');
   return nonEmpty.length ? nonEmpty : undefined;
 }
 

@@ -67,6 +67,10 @@ test('system and developer messages become top-level system blocks; sampling fie
     top_p: 0.9,
   });
   assert.deepEqual(build({ messages: [{ role: 'user', content: 'x' }], max_tokens: 50, stop: ['a', 'b'] }).json.stop_sequences, ['a', 'b']);
+  // Anthropic rejects whitespace-only stop sequences with a 400; refuse them up front.
+  unsupported({ messages: [{ role: 'user', content: 'x' }], stop: ['END', '\n\n'] }, 'stop');
+  unsupported({ messages: [{ role: 'user', content: 'x' }], stop: ' ' }, 'stop');
+  assert.deepEqual(build({ messages: [{ role: 'user', content: 'x' }], stop: ['\nEND\n'] }).json.stop_sequences, ['\nEND\n']);
   assert.equal(build({ messages: [{ role: 'user', content: 'x' }], max_tokens: 50 }).json.max_tokens, 50);
 });
 
