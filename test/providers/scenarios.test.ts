@@ -551,11 +551,30 @@ describe('provider scenarios through the gateway, one suite for every wire proto
       test('stop, temperature, top_p and max_tokens reach the upstream under its own names', async () => {
         p.use('simple');
         const n = p.received().length;
-        await chat({ messages: [{ role: 'user', content: 'Hello' }], stop: ['END', '\n\n'], temperature: 0.5, top_p: 0.9, max_tokens: 300 });
-        assert.deepEqual(p.sampling(p.received()[n]), { stop: ['END', '\n\n'], temperature: 0.5, top_p: 0.9, max_tokens: 300 });
+        await chat({ messages: [{ role: 'user', content: 'Hello' }], stop: ['END', '###'], temperature: 0.5, top_p: 0.9, max_tokens: 300 });
+        assert.deepEqual(p.sampling(p.received()[n]), { stop: ['END', '###'], temperature: 0.5, top_p: 0.9, max_tokens: 300 });
         // A single string stop is a list of one upstream (where the wire wants a list).
         await chat({ messages: [{ role: 'user', content: 'Hello' }], stop: 'END' });
         assert.deepEqual(p.sampling(p.received()[n + 1]).stop, p.name === 'openai' ? 'END' : ['END']);
+      });
+
+      test(`a whitespace-only stop sequence (\\n\\n) ${p.name === 'anthropic' ? 'is refused as unsupported_parameter (Anthropic rejects it), upstream not called' : 'reaches the upstream'}`, async () => {
+        p.use('simple');
+        const n = p.received().length;
+        const req = chat({ messages: [{ role: 'user', content: 'Hello' }], stop: ['END', '\n\n'] });
+        if (p.name !== 'anthropic') {
+          await req;
+          assert.deepEqual(p.sampling(p.received()[n]).stop, ['END', '\n\n']);
+          return;
+        }
+        await assert.rejects(req, (e: any) => {
+          assert.equal(e.status, 400, e.message);
+          assert.equal(e.code, 'unsupported_parameter');
+          assert.equal(e.param, 'stop');
+          assert.match(e.message, /whitespace/);
+          return true;
+        });
+        assert.equal(p.received().length, n, 'the upstream was not called');
       });
 
       for (const stream of [false, true]) {
