@@ -1,0 +1,181 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, post, sleep } from '../helpers/http.ts';
+import { usdToPico } from '../../src/billing/money.ts';
+
+// Structured output (seed 001): a non-streaming json_schema answer is validated against
+// the client's schema; a miss is retried once, both attempts are charged, and a second
+// miss is a 502 response_format_validation_failed naming what is wrong.
+
+interface Answer {
+  content: string;
+  prompt: number;
+  completion: number;
+}
+
+/** An OpenAI-compatible upstream that gives the queued answers in order (the last one repeats). */
+async function startScriptedUpstream() {
+  let queue: Answer[] = [];
+  const bodies: any[] = [];
+  const server: Server = createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const body = JSON.parse(raw);
+      bodies.push(body);
+      const a = queue.length > 1 ? queue.shift()! : queue[0]!;
+      const usage = { prompt_tokens: a.prompt, completion_tokens: a.completion, total_tokens: a.prompt + a.completion };
+      const base = { id: `chatcmpl-${bodies.length}`, created: 1_734_220_000, model: body.model };
+      if (body.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: unknown, finish: string | null) => `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null })}\n\n`;
+        res.end(
+          chunk({ role: 'assistant', content: '' }, null) + chunk({ content: a.content }, null) + chunk({}, 'stop') +
+            `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [], usage })}\n\ndata: [DONE]\n\n`,
+        );
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: a.content }, logprobs: null, finish_reason: 'stop' }], usage }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    bodies,
+    answer(...answers: Answer[]) {
+      queue = answers;
+    },
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+const PRICES = { input: '1', output: '4' };
+const costOf = (prompt: number, completion: number) => BigInt(prompt) * 1_000_000n + BigInt(completion) * 4_000_000n;
+
+const SCHEMA = {
+  type: 'object',
+  properties: { city: { type: 'string' }, temperature_c: { type: 'number' } },
+  required: ['city', 'temperature_c'],
+  additionalProperties: false,
+};
+const GOOD = '{"city":"Paris","temperature_c":18}';
+
+describe('response_format json_schema validation and retry', () => {
+  let up: Awaited<ReturnType<typeof startScriptedUpstream>>;
+  let tg: TestGateway;
+  let key: string;
+  let accountId: string;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startScriptedUpstream();
+    tg = await startTestGateway({
+      config: {
+        providers: [{ id: 'up', kind: 'openai', base_url: up.baseUrl, api_key: 'sk-upstream-secret-value-123' }],
+        models: [
+          { id: 'checked', upstreams: [{ provider: 'up', model: 'up-model' }], pricing: PRICES },
+          { id: 'unchecked', validate_json_schema: false, upstreams: [{ provider: 'up', model: 'up-model' }], pricing: PRICES },
+        ],
+      },
+    });
+    ({ key, accountId } = await tg.customer());
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  const request = (model: string, extra: Record<string, unknown> = {}) => ({
+    model,
+    messages: [{ role: 'user', content: 'Weather in Paris as JSON' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'weather', strict: true, schema: SCHEMA } },
+    ...extra,
+  });
+
+  const chargeOf = async (requestId: string) => {
+    for (let i = 0; i < 50; i++) {
+      const r = await tg.admin('GET', `/accounts/${accountId}/ledger?limit=1000`);
+      const found = (r.body.data as any[]).filter((e) => e.kind === 'charge' && e.request_id === requestId);
+      if (found.length) {
+        assert.equal(found.length, 1, 'one charge per request');
+        return found[0];
+      }
+      await sleep(20);
+    }
+    assert.fail(`no charge for ${requestId}`);
+  };
+
+  for (const [label, miss] of [
+    ['misses the schema', '{"city":"Paris"}'],
+    ['is not JSON at all', 'Sure! It is 18 degrees in Paris.'],
+  ] as const) {
+    test(`a first answer that ${label} is retried once; the second answer is returned, both attempts charged`, async () => {
+      up.answer({ content: miss, prompt: 50, completion: 7 }, { content: GOOD, prompt: 50, completion: 11 });
+      const n = up.bodies.length;
+      const { data: r, response } = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
+      assert.equal(r.choices[0]!.message.content, GOOD);
+      assert.equal(up.bodies.length, n + 2, 'exactly one retry');
+      assert.deepEqual(up.bodies[n + 1], up.bodies[n], 'the retry is the same request');
+      const both = costOf(100, 18);
+      const charge = await chargeOf(response.headers.get('x-request-id')!);
+      assert.equal(-usdToPico(charge.amount_usd), both);
+      assert.equal(charge.detail.prompt_tokens, 100);
+      assert.equal(charge.detail.completion_tokens, 18);
+      // What the client is told it cost is what it was charged.
+      assert.equal(usdToPico(response.headers.get('x-tollgate-cost')!), both);
+      assert.equal(usdToPico((r.usage as any).cost), both);
+    });
+  }
+
+  test('two misses → 502 response_format_validation_failed naming the violations; both attempts charged', async () => {
+    up.answer({ content: '{"city":"Paris"}', prompt: 40, completion: 5 }, { content: '{"city":42,"temperature_c":"warm","extra":true}', prompt: 40, completion: 9 });
+    const n = up.bodies.length;
+    const res = await post(`${tg.url}/v1/chat/completions`, request('checked'), { key });
+    const e = expectError(res, { status: 502, type: 'api_error', code: 'response_format_validation_failed', param: 'response_format' });
+    // The second answer's violations, as ajv words them.
+    assert.match(e.message, /\/city must be string/);
+    assert.match(e.message, /\/temperature_c must be number/);
+    assert.match(e.message, /additional properties/);
+    assert.equal(up.bodies.length, n + 2);
+    const charge = await chargeOf(res.headers.get('x-request-id')!);
+    assert.equal(-usdToPico(charge.amount_usd), costOf(80, 14));
+  });
+
+  test('a model with validate_json_schema: false returns the first answer, not retried', async () => {
+    up.answer({ content: '{"city":"Paris"}', prompt: 30, completion: 5 }, { content: GOOD, prompt: 30, completion: 9 });
+    const n = up.bodies.length;
+    const { data: r, response } = await client.chat.completions.create(request('unchecked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
+    assert.equal(r.choices[0]!.message.content, '{"city":"Paris"}');
+    assert.equal(up.bodies.length, n + 1);
+    const charge = await chargeOf(response.headers.get('x-request-id')!);
+    assert.equal(-usdToPico(charge.amount_usd), costOf(30, 5));
+  });
+
+  test('a conforming first answer is not retried', async () => {
+    up.answer({ content: GOOD, prompt: 30, completion: 9 }, { content: '{}', prompt: 1, completion: 1 });
+    const n = up.bodies.length;
+    const r = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    assert.equal(r.choices[0]!.message.content, GOOD);
+    assert.equal(up.bodies.length, n + 1);
+  });
+
+  test('streamed json_schema answers are relayed as they come (validation is for non-streaming requests)', async () => {
+    up.answer({ content: '{"city":"Paris"}', prompt: 30, completion: 5 }, { content: GOOD, prompt: 30, completion: 9 });
+    const n = up.bodies.length;
+    const stream = await client.chat.completions.create({ ...(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming), stream: true });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+    assert.equal(text, '{"city":"Paris"}');
+    assert.equal(up.bodies.length, n + 1);
+  });
+});
