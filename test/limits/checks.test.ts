@@ -1,0 +1,378 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, get } from '../helpers/http.ts';
+import { chat, fakeClock, holdInFlight, limitsConfig, limitsOf, textOfTokens, waitIdle } from './helpers.ts';
+
+// Every limit check over HTTP: its status, code, message and headers, the order they
+// run in, and that the upstream is never called for a refused request.
+
+const REQ_TRIO = ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'];
+const SEED_TRIO = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'];
+const TOKEN_TRIO = ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'];
+const rate429 = (code: string) => ({ status: 429, type: 'rate_limit_error', code, param: null });
+const DAY = 86_400_000;
+
+describe('limit checks', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({
+      config: limitsConfig(
+        up.baseUrl,
+        [
+          { id: 'rpm3', rpm: 3 },
+          { id: 'conc2', concurrency: 2 },
+          { id: 'tpm', tpm: 1000 },
+          { id: 'daily', daily_tokens: 5000 },
+          { id: 'all', models: ['deepseek-*'], concurrency: 1, rpm: 1, tpm: 1, daily_tokens: 1 },
+          { id: 'open' },
+        ],
+        [
+          { id: 'small-ctx', owned_by: 'deepseek', context_window: 1000, max_output_tokens: 500, upstreams: [{ provider: 'fake', model: 'upstream-small' }], pricing: { input: '0.1', output: '0.1' } },
+        ],
+      ),
+    });
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  const calls = () => up.requests.length;
+
+  test('403 model_not_available when the plan does not include the model; the message names the plan', async () => {
+    const { key } = await tg.customer({ plan: 'basic' });
+    const before = calls();
+    const e = expectError(await chat(tg, key, { model: 'deepseek-v4-pro' }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+    assert.match(e.message, /deepseek-v4-pro/);
+    assert.match(e.message, /plan 'basic'/);
+    assert.equal(calls(), before, 'upstream not called');
+    // an unknown model is still 404 model_not_found (checked before limits)
+    expectError(await chat(tg, key, { model: 'nope-1' }), { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+    assert.equal((await chat(tg, key)).status, 200);
+  });
+
+  test("403 model_not_available for a model outside the key's own allowlist", async () => {
+    const { accountId } = await tg.customer({ plan: 'pro' });
+    const k = await tg.admin('POST', `/accounts/${accountId}/keys`, { name: 'flash only', models: ['deepseek-v4-flash'] });
+    assert.equal(k.status, 201, JSON.stringify(k.body));
+    assert.deepEqual(k.body.overrides, { models: ['deepseek-v4-flash'] });
+    const e = expectError(await chat(tg, k.body.key, { model: 'deepseek-v4-pro' }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+    assert.match(e.message, /this API key/);
+    assert.equal((await chat(tg, k.body.key)).status, 200);
+  });
+
+  test('413 context_length_exceeded: both numbers in the message, upstream not called', async () => {
+    const { key } = await tg.customer({ plan: 'basic' });
+    const before = calls();
+    const e = expectError(await chat(tg, key, { messages: [{ role: 'user', content: textOfTokens(140_000) }] }), { status: 413, type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
+    assert.match(e.message, /about 1[34]\d{4} input tokens/, e.message);
+    assert.match(e.message, /128000/);
+    assert.match(e.message, /plan 'basic'/);
+    assert.equal(calls(), before);
+    // just under the cap passes
+    assert.equal((await chat(tg, key, { messages: [{ role: 'user', content: textOfTokens(120_000) }] })).status, 200);
+  });
+
+  test("413 against the model's context window when it is smaller than the plan's cap", async () => {
+    const { key } = await tg.customer({ plan: 'open' });
+    const e = expectError(await chat(tg, key, { model: 'small-ctx', messages: [{ role: 'user', content: textOfTokens(1200) }] }), { status: 413, type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
+    assert.match(e.message, /context window of model 'small-ctx'/);
+    assert.match(e.message, /1000/);
+    // text that looks like a special token is counted as text, not a 500
+    assert.equal((await chat(tg, key, { model: 'small-ctx', messages: [{ role: 'user', content: 'say <|endoftext|> please' }] })).status, 200);
+  });
+
+  test('max_tokens above the output cap is clamped silently; the clamped value reaches the upstream', async () => {
+    const { key } = await tg.customer({ plan: 'basic' });
+    const sent = async (body: Record<string, unknown>) => {
+      const r = await chat(tg, key, body);
+      assert.equal(r.status, 200, r.text);
+      return up.requests.at(-1)!.body;
+    };
+    let b = await sent({ max_tokens: 50_000 });
+    assert.equal(b.max_tokens, 32_000);
+    b = await sent({ max_completion_tokens: 99_999 });
+    assert.equal(b.max_completion_tokens, 32_000);
+    b = await sent({ max_tokens: 100 });
+    assert.equal(b.max_tokens, 100);
+    assert.equal(b.max_completion_tokens, undefined);
+    // no cap asked: the plan's cap is sent, so the upstream's default cannot exceed it
+    b = await sent({});
+    assert.equal(b.max_completion_tokens, 32_000);
+    // the model's own cap clamps too; with no plan cap, a request without one is left alone
+    const { key: open } = await tg.customer({ plan: 'open' });
+    assert.equal((await chat(tg, open, { model: 'small-ctx', max_tokens: 4000 })).status, 200);
+    assert.equal(up.requests.at(-1)!.body.max_tokens, 500);
+    assert.equal((await chat(tg, open, { model: 'small-ctx' })).status, 200);
+    assert.equal(up.requests.at(-1)!.body.max_completion_tokens, undefined);
+  });
+
+  test('429 concurrency_limit_exceeded beyond the plan\'s requests in flight; Retry-After: 1', async () => {
+    const { key, accountId } = await tg.customer({ plan: 'conc2' });
+    up.behave({ hang: true });
+    try {
+      const held = await holdInFlight(tg, up, key, 2);
+      assert.equal((await limitsOf(tg, accountId)).concurrency.in_flight, 2);
+      const before = calls();
+      const r = await chat(tg, key);
+      const e = expectError(r, rate429('concurrency_limit_exceeded'));
+      assert.match(e.message, /2 at a time/);
+      assert.equal(r.headers.get('retry-after'), '1');
+      assert.equal(calls(), before);
+      await held.abort();
+      await waitIdle(tg, accountId);
+    } finally {
+      up.behave({});
+    }
+    assert.equal((await chat(tg, key)).status, 200);
+  });
+
+  test('rpm: exactly N pass, the N+1st is 429 with an exact Retry-After, and passes once it elapses', async () => {
+    const { key } = await tg.customer({ plan: 'rpm3' });
+    const t0 = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const clock = fakeClock(tg, t0);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await chat(tg, key);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.headers.get('x-ratelimit-limit-requests'), '3');
+        assert.equal(r.headers.get('x-ratelimit-remaining-requests'), String(2 - i));
+        assert.equal(r.headers.get('x-ratelimit-reset-requests'), '1m0s');
+        assert.equal(r.headers.get('x-ratelimit-limit'), '3');
+        assert.equal(r.headers.get('x-ratelimit-remaining'), String(2 - i));
+        assert.equal(r.headers.get('x-ratelimit-reset'), new Date(clock.now + 60_000).toISOString());
+        for (const h of TOKEN_TRIO) assert.equal(r.headers.get(h), null, `${h} only with a tpm limit`);
+        clock.advance(10_000); // at 0 s, 10 s, 20 s
+      }
+      const before = calls();
+      let r = await chat(tg, key);
+      let e = expectError(r, rate429('rate_limit_exceeded'));
+      assert.match(e.message, /3 requests per minute/);
+      assert.equal(r.headers.get('retry-after'), '30'); // the 0 s request leaves the window at 60 s
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '0');
+      assert.equal(r.headers.get('x-ratelimit-remaining'), '0');
+      assert.equal(r.headers.get('x-ratelimit-reset-requests'), '50s'); // everything gone at 80 s
+      assert.equal(calls(), before, 'upstream not called');
+      clock.advance(29_999);
+      r = await chat(tg, key);
+      expectError(r, rate429('rate_limit_exceeded'));
+      assert.equal(r.headers.get('retry-after'), '1');
+      clock.advance(1); // exactly Retry-After after the refusal... at 60 s
+      r = await chat(tg, key);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '0');
+      // refused requests did not count: the next slot frees when the 10 s request leaves
+      r = await chat(tg, key);
+      assert.equal(r.headers.get('retry-after'), '10');
+    } finally {
+      clock.restore();
+    }
+  });
+
+  test('rpm: a burst of N gets Retry-After 60, and waiting that long is enough', async () => {
+    const { key } = await tg.customer({ plan: 'rpm3' });
+    const clock = fakeClock(tg, Date.now());
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await chat(tg, key)).status, 200);
+      const r = await chat(tg, key);
+      assert.equal(r.status, 429);
+      const wait = Number(r.headers.get('retry-after'));
+      assert.equal(wait, 60);
+      clock.advance(wait * 1000);
+      assert.equal((await chat(tg, key)).status, 200);
+    } finally {
+      clock.restore();
+    }
+  });
+
+  test('tpm: billed tokens count; 429 rate_limit_exceeded with the token trio until they leave the window', async () => {
+    const { key, accountId } = await tg.customer({ plan: 'tpm' });
+    const clock = fakeClock(tg, Date.UTC(2030, 0, 2, 8, 0, 0));
+    up.behave({ promptTokens: 700, completionTokens: 400 });
+    try {
+      let r = await chat(tg, key);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-ratelimit-limit-tokens'), '1000');
+      assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), '1000');
+      assert.equal(r.headers.get('x-ratelimit-reset-tokens'), '0s');
+      for (const h of [...REQ_TRIO, ...SEED_TRIO]) assert.equal(r.headers.get(h), null, `${h} only with an rpm limit`);
+      await waitIdle(tg, accountId);
+      clock.advance(15_000);
+      r = await chat(tg, key);
+      const e = expectError(r, rate429('rate_limit_exceeded'));
+      assert.match(e.message, /1100 of 1000 tokens per minute/);
+      assert.equal(r.headers.get('retry-after'), '45');
+      assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), '0');
+      assert.equal(r.headers.get('x-ratelimit-reset-tokens'), '45s');
+      clock.advance(45_000);
+      assert.equal((await chat(tg, key)).status, 200);
+    } finally {
+      up.behave({});
+      clock.restore();
+    }
+  });
+
+  test('daily tokens per account (UTC day): 429 daily_token_limit_exceeded until midnight', async () => {
+    const { key, accountId } = await tg.customer({ plan: 'daily' });
+    const clock = fakeClock(tg, Date.UTC(2030, 0, 3, 23, 58, 30));
+    up.behave({ promptTokens: 3000, completionTokens: 2500 });
+    try {
+      assert.equal((await chat(tg, key)).status, 200);
+      await waitIdle(tg, accountId);
+      // a second key of the same account shares the account's daily allowance
+      const k2 = await tg.admin('POST', `/accounts/${accountId}/keys`, {});
+      const r = await chat(tg, k2.body.key);
+      const e = expectError(r, rate429('daily_token_limit_exceeded'));
+      assert.match(e.message, /5500 of 5000 tokens used today/);
+      assert.match(e.message, /2030-01-04T00:00:00\.000Z/);
+      assert.equal(r.headers.get('retry-after'), '90');
+      const view = await limitsOf(tg, accountId);
+      assert.deepEqual(view.daily_tokens, { limit: 5000, used: 5500, remaining: 0, resets_at: '2030-01-04T00:00:00.000Z' });
+      clock.set(Date.UTC(2030, 0, 4, 0, 0, 0));
+      assert.equal((await chat(tg, key)).status, 200);
+    } finally {
+      up.behave({});
+      clock.restore();
+    }
+  });
+
+  test("a key's daily_tokens override caps that key alone", async () => {
+    const { accountId } = await tg.customer({ plan: 'open' });
+    const k = await tg.admin('POST', `/accounts/${accountId}/keys`, { daily_tokens: 100 });
+    const other = await tg.admin('POST', `/accounts/${accountId}/keys`, {});
+    up.behave({ promptTokens: 80, completionTokens: 30 });
+    try {
+      assert.equal((await chat(tg, k.body.key)).status, 200);
+      await waitIdle(tg, accountId);
+      const e = expectError(await chat(tg, k.body.key), rate429('daily_token_limit_exceeded'));
+      assert.match(e.message, /110 of 100 tokens used today \(UTC\) by this API key/);
+      assert.equal((await chat(tg, other.body.key)).status, 200);
+    } finally {
+      up.behave({});
+    }
+  });
+
+  test('the checks run in order: allowlist, context, concurrency, rpm, tpm, daily', async () => {
+    const { key, accountId } = await tg.customer({ plan: 'all' });
+    const clock = fakeClock(tg, Date.UTC(2030, 0, 5, 10, 0, 0));
+    try {
+      expectError(await chat(tg, key, { model: 'small-ctx', messages: [{ role: 'user', content: textOfTokens(2000) }] }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+      assert.equal((await chat(tg, key)).status, 200); // uses the 1 rpm and bills > 1 token
+      await waitIdle(tg, accountId);
+      up.behave({ hang: true });
+      await tg.admin('PATCH', '/plans/all', { rpm: null, tpm: null, daily_tokens: null });
+      const held = await holdInFlight(tg, up, key, 1);
+      await tg.admin('PATCH', '/plans/all', { rpm: 1, tpm: 1, daily_tokens: 1 });
+      expectError(await chat(tg, key), rate429('concurrency_limit_exceeded'));
+      await held.abort();
+      await waitIdle(tg, accountId);
+      up.behave({});
+      expectError(await chat(tg, key), rate429('rate_limit_exceeded'));
+      await tg.admin('PATCH', '/plans/all', { rpm: null });
+      const e = expectError(await chat(tg, key), rate429('rate_limit_exceeded'));
+      assert.match(e.message, /tokens per minute/);
+      await tg.admin('PATCH', '/plans/all', { tpm: null });
+      expectError(await chat(tg, key), rate429('daily_token_limit_exceeded'));
+      await tg.admin('PATCH', '/plans/all', { daily_tokens: null });
+      assert.equal((await chat(tg, key)).status, 200);
+    } finally {
+      up.behave({});
+      clock.restore();
+    }
+  });
+
+  test('changes apply to the next request: plan edits, plan assignment, key overrides', async () => {
+    const { key, accountId, keyId } = await tg.customer({ plan: 'basic' });
+    expectError(await chat(tg, key, { model: 'deepseek-v4-pro' }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+    assert.equal((await tg.admin('PATCH', `/accounts/${accountId}`, { plan: 'pro' })).status, 200);
+    assert.equal((await chat(tg, key, { model: 'deepseek-v4-pro' })).status, 200);
+    // a key override narrows the models, then tightens rpm; removing it restores the plan's
+    let p = await tg.admin('PATCH', `/keys/${keyId}`, { models: ['deepseek-v4-flash'] });
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    expectError(await chat(tg, key, { model: 'deepseek-v4-pro' }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+    // one request of this key is in the last minute; rpm 2 leaves room for one more
+    p = await tg.admin('PATCH', `/keys/${keyId}`, { overrides: { rpm: 2 } });
+    assert.deepEqual(p.body.overrides, { rpm: 2 }, 'overrides: {...} replaces them all');
+    assert.equal((await chat(tg, key, { model: 'deepseek-v4-pro' })).status, 200);
+    const r = await chat(tg, key);
+    expectError(r, rate429('rate_limit_exceeded'));
+    assert.match(JSON.parse(r.text).error.message, /key override/);
+    p = await tg.admin('PATCH', `/keys/${keyId}`, { rpm: null });
+    assert.equal(p.body.overrides, null);
+    assert.equal((await chat(tg, key)).status, 200);
+    // a plan edited through the API applies at once
+    await tg.admin('PATCH', `/accounts/${accountId}`, { plan: 'rpm3' });
+    await tg.admin('PATCH', '/plans/rpm3', { models: ['deepseek-v4-pro'] });
+    expectError(await chat(tg, key), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });
+    await tg.admin('PATCH', '/plans/rpm3', { models: null });
+  });
+
+  test('GET /v1/models lists only what the plan and the key allow', async () => {
+    const ids = async (key: string) => JSON.parse((await get(`${tg.url}/v1/models`, { key })).text).data.map((m: any) => m.id).sort();
+    const basic = await tg.customer({ plan: 'basic' });
+    assert.deepEqual(await ids(basic.key), ['deepseek-v4-flash']);
+    expectError(await get(`${tg.url}/v1/models/deepseek-v4-pro`, { key: basic.key }), { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+    assert.equal((await get(`${tg.url}/v1/models/deepseek-v4-flash`, { key: basic.key })).status, 200);
+    const pro = await tg.customer({ plan: 'pro' });
+    assert.deepEqual(await ids(pro.key), ['deepseek-v4-flash', 'deepseek-v4-pro']);
+    const max = await tg.customer({ plan: 'max' });
+    assert.deepEqual(await ids(max.key), ['deepseek-v4-flash', 'deepseek-v4-pro'], "'deepseek-*' matches both, not small-ctx (owned by deepseek, id small-ctx)");
+    await tg.admin('PATCH', `/keys/${pro.keyId}`, { models: ['*-pro'] });
+    assert.deepEqual(await ids(pro.key), ['deepseek-v4-pro']);
+    const open = await tg.customer({ plan: 'open' });
+    assert.deepEqual(await ids(open.key), ['deepseek-v4-flash', 'deepseek-v4-pro', 'embed-small', 'small-ctx']);
+  });
+
+  test('refusals before the rate checks carry the key\'s current rate headers', async () => {
+    const { key } = await tg.customer({ plan: 'rpm3' });
+    await tg.admin('PATCH', '/plans/rpm3', { models: ['deepseek-v4-flash'] });
+    try {
+      const r = await chat(tg, key, { model: 'deepseek-v4-pro' });
+      assert.equal(r.status, 403);
+      assert.equal(r.headers.get('x-ratelimit-limit-requests'), '3');
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '3');
+      assert.equal(r.headers.get('x-ratelimit-reset-requests'), '0s');
+    } finally {
+      await tg.admin('PATCH', '/plans/rpm3', { models: null });
+    }
+  });
+
+  test('embeddings: allowlist and per-input context window', async () => {
+    const { key } = await tg.customer({ plan: 'open' });
+    const emb = (input: unknown) => fetch(`${tg.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'embed-small', input }) });
+    assert.equal((await emb(['a', 'b'])).status, 200);
+    const r = await emb(['short', textOfTokens(9000)]);
+    const text = await r.text();
+    assert.equal(r.status, 413, text);
+    assert.match(JSON.parse(text).error.message, /Input 1 has more than 8191 tokens/);
+    // many inputs, each within the window, are fine even when their sum is not
+    assert.equal((await emb([textOfTokens(5000), textOfTokens(5000)])).status, 200);
+    const { key: basic } = await tg.customer({ plan: 'basic' });
+    const b = await fetch(`${tg.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${basic}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'embed-small', input: 'x' }) });
+    assert.equal(b.status, 403);
+  });
+});
+
+test('daily usage survives a restart: it is reloaded from the request log', async () => {
+  // (the limits are rebuilt from the same store, as at a restart)
+  const up = await startFakeOpenAI({ promptTokens: 4000, completionTokens: 2000 });
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [{ id: 'daily', daily_tokens: 5000 }]) });
+  try {
+    const { key, accountId } = await tg.customer({ plan: 'daily' });
+    assert.equal((await chat(tg, key)).status, 200);
+    await tg.gw.rt.journal.flush();
+    const { createLimits } = await import('../../src/limits/create.ts');
+    const fresh = await createLimits(tg.gw.rt.config, tg.gw.rt.db, tg.gw.rt.log);
+    const view = fresh.describe({ id: accountId, plan: 'daily' }, 0, []) as any;
+    assert.equal(view.daily_tokens.used, 6000);
+    assert.ok(Date.parse(view.daily_tokens.resets_at) - Date.now() <= DAY);
+  } finally {
+    await tg.close();
+    await up.close();
+  }
+});

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway } from '../helpers/gateway.ts';
+import { chat, limitsConfig, textOfTokens } from './helpers.ts';
+
+// A request of about 1M tokens against the Basic plan's 128K context cap is refused
+// before the upstream is called, within 100 ms: the count stops once the cap is passed
+// (~128K tokens tokenized, not 1M).
+
+test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 ms, upstream untouched', async (t) => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  const { key } = await tg.customer({ plan: 'basic' });
+  assert.equal((await chat(tg, key)).status, 200); // a warm gateway, as in production
+  const calls = up.requests.length;
+  const body = JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: textOfTokens(1_000_000) }] });
+  assert.ok(body.length > 5_000_000);
+  const send = async () => {
+    const t0 = performance.now();
+    const res = await fetch(`${tg.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    const text = await res.text();
+    return { ms: performance.now() - t0, status: res.status, text };
+  };
+  // The best of three, so a busy machine running other test files does not decide it.
+  const runs = [await send(), await send(), await send()];
+  for (const r of runs) {
+    assert.equal(r.status, 413, r.text);
+    const e = JSON.parse(r.text).error;
+    assert.equal(e.code, 'context_length_exceeded');
+    assert.match(e.message, /about (9\d{5}|1\d{6}) input tokens/, e.message); // ≈ 1,000,000
+    assert.match(e.message, /128000/);
+  }
+  const best = Math.min(...runs.map((r) => r.ms));
+  assert.ok(best < 100, `best of three took ${best.toFixed(1)} ms (${runs.map((r) => r.ms.toFixed(1)).join(', ')})`);
+  assert.equal(up.requests.length, calls, 'the upstream was not called');
+});

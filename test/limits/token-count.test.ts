@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chatInputTokenBound, chatInputTokenFloor, countChatInputTokens, estimateChatInputTokens, measureChatInput, measureEmbeddingInput, textTokenFloor } from '../../src/limits/token-count.ts';
+
+// The cheap bounds that let most requests skip the tokenizer must really bound it:
+// floor ≤ count ≤ bound, on every kind of text.
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const ALPHABET = [' ', ' ', ' ', '  ', '\n', '\r\n', '\t', '/', '//', '\n/', '!', '?', '.', ',', "'s", '"', '(', ')', '{', '}', '-', '_', '=', '==', '<|endoftext|>', '0', '12', '1234567', 'a', 'the', 'The', 'HTTP', 'Résumé', 'é', 'naïve', '日本語', '中文', 'Привет', 'مرحبا', '🙂', '👨‍👩‍👧', '\u00a0', '\u3000', 'x/y', 'https://example.com/a/b', '\\n', '$', '€', '\u0301'];
+
+function randomText(r: () => number, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += ALPHABET[Math.floor(r() * ALPHABET.length)]!;
+  return s;
+}
+
+test('floor ≤ count ≤ bound on random mixed text (ASCII, punctuation, slashes, newlines, CJK, emoji, special-token text)', () => {
+  const r = rng(42);
+  for (let i = 0; i < 400; i++) {
+    const body = { messages: [{ role: 'user', content: randomText(r, 1 + Math.floor(r() * 300)) }, { role: 'assistant', content: randomText(r, Math.floor(r() * 50)) }] };
+    const count = countChatInputTokens(body);
+    const floor = chatInputTokenFloor(body);
+    const bound = chatInputTokenBound(body);
+    assert.ok(floor <= count, `floor ${floor} > count ${count} for ${JSON.stringify(body)}`);
+    assert.ok(count <= bound, `count ${count} > bound ${bound}`);
+  }
+});
+
+test('floor on prose is most of the count; stops early past the cap', () => {
+  const prose = 'It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness. '.repeat(2000);
+  const count = countChatInputTokens({ messages: [{ role: 'user', content: prose }] });
+  const floor = textTokenFloor(prose);
+  assert.ok(floor <= count);
+  assert.ok(floor > count * 0.7, `${floor} vs ${count}`);
+  assert.equal(textTokenFloor(prose, 100), 101);
+});
+
+test('measureChatInput: skips the tokenizer when small, proves "over" by the floor, counts in between', () => {
+  const small = { messages: [{ role: 'user', content: 'hello there' }] };
+  assert.deepEqual(measureChatInput(small, 1000), { tokens: chatInputTokenBound(small), counted: false, over: false });
+  const big = { messages: [{ role: 'user', content: 'word '.repeat(5000) }] };
+  const m = measureChatInput(big, 1000);
+  assert.equal(m.over, true);
+  assert.equal(m.counted, false);
+  // CJK has no spaces: the floor proves nothing, so the tokenizer decides
+  const cjk = { messages: [{ role: 'user', content: '日本語のテキスト'.repeat(400) }] };
+  const c = measureChatInput(cjk, 1000);
+  assert.equal(c.counted, true);
+  assert.equal(c.over, true);
+  const within = measureChatInput(cjk, 100_000);
+  assert.equal(within.over, false);
+  assert.ok(within.tokens >= countChatInputTokens(cjk));
+  const exact = measureChatInput({ messages: [{ role: 'user', content: '日本語'.repeat(300) }] }, 1000);
+  assert.equal(exact.counted, true);
+  assert.equal(exact.tokens, countChatInputTokens({ messages: [{ role: 'user', content: '日本語'.repeat(300) }] }));
+});
+
+test('estimate of a huge input is close to its count', () => {
+  const body = { messages: [{ role: 'user', content: 'the quick brown fox jumps over the lazy dog '.repeat(20_000) }] };
+  const count = countChatInputTokens(body);
+  const est = estimateChatInputTokens(body);
+  assert.ok(Math.abs(est - count) / count < 0.02, `${est} vs ${count}`);
+});
+
+test('embeddings are measured per input', () => {
+  assert.deepEqual(measureEmbeddingInput({ input: 'hello' }, 100), { tokens: 5, counted: false, over: false, index: -1 });
+  assert.equal(measureEmbeddingInput({ input: [1, 2, 3] }, 100).tokens, 3);
+  assert.equal(measureEmbeddingInput({ input: [[1, 2], [3]] }, 100).tokens, 3);
+  const over = measureEmbeddingInput({ input: ['ok', 'word '.repeat(500)] }, 100);
+  assert.equal(over.over, true);
+  assert.equal(over.index, 1);
+  assert.equal(measureEmbeddingInput({ input: Array.from({ length: 200 }, () => 1) }, 100).over, true);
+});
