@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, freePort, post, sleep, UPSTREAM_SECRET } from '../helpers/http.ts';
 import { usdToPico } from '../../src/billing/money.ts';
@@ -232,6 +233,28 @@ test('a stream that dies mid-way does not fail over: it ends with an error event
   assert.equal(d.completion_tokens, countTextTokens('one two'));
   assert.ok(d.prompt_tokens > 0);
   assert.equal(-usdToPico(charges[0].amount_usd), costOf(d.prompt_tokens, d.completion_tokens));
+});
+
+test('a route whose provider cannot honour a field is skipped for one that can (mixed providers)', { todo: 'src/gateway/failover.ts throws the first route\'s UnsupportedFieldError at once: a model routed to anthropic and openai answers 400 unsupported_parameter for logprobs, and at equal priority randomly 400 or 200 by weight' }, async (t) => {
+  const anth = await startFakeAnthropic();
+  t.after(() => anth.close());
+  const oai = await fake(t, { text: 'with logprobs' });
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'anthropic', kind: 'anthropic', base_url: anth.baseUrl, api_key: UPSTREAM_SECRET },
+        { id: 'openai', kind: 'openai', base_url: oai.baseUrl, api_key: UPSTREAM_SECRET },
+      ],
+      models: [{ id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'gpt-5-mini' }], pricing: PRICES }],
+    },
+  });
+  t.after(() => tg.close());
+  const { key } = await tg.customer();
+  const res = await post(`${tg.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }], logprobs: true }, { key });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.get('x-tollgate-provider'), 'openai');
+  assert.equal(anth.requests.length, 0);
+  assert.equal(oai.requests[0]!.body.logprobs, true);
 });
 
 // ---------------------------------------------------------------------------------
