@@ -83,6 +83,8 @@ interface Provider {
   /** Checks the second request of the tool conversation (tool results, signatures). */
   checkToolResults(body: any, firstTurn: OpenAI.Chat.ChatCompletionMessage): void;
   checkJsonSchema(body: any): void;
+  /** The tool results of the request's last user turn, in native form (ids or names). */
+  toolResults(body: any): string[];
 }
 
 // ---------------------------------------------------------------------------------
@@ -200,6 +202,7 @@ const openai: Provider = {
     assert.deepEqual(body.messages[1].tool_calls.map((c: any) => c.id), first.tool_calls!.map((c) => c.id));
     assert.deepEqual(body.messages.slice(2).map((m: any) => [m.role, m.tool_call_id]), first.tool_calls!.map((c) => ['tool', c.id]));
   },
+  toolResults: (b) => b.messages.filter((m: any) => m.role === 'tool').map((m: any) => m.tool_call_id),
   checkJsonSchema(body) {
     assert.deepEqual(body.response_format, { type: 'json_schema', json_schema: { name: 'weather', strict: true, schema: WEATHER_SCHEMA } });
   },
@@ -249,6 +252,7 @@ const anthropic: Provider = {
     assert.deepEqual(body.messages[2], { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01CswdEQBMshySk6Y9DFKrfq', content: '{"temperature_c":18}' }] });
     assert.deepEqual(body.thinking, { type: 'enabled', budget_tokens: 2048 });
   },
+  toolResults: (b) => b.messages.at(-1).content.filter((c: any) => c.type === 'tool_result').map((c: any) => c.tool_use_id),
   checkJsonSchema(body) {
     // No JSON mode on the Messages API: one forced tool whose input schema is the schema.
     assert.deepEqual(body.tools.map((t: any) => [t.name, t.input_schema]), [['tollgate_json_response', WEATHER_SCHEMA]]);
@@ -305,6 +309,7 @@ const gemini: Provider = {
     });
     assert.equal(body.generationConfig.thinkingConfig.thinkingLevel, 'low');
   },
+  toolResults: (b) => b.contents.at(-1).parts.filter((x: any) => x.functionResponse).map((x: any) => x.functionResponse.name),
   checkJsonSchema(body) {
     assert.equal(body.generationConfig.responseMimeType, 'application/json');
     assert.deepEqual(body.generationConfig.responseJsonSchema, WEATHER_SCHEMA);
@@ -458,6 +463,17 @@ describe('provider scenarios through the gateway, one suite for every wire proto
         assert.equal(-usdToPico(charge.amount_usd), expectedCost(p.simple.usage, p.prices));
       });
 
+      test('streaming without include_usage: no usage frame, the same text', async () => {
+        p.use('simple', { stream: true });
+        const stream = await client.chat.completions.create({ model: p.model, stream: true, messages: [{ role: 'user', content: 'Hello' }] });
+        let text = '';
+        for await (const c of stream) {
+          assert.ok(!c.usage, `no usage on any chunk: ${JSON.stringify(c)}`);
+          text += c.choices[0]?.delta?.content ?? '';
+        }
+        assert.equal(text, p.simple.text);
+      });
+
       test('the owner/model form resolves; owned_by is the owner', async () => {
         p.use('simple');
         const id = `${p.name}/${p.model}`;
@@ -534,6 +550,22 @@ describe('provider scenarios through the gateway, one suite for every wire proto
         assert.equal(second.choices[0]!.message.content, p.simple.text);
         assert.equal(p.received().length, n + 1);
         p.checkToolResults(p.received()[n], msg);
+      });
+
+      test('a tool conversation continued from a streamed turn with parallel calls', async () => {
+        p.use('tools', { stream: true });
+        const messages: ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather in San Francisco and Paris, and the time in Paris?' }];
+        const first = await client.chat.completions.stream({ model: p.model, messages, tools: WEATHER_TOOLS }).finalChatCompletion();
+        const msg = first.choices[0]!.message;
+        const calls = msg.tool_calls!;
+        assert.equal(calls.length, p.toolsStream.calls.length);
+        messages.push(msg);
+        for (const tc of calls) messages.push({ role: 'tool', tool_call_id: tc.id, content: JSON.stringify({ ok: true }) });
+        p.use('simple', { stream: true });
+        const n = p.received().length;
+        const second = await client.chat.completions.stream({ model: p.model, messages, tools: WEATHER_TOOLS }).finalChatCompletion();
+        assert.equal(second.choices[0]!.message.content, p.simple.text);
+        assert.equal(p.toolResults(p.received()[n]).length, calls.length, 'one native tool result per call');
       });
 
       test('image_url parts (public URL and data URI) reach the upstream in its native form', async () => {
