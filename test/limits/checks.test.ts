@@ -190,6 +190,29 @@ describe('limit checks', () => {
     }
   });
 
+  test('streamed answers carry the rate-limit headers too, and their tokens count once the stream ends', async () => {
+    const { accountId } = await tg.customer({ plan: 'open' });
+    const k = await tg.admin('POST', `/accounts/${accountId}/keys`, { rpm: 5, tpm: 100_000 });
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${k.body.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    assert.equal(res.headers.get('x-ratelimit-limit-requests'), '5');
+    assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '4');
+    assert.equal(res.headers.get('x-ratelimit-limit'), '5');
+    assert.equal(res.headers.get('x-ratelimit-limit-tokens'), '100000');
+    const text = await res.text();
+    const usage = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).find((c) => c.usage)?.usage;
+    assert.ok(usage, text);
+    await waitIdle(tg, accountId);
+    const key = (await limitsOf(tg, accountId)).keys.find((x: any) => x.id === k.body.id);
+    assert.equal(key.tokens_per_minute.used, usage.prompt_tokens + usage.completion_tokens);
+    assert.equal(key.requests_per_minute.used, 1);
+  });
+
   test('tpm: billed tokens count; 429 rate_limit_exceeded with the token trio until they leave the window', async () => {
     const { key, accountId } = await tg.customer({ plan: 'tpm' });
     const clock = fakeClock(tg, Date.UTC(2030, 0, 2, 8, 0, 0));
