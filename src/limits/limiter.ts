@@ -198,6 +198,7 @@ function decide(log: Log, limit: number, cost: number, now: number): LimitDecisi
 
 export class MemoryPeriodCounter implements SyncPeriodCounter {
   readonly #counts = new Map<string, { period: number; used: number }>();
+  #latest = -Infinity;
 
   used(key: string, period: number): number {
     const c = this.#counts.get(key);
@@ -206,6 +207,11 @@ export class MemoryPeriodCounter implements SyncPeriodCounter {
 
   add(key: string, period: number, n: number): void {
     if (!(n > 0)) return;
+    // Once per new period, forget the keys whose count is for an earlier one.
+    if (period > this.#latest) {
+      this.#latest = period;
+      for (const [k, c] of this.#counts) if (c.period < period) this.#counts.delete(k);
+    }
     // Tokens count for the period in which they are billed (the request's end).
     const c = this.#counts.get(key);
     if (!c || c.period !== period) this.#counts.set(key, { period, used: n });
