@@ -33,6 +33,7 @@ export async function sendWithFailover(
 ): Promise<Answer> {
   const order = routeOrder(model);
   let lastError: GatewayError | null = null;
+  let unsupported: UnsupportedFieldError | null = null;
   let attempts = 0;
   for (const route of order) {
     const breaker = route.upstream.breaker;
@@ -42,8 +43,11 @@ export async function sendWithFailover(
       req = build(route);
     } catch (err) {
       breaker.release();
-      if (err instanceof UnsupportedFieldError) throw new GatewayError('unsupported_parameter', err.message, { param: err.param });
-      if (err instanceof GatewayError) throw err;
+      // A route whose wire protocol cannot honour a field is skipped for one that can.
+      if (err instanceof UnsupportedFieldError) {
+        unsupported ??= err;
+        continue;
+      }
       throw err;
     }
     attempts++;
@@ -70,13 +74,14 @@ export async function sendWithFailover(
         rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;
       }
-      if (res.statusCode === 401 || res.statusCode === 403) rt.log.error({ provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
+      if (error.code === 'upstream_error') rt.log.error({ provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
       breaker.success();
       throw error;
     }
     breaker.success();
     return { route, res };
   }
+  if (attempts === 0 && unsupported) throw new GatewayError('unsupported_parameter', unsupported.message, { param: unsupported.param });
   if (attempts === 1 && lastError) throw lastError;
   const waits = order.map((r) => r.upstream.breaker.retryInMs()).filter((ms) => ms > 0);
   const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
@@ -84,11 +89,33 @@ export async function sendWithFailover(
   throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
 }
 
+/**
+ * One attempt. The time to the response headers is bounded by our own timer: undici's
+ * headersTimeout runs on coarse (1 s) timers, so a 300 ms timeout fired after up to
+ * 1.3 s. The attempt's signal also follows the client's, so a client that goes away
+ * aborts the upstream request and, later, its body.
+ */
 async function callUpstream(route: Route, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
   const up = route.upstream;
   const extra = up.config.headers;
   const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
-  return up.pool.request({ path: up.basePath + req.path, method: 'POST', headers, body: req.body, signal });
+  const attempt = new AbortController();
+  const follow = () => attempt.abort(signal.reason);
+  signal.addEventListener('abort', follow, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    attempt.abort();
+  }, up.config.timeout_ms);
+  try {
+    return await up.pool.request({ path: up.basePath + req.path, method: 'POST', headers, body: req.body, signal: attempt.signal });
+  } catch (err) {
+    signal.removeEventListener('abort', follow);
+    if (timedOut) throw Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function readUpstreamError(route: Route, res: Dispatcher.ResponseData): Promise<GatewayError> {

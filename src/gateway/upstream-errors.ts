@@ -17,12 +17,13 @@ export function scrub(message: string, upstream: Upstream): string {
 /** An HTTP error status from the upstream, in OpenAI shape. */
 export function fromUpstreamStatus(upstream: Upstream, status: number, info: UpstreamErrorInfo, retryAfter: string | undefined): GatewayError {
   const message = scrub(info.message, upstream);
-  if (status === 401 || status === 403) {
+  if (status === 401 || status === 403 || info.credentialsRejected) {
     // The provider rejected the operator's credentials: not the customer's key problem.
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
   }
   if (status === 429) {
-    return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': retryAfter ?? '1' }, codeOverride: 'upstream_rate_limited' });
+    const wait = retryAfter ?? (info.retryAfterSeconds !== undefined ? String(info.retryAfterSeconds) : '1');
+    return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': wait }, codeOverride: 'upstream_rate_limited' });
   }
   if (status >= 400 && status < 500) {
     const type = (info.type as any) ?? 'invalid_request_error';

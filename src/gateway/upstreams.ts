@@ -22,7 +22,9 @@ export function createUpstream(config: ProviderConfig): Upstream {
     connections: 512,
     pipelining: 1,
     keepAliveTimeout: 30_000,
-    headersTimeout: config.timeout_ms,
+    // The time to headers is enforced per attempt in failover.ts with a precise timer;
+    // undici's own (coarse, ±1 s) timeout is only a backstop behind it.
+    headersTimeout: config.timeout_ms + 2_000,
     bodyTimeout: config.timeout_ms,
     connect: { timeout: Math.min(config.timeout_ms, 10_000) },
   });

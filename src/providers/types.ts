@@ -46,6 +46,10 @@ export interface UpstreamErrorInfo {
   type?: string | undefined;
   code?: string | undefined;
   param?: string | undefined;
+  /** The provider rejected the gateway's own credentials (whatever HTTP status it used). */
+  credentialsRejected?: boolean | undefined;
+  /** How long the provider asks to wait, when it says so in the body rather than a header. */
+  retryAfterSeconds?: number | undefined;
 }
 
 export interface ParsedChatResponse {

@@ -9,10 +9,15 @@ import type { UpstreamErrorInfo } from '../types.ts';
 export function geminiErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const status = typeof e?.status === 'string' ? e.status : undefined;
   const reason = Array.isArray(e?.details) ? e.details.find((d: any) => typeof d?.reason === 'string')?.reason : undefined;
+  // RetryInfo detail: {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}
+  const delay = Array.isArray(e?.details) ? e.details.find((d: any) => typeof d?.retryDelay === 'string')?.retryDelay : undefined;
+  const seconds = typeof delay === 'string' ? Number.parseFloat(delay) : NaN;
   return {
     message: typeof e?.message === 'string' && e.message ? e.message : fallback,
     type: status,
     code: reason === 'API_KEY_INVALID' ? reason : status ?? (typeof e?.code === 'number' ? String(e.code) : undefined),
+    ...(reason === 'API_KEY_INVALID' || status === 'UNAUTHENTICATED' || status === 'PERMISSION_DENIED' ? { credentialsRejected: true } : {}),
+    ...(Number.isFinite(seconds) && seconds > 0 ? { retryAfterSeconds: Math.ceil(seconds) } : {}),
   };
 }
 

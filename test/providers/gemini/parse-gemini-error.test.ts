@@ -4,11 +4,13 @@ import { geminiAdapter } from '../../../src/providers/gemini/adapter.ts';
 import { readFixture } from './translate-sse.ts';
 
 test('Gemini error bodies → UpstreamErrorInfo', () => {
-  assert.deepEqual(geminiAdapter.parseError(400, readFixture('error-400-api-key.json')), { message: 'API key not valid. Please pass a valid API key.', type: 'INVALID_ARGUMENT', code: 'API_KEY_INVALID' });
+  assert.deepEqual(geminiAdapter.parseError(400, readFixture('error-400-api-key.json')), { message: 'API key not valid. Please pass a valid API key.', type: 'INVALID_ARGUMENT', code: 'API_KEY_INVALID', credentialsRejected: true });
   assert.equal(geminiAdapter.parseError(401, readFixture('error-401.json')).type, 'UNAUTHENTICATED');
   const r429 = geminiAdapter.parseError(429, readFixture('error-429.json'));
   assert.equal(r429.type, 'RESOURCE_EXHAUSTED');
   assert.match(r429.message, /exceeded your current quota/);
+  // The wait is in the body (RetryInfo.retryDelay), not a header.
+  assert.equal(r429.retryAfterSeconds, 37);
   assert.deepEqual(geminiAdapter.parseError(500, readFixture('error-500.json')).code, 'INTERNAL');
   assert.deepEqual(geminiAdapter.parseError(503, readFixture('error-503.json')), { message: 'The model is overloaded. Please try again later.', type: 'UNAVAILABLE', code: 'UNAVAILABLE' });
   assert.equal(geminiAdapter.parseError(400, `[${readFixture('error-400.json')}]`).type, 'INVALID_ARGUMENT');
