@@ -1,4 +1,5 @@
 import { UnsupportedFieldError } from '../unsupported.ts';
+import { parseToolArguments } from '../tool-arguments.ts';
 import { convertImageUrlToAnthropicSource, parseDataUri } from './convert-image-url-to-anthropic-source.ts';
 import { decodeToolCallId } from './anthropic-tool-call-id.ts';
 
@@ -82,19 +83,6 @@ function userBlocks(content: unknown, param: string): Block[] {
   return out;
 }
 
-function parseArguments(args: unknown, param: string): Record<string, unknown> {
-  if (args === undefined || args === null || args === '') return {};
-  let v: unknown = args;
-  if (typeof args === 'string') {
-    try {
-      v = JSON.parse(args);
-    } catch {
-      throw new UnsupportedFieldError(param, `${param} is not valid JSON; Anthropic needs tool inputs as JSON objects.`);
-    }
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UnsupportedFieldError(param, `${param} must be a JSON object for the anthropic upstream.`);
-  return v as Record<string, unknown>;
-}
 
 function assistantBlocks(m: any, param: string): Block[] {
   if (m.audio) throw new UnsupportedFieldError(`${param}.audio`, 'Assistant audio is not supported by the anthropic upstream.');
@@ -113,7 +101,7 @@ function assistantBlocks(m: any, param: string): Block[] {
       type: 'tool_use',
       id: decodeToolCallId(String(c?.id ?? '')).toolUseId,
       name: String(c?.function?.name ?? ''),
-      input: parseArguments(c?.function?.arguments, `${p}.function.arguments`),
+      input: parseToolArguments(c?.function?.arguments, `${p}.function.arguments`, 'anthropic'),
     });
   });
   return out;

@@ -1,4 +1,5 @@
 import { UnsupportedFieldError } from '../unsupported.ts';
+import { parseToolArguments } from '../tool-arguments.ts';
 import { guessMimeType } from './guess-mime-type.ts';
 import { isGemini3OrLater } from './gemini-model-generation.ts';
 import { SKIP_SIGNATURE, signatureFromToolCall } from './gemini-tool-call-id.ts';
@@ -89,19 +90,6 @@ function userParts(content: unknown, param: string): Part[] {
   return out;
 }
 
-function parseArgs(args: unknown, param: string): Record<string, unknown> {
-  if (args === undefined || args === null || args === '') return {};
-  let v: unknown = args;
-  if (typeof args === 'string') {
-    try {
-      v = JSON.parse(args);
-    } catch {
-      throw new UnsupportedFieldError(param, `${param} is not valid JSON; Gemini needs function arguments as JSON objects.`);
-    }
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UnsupportedFieldError(param, `${param} must be a JSON object for the gemini upstream.`);
-  return v as Record<string, unknown>;
-}
 
 /** Gemini wants an object (Struct) as the function response. */
 function functionResponseValue(content: unknown, param: string): Record<string, unknown> {
@@ -153,7 +141,7 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
           if (c?.type !== undefined && c.type !== 'function') throw new UnsupportedFieldError(`${p}.type`, `Tool call type "${c.type}" is not supported by the gemini upstream.`);
           const name = String(c?.function?.name ?? '');
           if (typeof c?.id === 'string') namesById.set(c.id, name);
-          const part: Part = { functionCall: { name, args: parseArgs(c?.function?.arguments, `${p}.function.arguments`) } };
+          const part: Part = { functionCall: { name, args: parseToolArguments(c?.function?.arguments, `${p}.function.arguments`, 'gemini') } };
           const sig = signatureFromToolCall(c) ?? (j === 0 && needsSignaturePlaceholder(model) ? SKIP_SIGNATURE : undefined);
           if (sig) part.thoughtSignature = sig;
           parts.push(part);
