@@ -788,7 +788,7 @@ describe('provider scenarios through the gateway, one suite for every wire proto
 // Provider-specific error signals that the suite above cannot express with one script.
 
 describe('provider-specific error signals', () => {
-  test('Gemini\'s invalid API key (400 API_KEY_INVALID) is the operator\'s credential: 502 upstream_error, not a 400 for the client', { todo: 'gateway maps upstream errors by HTTP status only (src/gateway/upstream-errors.ts fromUpstreamStatus): Gemini reports a bad key as 400 INVALID_ARGUMENT/API_KEY_INVALID, which reaches the client as a 400 "API key not valid"' }, async (t) => {
+  test('Gemini\'s invalid API key (400 API_KEY_INVALID) is the operator\'s credential: 502 upstream_error, not a 400 for the client', async (t) => {
     const up = await startFakeGemini({ apiKey: 'the-right-key' });
     const tg = await startTestGateway({
       config: {
@@ -810,7 +810,7 @@ describe('provider-specific error signals', () => {
     });
   });
 
-  test('Gemini\'s 429 carries its wait in the body (RetryInfo.retryDelay, no Retry-After header): the client gets it as Retry-After', { todo: 'only the upstream Retry-After header is read (src/gateway/failover.ts readUpstreamError → upstream-errors.ts fromUpstreamStatus defaults to "1"); Gemini sends none and says "retryDelay": "37s" in the body' }, async (t) => {
+  test('Gemini\'s 429 carries its wait in the body (RetryInfo.retryDelay, no Retry-After header): the client gets it as Retry-After', async (t) => {
     const body = readFileSync(new URL('../fixtures/providers/gemini/error-429.json', import.meta.url), 'utf8');
     const server = createServer((req, res) => {
       req.resume();
