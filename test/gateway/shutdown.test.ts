@@ -1,11 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
-import { runTollgate, type TollgateProcess } from '../helpers/tollgate-process.ts';
+import { startServeProcess, type TollgateProcess } from '../helpers/tollgate-process.ts';
 import { UPSTREAM_SECRET } from '../helpers/http.ts';
 
 // Graceful shutdown of a real `tollgate serve` process: SIGTERM while a slow stream is
@@ -23,13 +23,9 @@ test('SIGTERM drains an in-flight stream, then exits 0 with every request record
   const up = await startFakeOpenAI();
   t.after(() => up.close());
   const adminToken = 'shutdown-admin-token-0123456789';
-  const cfg = join(dir, 'tollgate.yaml');
-  writeFileSync(
-    cfg,
-    `listen: { host: 127.0.0.1, port: 0 }
-storage: sqlite:${join(dir, 'tollgate.db')}
-flush_interval_ms: 5000  # longer than the test: records must be flushed by the shutdown
-logging: { level: warn }
+  const gw = await startServeProcess(
+    dir,
+    `flush_interval_ms: 5000  # longer than the test: records must be flushed by the shutdown
 providers:
   - id: fake
     kind: openai
@@ -40,17 +36,12 @@ models:
     upstreams: [{ provider: fake, model: upstream-flash }]
     pricing: { input: "0.16", output: "0.30" }
 `,
+    { adminToken },
   );
-  proc = runTollgate(['serve', '--config', cfg], { env: { TOLLGATE_ADMIN_TOKEN: adminToken } });
-  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await proc.waitFor(/listening on http:\S+/))![1]!;
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    assert.ok(res.ok, `${method} ${path}: ${res.status}`);
-    return res.json() as Promise<any>;
-  };
-  const account = await admin('POST', '/accounts', { name: 'drain' });
-  await admin('POST', `/accounts/${account.id}/credits`, { amount_usd: '10' });
-  const { key } = await admin('POST', `/accounts/${account.id}/keys`, {});
+  proc = gw.proc;
+  const { url } = gw;
+  const { accountId, key } = await gw.customer();
+  const account = { id: accountId };
   const chat = (body: Record<string, unknown>) =>
     fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], ...body }) });
 
@@ -105,6 +96,8 @@ models:
   const streamDone = performance.now();
   const exit = await proc.exited;
   assert.deepEqual(exit, { code: 0, signal: null }, proc.stderr());
+  // The admin token came from the environment: it is used, and never printed.
+  assert.doesNotMatch(proc.stdout(), /Admin token|shutdown-admin-token/);
   const exitDelay = performance.now() - streamDone;
   assert.ok(exitDelay < 2000, `exited ${exitDelay.toFixed(0)} ms after the stream ended`);
 

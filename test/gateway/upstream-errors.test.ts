@@ -137,7 +137,8 @@ describe('upstream errors', () => {
       const t0 = performance.now();
       const e = expectError(await chat({ stream }), { status: 504, type: 'api_error', code: 'upstream_timeout', param: null }, forbidden);
       const took = performance.now() - t0;
-      assert.ok(took >= TIMEOUT_MS - 50 && took < TIMEOUT_MS + 2000, `took ${took.toFixed(0)} ms`);
+      // undici's timers are coarse: allow early by a little, late by a lot (loaded CI machines).
+      assert.ok(took >= TIMEOUT_MS / 2 && took < TIMEOUT_MS + 2500, `took ${took.toFixed(0)} ms`);
       assert.match(e.message, /did not answer in time/);
     }
   });
@@ -172,6 +173,9 @@ describe('upstream errors', () => {
     assert.equal(last.error.code, 'upstream_timeout');
     assert.equal(last.error.request_id, res.headers.get('x-request-id'));
   });
+
+  // An error event inside the upstream stream: see stream-error-event.test.ts (it runs
+  // the gateway in a child process, because the bug it shows crashes the process).
 
   test('after all that, the gateway still serves requests', async () => {
     up.behave({ text: 'still alive' });

@@ -91,3 +91,52 @@ export async function runTollgateToEnd(args: string[], opts: { env?: Record<stri
   clearTimeout(timer);
   return { code, signal, stdout: p.stdout(), stderr: p.stderr() };
 }
+
+export interface ServeProcess {
+  proc: TollgateProcess;
+  url: string;
+  adminToken: string;
+  /** Admin API call; throws unless the status is 2xx. */
+  admin(method: string, path: string, body?: unknown): Promise<any>;
+  /** An account with credit and a key. */
+  customer(creditUsd?: string): Promise<{ accountId: string; key: string }>;
+}
+
+/**
+ * Starts `tollgate serve --config <dir>/tollgate.yaml` on port 0 with the admin token in
+ * TOLLGATE_ADMIN_TOKEN, and waits until it listens. `yaml` is the rest of the config
+ * (providers, models...); listen, storage and logging are filled in.
+ */
+export async function startServeProcess(dir: string, yaml: string, opts: { adminToken?: string } = {}): Promise<ServeProcess> {
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const adminToken = opts.adminToken ?? 'serve-process-admin-token-0123456789';
+  const cfg = join(dir, 'tollgate.yaml');
+  writeFileSync(cfg, `listen: { host: 127.0.0.1, port: 0 }\nstorage: sqlite:${join(dir, 'tollgate.db')}\nlogging: { level: warn }\n${yaml}`);
+  const proc = runTollgate(['serve', '--config', cfg], { env: { TOLLGATE_ADMIN_TOKEN: adminToken } });
+  let out: string;
+  try {
+    out = await proc.waitFor(/listening on http:\S+/);
+  } catch (err) {
+    await proc.stop('SIGKILL');
+    throw err;
+  }
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+  return {
+    proc,
+    url,
+    adminToken,
+    admin,
+    async customer(creditUsd = '10') {
+      const account = await admin('POST', '/accounts', { name: 'customer' });
+      await admin('POST', `/accounts/${account.id}/credits`, { amount_usd: creditUsd });
+      const { key } = await admin('POST', `/accounts/${account.id}/keys`, {});
+      return { accountId: account.id as string, key: key as string };
+    },
+  };
+}
