@@ -2,13 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { post } from '../helpers/http.ts';
+import { freePort, post } from '../helpers/http.ts';
 import { runTollgateToEnd } from '../helpers/tollgate-process.ts';
 
 // The operator CLI against a running gateway: accounts, keys, requests. Each command
 // is a real `tollgate` process talking to the admin API.
 
-describe('tollgate admin commands', () => {
+describe('tollgate admin commands', { concurrency: true }, () => {
   let up: FakeOpenAI;
   let tg: TestGateway;
 
@@ -72,12 +72,12 @@ describe('tollgate admin commands', () => {
 
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
     const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
-    const [badToken, unknown, missing, noToken, unreachable] = await Promise.all([
+    const closedPort = await freePort();
+    const [badToken, unknown, missing, unreachable] = await Promise.all([
       runTollgateToEnd(['accounts', 'list', '--admin-token', 'wrong-token-wrong-token'], { env: { TOLLGATE_URL: tg.url } }),
       runTollgateToEnd(['keys', 'revoke', 'key_nope'], { env }),
       runTollgateToEnd(['accounts', 'create'], { env }),
-      runTollgateToEnd(['accounts', 'list'], { env: { TOLLGATE_URL: tg.url } }),
-      runTollgateToEnd(['accounts', 'list', '--url', 'http://127.0.0.1:9'], { env }),
+      runTollgateToEnd(['accounts', 'list', '--url', `http://127.0.0.1:${closedPort}`], { env }),
     ]);
     assert.equal(badToken.code, 1);
     assert.match(badToken.stderr, /HTTP 401: Invalid admin token/);
@@ -85,11 +85,9 @@ describe('tollgate admin commands', () => {
     assert.match(unknown.stderr, /HTTP 404: No key 'key_nope'/);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /missing --name/);
-    assert.equal(noToken.code, 1);
-    assert.match(noToken.stderr, /admin token is needed/);
     assert.equal(unreachable.code, 1);
-    assert.match(unreachable.stderr, /cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
-    for (const r of [badToken, unknown, missing, noToken, unreachable]) {
+    assert.match(unreachable.stderr, new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED`));
+    for (const r of [badToken, unknown, missing, unreachable]) {
       assert.equal(r.stdout, '');
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }

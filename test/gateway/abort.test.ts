@@ -60,7 +60,7 @@ describe('client aborts reach the upstream', () => {
     const aborted = await up.waitForAbort(3000, from);
     assert.equal(aborted, up.requests[from]);
     assert.equal(aborted.body.stream, true);
-    assert.ok(performance.now() - t0 < 1000, 'the upstream saw the close promptly');
+    assert.ok(performance.now() - t0 < 2000, 'the upstream saw the close promptly');
     const rec = await record(id);
     assert.equal(rec.stream, true);
     assert.equal(rec.error_code, 'client_closed');
@@ -80,7 +80,7 @@ describe('client aborts reach the upstream', () => {
     assert.equal((err as Error).name, 'AbortError');
     const aborted = await up.waitForAbort(2000, from);
     assert.equal(aborted, up.requests[from]);
-    assert.ok(performance.now() - t0 < 1000, 'the upstream saw the close promptly');
+    assert.ok(performance.now() - t0 < 2000, 'the upstream saw the close promptly');
     // The record says the client went away (and it was not charged as a success).
     await sleep(100);
     const r = await tg.admin('GET', `/requests?account_id=${accountId}&limit=1`);

@@ -35,6 +35,9 @@ describe('chat completions (non-streaming)', () => {
     assert.equal(seen.path, '/v1/chat/completions');
     assert.equal(seen.body.model, 'upstream-flash');
     assert.equal(seen.headers.authorization, 'Bearer sk-upstream-secret-value-123');
+    // The customer's key never travels upstream.
+    assert.ok(!JSON.stringify(seen.headers).includes(key));
+    assert.ok(!JSON.stringify(seen.body).includes(key));
     assert.equal(r.model, 'deepseek-v4-flash');
     assert.equal(r.object, 'chat.completion');
     assert.equal(r.id, 'chatcmpl-fake123');
