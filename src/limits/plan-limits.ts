@@ -158,7 +158,8 @@ export class PlanLimits implements Limits {
     if (input.endpoint === 'embeddings') {
       const m = measureEmbeddingInput(body, cap ?? Infinity);
       if (m.over) {
-        const which = Array.isArray(body.input) && body.input.length > 1 ? `Input ${m.index} has` : 'The input has';
+        const several = Array.isArray(body.input) && body.input.length > 1 && typeof body.input[0] !== 'number';
+        const which = several ? `Input ${m.index} has` : 'The input has';
         throw new GatewayError('context_length_exceeded', `${which} ${m.tokens > cap! + 1 ? m.tokens : `more than ${cap}`} tokens; ${capSource} is ${cap} tokens per input.`, { param: 'input', headers: stateHeaders() });
       }
       inputTokens = m.tokens;
@@ -169,7 +170,7 @@ export class PlanLimits implements Limits {
         const estimate = Math.max(estimateChatInputTokens(body), cap! + 1);
         throw new GatewayError(
           'context_length_exceeded',
-          `This request has about ${estimate} input tokens (counting stopped past ${cap}), over ${capSource} of ${cap} tokens. Shorten the messages${plan?.context_tokens === cap ? ' or move to a plan with a larger context' : ''}.`,
+          `This request has about ${estimate} input tokens (counting stopped past ${cap}), over ${capSource} (${cap} tokens). Shorten the messages${plan?.context_tokens === cap ? ' or move to a plan with a larger context' : ''}.`,
           { param: 'messages', headers: stateHeaders() },
         );
       }
