@@ -52,7 +52,9 @@ export async function sendWithFailover(
     }
     attempts++;
     ex.route = route;
-    ex.failover = attempts > 1;
+    // Any answer not from the first-choice route is a failover, also when that route was
+    // skipped because its breaker is open.
+    ex.failover = route !== order[0];
     let res: Dispatcher.ResponseData;
     try {
       res = await callUpstream(route, req, signal);
