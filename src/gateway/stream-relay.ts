@@ -82,6 +82,10 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     return out;
   };
 
+  // The loop below leaves the body's iterator early (at [DONE] or an error), after which
+  // nothing listens on the body: a later abort or destroy would emit an unhandled 'error'
+  // and take the process down. Errors are handled where they matter (inside the loop).
+  o.body.on('error', ignore);
   try {
     // destroyOnReturn: false so that leaving the loop at [DONE] does not tear down the
     // upstream connection: the rest of the body (normally nothing) is drained in the
@@ -122,6 +126,8 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     else if (!o.body.destroyed) o.body.destroy();
   }
 }
+
+function ignore(): void {}
 
 /** The upstream may name a model differently (a dated snapshot); learn it from the first chunk. */
 function learnModelNeedle(json: string, publicModelJson: string): string | null {
