@@ -92,7 +92,7 @@ export function catalogFromEnv(env: NodeJS.ProcessEnv): { providers: unknown[]; 
   for (const p of CATALOG) {
     const key = env[p.env];
     if (!key) continue;
-    providers.push({ id: p.id, kind: p.kind, base_url: p.base_url, api_key: key });
+    providers.push({ id: p.id, kind: p.kind, base_url: p.base_url, api_key: key, ...(p.id === 'openai' ? { max_tokens_field: 'max_completion_tokens' } : {}) });
     for (const m of p.models) {
       models.push({
         id: m.id,

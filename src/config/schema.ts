@@ -22,6 +22,10 @@ export const providerSchema = z.strictObject({
   api_key: z.string().default(''),
   headers: z.record(z.string(), z.string()).default({}),
   timeout_ms: positiveInt.default(120_000),
+  /** openai kind: the field that carries a plan's output cap when the client sets none
+   *  (OpenAI's reasoning models accept only max_completion_tokens; many compatible
+   *  servers only max_tokens). */
+  max_tokens_field: z.enum(['max_tokens', 'max_completion_tokens']).default('max_tokens'),
   /** Circuit breaker: open after this many consecutive failures, probe again after cooldown_ms. */
   breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: positiveInt.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
   /** Simulated upstreams are only allowed by `tollgate demo` and tests. */

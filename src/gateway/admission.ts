@@ -16,9 +16,15 @@ export function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Reco
   for (const h in grant.headers) reply.header(h, grant.headers[h]);
   let out = body;
   if (grant.clamped && grant.maxOutputTokens !== undefined) {
-    out = { ...body };
-    if (body.max_completion_tokens != null || body.max_tokens == null) out.max_completion_tokens = grant.maxOutputTokens;
-    if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
+    // The field the client used is clamped in place; a cap on a request that set none
+    // travels in ChatCall.maxOutputTokens, for each adapter to write in its own field.
+    if (body.max_completion_tokens != null || body.max_tokens != null) {
+      out = { ...body };
+      if (body.max_completion_tokens != null) out.max_completion_tokens = grant.maxOutputTokens;
+      if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
+    } else {
+      ex.outputCap = grant.maxOutputTokens;
+    }
   }
   ex.body = out;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);

@@ -103,7 +103,7 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, reply, request.body as Record<string, any>, info.maxTokens);
   const ac = abortOnClientClose(reply);
-  const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream });
+  const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config), ac.signal);
 
   if (!info.stream) {

@@ -25,6 +25,8 @@ export class Exchange {
   body: Record<string, any> | null = null;
   route: Route | null = null;
   grant: LimitsGrant | null = null;
+  /** The plan's output cap, for a request that set no max tokens of its own. */
+  outputCap: number | undefined;
   reservation: Reservation | null = null;
   stream = false;
   status = 0;
@@ -72,7 +74,12 @@ export class Exchange {
         /* a chunk we cannot read adds nothing */
       }
     }
-    const prompt = this.endpoint === 'embeddings' ? countEmbeddingInputTokens(this.body) : countChatInputTokens(this.body);
+    // Admission already counted the prompt when it had to (near a context cap).
+    const prompt = this.grant?.inputTokensCounted
+      ? this.grant.inputTokens
+      : this.endpoint === 'embeddings'
+        ? countEmbeddingInputTokens(this.body)
+        : countChatInputTokens(this.body);
     return { usage: { prompt, cached: 0, cacheWrite: 0, completion: countTextTokens(text), reasoning: 0 }, estimated: true };
   }
 

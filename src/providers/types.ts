@@ -20,6 +20,9 @@ export interface ChatCall {
   /** The model name to send upstream. */
   upstreamModel: string;
   stream: boolean;
+  /** An output cap the gateway imposes (the plan's) when the body sets none; each
+   *  adapter writes it in its own protocol's field. */
+  maxOutputTokens?: number | undefined;
 }
 
 /** One thing to emit on the client's stream, produced from upstream events. */

@@ -101,9 +101,11 @@ describe('limit checks', () => {
     b = await sent({ max_tokens: 100 });
     assert.equal(b.max_tokens, 100);
     assert.equal(b.max_completion_tokens, undefined);
-    // no cap asked: the plan's cap is sent, so the upstream's default cannot exceed it
+    // no cap asked: the plan's cap is sent (in the provider's max_tokens_field, max_tokens
+    // by default), so the upstream's default cannot exceed it
     b = await sent({});
-    assert.equal(b.max_completion_tokens, 32_000);
+    assert.equal(b.max_tokens, 32_000);
+    assert.equal(b.max_completion_tokens, undefined);
     // the model's own cap clamps too; with no plan cap, a request without one is left alone
     const { key: open } = await tg.customer({ plan: 'open' });
     assert.equal((await chat(tg, open, { model: 'small-ctx', max_tokens: 4000 })).status, 200);

@@ -81,7 +81,7 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
     throw new UnsupportedFieldError('temperature', `Anthropic accepts temperature between 0 and 1, not ${b.temperature}.`);
   }
 
-  const explicitMax = b.max_completion_tokens ?? b.max_tokens;
+  const explicitMax = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens;
   let budget = thinkingBudget(b.reasoning_effort);
   let maxTokens: number = typeof explicitMax === 'number' ? explicitMax : DEFAULT_MAX_TOKENS;
   if (budget !== undefined) {

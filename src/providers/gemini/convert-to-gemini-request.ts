@@ -101,7 +101,7 @@ export function convertToGeminiRequest(call: ChatCall): Record<string, any> {
   const gen: Record<string, any> = {};
   const stop = stopSequences(b.stop);
   if (stop) gen.stopSequences = stop;
-  const maxTokens = b.max_completion_tokens ?? b.max_tokens;
+  const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens;
   if (typeof maxTokens === 'number') gen.maxOutputTokens = maxTokens;
   if (typeof b.temperature === 'number') gen.temperature = b.temperature;
   if (typeof b.top_p === 'number') gen.topP = b.top_p;

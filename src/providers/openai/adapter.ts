@@ -86,6 +86,9 @@ export const openaiAdapter: ProviderAdapter = {
   authHeaders,
   buildChatRequest(call: ChatCall, provider) {
     const body: Record<string, any> = { ...call.body, model: call.upstreamModel };
+    if (call.maxOutputTokens !== undefined && body.max_tokens == null && body.max_completion_tokens == null) {
+      body[provider.max_tokens_field] = call.maxOutputTokens;
+    }
     if (call.stream) {
       // Always ask for usage so streams are metered; the gateway strips the frame again
       // when the client did not ask for it.
