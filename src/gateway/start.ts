@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { openStore, sqliteHandle } from '../store/open.ts';
+import { openStore, sqliteFile, sqliteHandle } from '../store/open.ts';
+import { startWorkerJournalSink } from '../store/worker-journal-sink.ts';
 import { createSqliteJournalSink } from '../store/sqlite-journal-sink.ts';
 import { getSetting, setSettingOnce } from '../store/settings.ts';
 import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
@@ -56,7 +57,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   }
 
   const catalog = new Catalog(config);
-  const journal = new WriteBehind(createSqliteJournalSink(sqliteHandle(db)!), log, { flushMs: config.flush_interval_ms });
+  // Journal commits run on a worker thread so they never stall request handling; an
+  // in-memory store (one connection only) writes on this thread.
+  const file = sqliteFile(db);
+  const worker = file ? await startWorkerJournalSink(file) : null;
+  const journal = new WriteBehind(worker ? worker.sink : createSqliteJournalSink(sqliteHandle(db)!), log, { flushMs: config.flush_interval_ms });
   const accounts = new AccountStates(db);
   const billing = new Billing(db, log, accounts, journal, catalog.models.values());
   await billing.loadPriceOverrides();
@@ -76,7 +81,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     inFlight: 0,
   };
   const app = buildApp(rt);
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (the worker would).
+    await app.close().catch(() => {});
+    await worker?.close();
+    await catalog.close();
+    await db.destroy();
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -99,6 +113,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         clearInterval(sweep);
         await app.close();
         await journal.close();
+        await worker?.close();
         await catalog.close();
         await db.destroy();
       })();

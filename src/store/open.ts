@@ -5,10 +5,17 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { migrations } from './migrations.ts';
+import { tuneSqlite } from './sqlite-tuning.ts';
 
 export type Db = Kysely<Database>;
 
 const rawHandles = new WeakMap<Db, BetterSqlite3.Database>();
+const files = new WeakMap<Db, string>();
+
+/** The SQLite file behind a store (undefined for :memory:). */
+export function sqliteFile(db: Db): string | undefined {
+  return files.get(db);
+}
 
 /** The SQLite connection behind a store, for the few writers that need prepared statements. */
 export function sqliteHandle(db: Db): BetterSqlite3.Database | undefined {
@@ -22,15 +29,10 @@ export async function openStore(url: string): Promise<Db> {
   const file = m[1]!;
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new BetterSqlite3(file);
-  // WAL lets the batched log writer and admin reads run side by side; NORMAL sync is
-  // durable across process crashes (only an OS crash can lose the last commits).
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.defaultSafeIntegers(true);
+  tuneSqlite(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   rawHandles.set(db, sqlite);
+  if (file !== ':memory:') files.set(db, file);
   await migrate(db);
   return db;
 }
