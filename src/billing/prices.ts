@@ -24,13 +24,29 @@ export function pricesFromConfig(p: PricingConfig | undefined): Prices {
   };
 }
 
-export function pricesToJson(p: Prices) {
-  return {
-    input: perTokenToPerMillion(p.input),
-    cached_input: perTokenToPerMillion(p.cachedInput),
-    output: perTokenToPerMillion(p.output),
-    cache_write: perTokenToPerMillion(p.cacheWrite),
-  };
+export interface PricesJson {
+  readonly input: string;
+  readonly cached_input: string;
+  readonly output: string;
+  readonly cache_write: string;
+}
+
+// Every settled request records its prices; a price set is replaced, never mutated, so
+// its decimal form is computed once per set instead of once per request.
+const asJson = new WeakMap<Prices, PricesJson>();
+
+export function pricesToJson(p: Prices): PricesJson {
+  let j = asJson.get(p);
+  if (!j) {
+    j = Object.freeze({
+      input: perTokenToPerMillion(p.input),
+      cached_input: perTokenToPerMillion(p.cachedInput),
+      output: perTokenToPerMillion(p.output),
+      cache_write: perTokenToPerMillion(p.cacheWrite),
+    });
+    asJson.set(p, j);
+  }
+  return j;
 }
 
 /**

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
 import { makeHandler } from './chat-completions.ts';
@@ -6,6 +5,7 @@ import { getModelHandler, listModelsHandler } from './models-routes.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
 import { registerAdminRoutes } from '../admin/routes.ts';
+import { newRequestId } from './request-id.ts';
 
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
@@ -14,7 +14,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: rt.config.max_body_bytes,
-    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    genReqId: newRequestId,
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -112,4 +112,13 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_lean_journal_indexes': {
+    async up(db: Kysely<any>) {
+      // Every index is maintained on each journal commit. Time-ordered request ids make
+      // the primary key a time index already, and ledger lookups by request go through
+      // the requests table's primary key.
+      await db.schema.dropIndex('requests_time').ifExists().execute();
+      await db.schema.dropIndex('ledger_request').ifExists().execute();
+    },
+  },
 };

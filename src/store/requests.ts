@@ -2,7 +2,8 @@ import type { Db } from './open.ts';
 import { picoToUsd } from '../billing/money.ts';
 
 export async function queryRequests(db: Db, q: { account_id?: string | undefined; from?: number | undefined; to?: number | undefined; limit: number }) {
-  let sel = db.selectFrom('requests').selectAll().orderBy('created_at', 'desc').limit(q.limit);
+  // Request ids sort by time (request-id.ts), so the primary key orders the log.
+  let sel = db.selectFrom('requests').selectAll().orderBy('id', 'desc').limit(q.limit);
   if (q.account_id) sel = sel.where('account_id', '=', q.account_id);
   if (q.from !== undefined) sel = sel.where('created_at', '>=', BigInt(q.from));
   if (q.to !== undefined) sel = sel.where('created_at', '<', BigInt(q.to));

@@ -47,7 +47,8 @@ describe('chat completions (non-streaming)', () => {
     assert.equal(r.choices[0]!.finish_reason, 'stop');
     assert.equal(response.headers.get('x-tollgate-provider'), 'fake');
     assert.equal(response.headers.get('x-tollgate-upstream-model'), 'upstream-flash');
-    assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/);
+    // time-ordered: 9 base-36 digits of milliseconds, then 64 random bits in hex
+    assert.match(response.headers.get('x-request-id') ?? '', /^req_[0-9a-z]{9}[0-9a-f]{16}$/);
   });
 
   test('the model is rewritten even when the upstream reports a dated snapshot name', async () => {
