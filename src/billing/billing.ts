@@ -101,7 +101,7 @@ export class Billing {
    * A charge above the reservation (an upstream that ignored max_tokens) is charged in
    * full: the balance may go below zero by that overrun only.
    */
-  settle(r: Reservation, usage: Usage | null, detail: Record<string, unknown>): Pico {
+  settle(r: Reservation, usage: Usage | null, exceptional: { usage_estimated?: true } = {}): Pico {
     if (r.settled) return 0n;
     r.settled = true;
     this.#open.delete(r.requestId);
@@ -110,8 +110,11 @@ export class Billing {
     r.account.balance -= cost;
     if (cost > r.amount) this.#log.warn({ request_id: r.requestId, reserved: r.amount.toString(), cost: cost.toString() }, 'charge exceeded reservation');
     if (r.amount > 0n || cost > 0n) {
-      const d = { ...detail, prices: pricesToJson(r.prices), reserved_usd: picoToUsd(r.amount), ...(cost > r.amount ? { overrun_usd: picoToUsd(cost - r.amount) } : {}) };
-      this.#journal.op({ op: 'settle', requestId: r.requestId, accountId: r.account.id, cost, detail: JSON.stringify(d), createdAt: Date.now() });
+      // The charge's token counts, prices and reservation are in the request's log row
+      // (same batch, same transaction); the ledger entry keeps only what is exceptional.
+      const d = cost > r.amount ? { ...exceptional, overrun_usd: picoToUsd(cost - r.amount) } : exceptional;
+      const detail = d.usage_estimated || 'overrun_usd' in d ? JSON.stringify(d) : null;
+      this.#journal.op({ op: 'settle', requestId: r.requestId, accountId: r.account.id, cost, detail, createdAt: Date.now() });
     }
     return cost;
   }

@@ -90,17 +90,7 @@ export class Exchange {
     if (this.reservation) {
       const billable = this.#billableUsage();
       usage = billable.usage;
-      this.cost = rt.billing.settle(this.reservation, usage, {
-        model: this.model?.id,
-        provider: this.route?.upstream.id,
-        upstream_model: this.route?.model,
-        prompt_tokens: usage?.prompt ?? 0,
-        cached_tokens: usage?.cached ?? 0,
-        cache_write_tokens: usage?.cacheWrite ?? 0,
-        completion_tokens: usage?.completion ?? 0,
-        reasoning_tokens: usage?.reasoning ?? 0,
-        ...(billable.estimated ? { usage_estimated: true } : {}),
-      });
+      this.cost = rt.billing.settle(this.reservation, usage, billable.estimated ? { usage_estimated: true } : {});
     }
     this.grant?.release(usage ? usage.prompt + usage.completion : 0);
     rt.journal.record({

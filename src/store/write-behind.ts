@@ -28,7 +28,8 @@ export interface SettleOp {
   accountId: string;
   /** pUSD charged; 0 releases the reservation without a ledger entry. */
   cost: bigint;
-  detail: string;
+  /** JSON of what is exceptional about the charge (estimated usage, overrun), or null. */
+  detail: string | null;
   createdAt: number;
 }
 
