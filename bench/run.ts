@@ -35,6 +35,7 @@ import {
 import {
   directTarget,
   peerEntry,
+  startBare,
   startGateway,
   startPeer,
   TARGET_NAMES,
@@ -158,6 +159,8 @@ async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target
   switch (name) {
     case 'direct':
       return directTarget(ctx);
+    case 'bare':
+      return startBare(ctx);
     case 'gateway':
       return startGateway(ctx);
     case 'peer':

@@ -64,6 +64,9 @@ function usable(t: TargetRuns | undefined, mode: Mode): Summary | null {
 
 export interface Ratios {
   gateway_over_direct_rps: Record<Mode, number | null>;
+  /** The gateway against a bare node:http + undici relay: what all the features cost. */
+  gateway_over_bare_rps: Record<Mode, number | null>;
+  bare_over_direct_rps: Record<Mode, number | null>;
   gateway_over_peer_rps: Record<Mode, number | null>;
   /** Gateway minus direct at 1 connection, ms. */
   gateway_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
@@ -74,6 +77,8 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
   const by = (n: TargetName): TargetRuns | undefined => targets.find((t) => t.name === n);
   const r: Ratios = {
     gateway_over_direct_rps: { nonstream: null, stream: null },
+    gateway_over_bare_rps: { nonstream: null, stream: null },
+    bare_over_direct_rps: { nonstream: null, stream: null },
     gateway_over_peer_rps: { nonstream: null, stream: null },
     gateway_added_ms_c1: { nonstream: null, stream: null },
     peer_added_ms_c1: { nonstream: null, stream: null },
@@ -82,6 +87,9 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
     const d = usable(by('direct'), mode);
     const g = usable(by('gateway'), mode);
     const p = usable(by('peer'), mode);
+    const b = usable(by('bare'), mode);
+    if (g !== null && b !== null) r.gateway_over_bare_rps[mode] = g.rps64 / b.rps64;
+    if (b !== null && d !== null) r.bare_over_direct_rps[mode] = b.rps64 / d.rps64;
     if (g !== null && d !== null) {
       r.gateway_over_direct_rps[mode] = g.rps64 / d.rps64;
       r.gateway_added_ms_c1[mode] = { p50: g.p50_1 - d.p50_1, p99: g.p99_1 - d.p99_1 };
@@ -192,7 +200,8 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
   for (const mode of MODES) {
     out.push(
       `  ${MODE_LABEL[mode].padEnd(10)}  gateway/direct req/s ${ratio(ratios.gateway_over_direct_rps[mode])}` +
-        `   gateway/peer req/s ${ratio(ratios.gateway_over_peer_rps[mode])}`,
+        `   gateway/peer req/s ${ratio(ratios.gateway_over_peer_rps[mode])}` +
+        `   gateway/bare req/s ${ratio(ratios.gateway_over_bare_rps[mode])}   bare/direct req/s ${ratio(ratios.bare_over_direct_rps[mode])}`,
     );
   }
   for (const mode of MODES) {

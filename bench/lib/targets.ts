@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, pinned, startChild, waitForHttp, type Child } from './children.ts';
 
-export type TargetName = 'direct' | 'gateway' | 'peer';
-export const TARGET_NAMES: readonly TargetName[] = ['direct', 'gateway', 'peer'];
+export type TargetName = 'direct' | 'bare' | 'gateway' | 'peer';
+export const TARGET_NAMES: readonly TargetName[] = ['direct', 'bare', 'gateway', 'peer'];
 
 export const UPSTREAM_MODEL = 'bench-upstream-model';
 export const GATEWAY_MODEL = 'bench-model';
@@ -55,6 +55,27 @@ export function directTarget(ctx: TargetContext): Target {
     body: (stream) => chatBody(UPSTREAM_MODEL, stream),
     info: { port: ctx.upstreamPort },
     stop: async () => {},
+  };
+}
+
+/** The floor: a bare node:http + undici relay (bench/bare-relay.ts), as in PEERS.md. */
+export async function startBare(ctx: TargetContext): Promise<Target> {
+  const port = await freePort();
+  const { cmd, args } = pinned(ctx.core, process.execPath, [path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)]);
+  const child = startChild('bare relay', cmd, args, { logPath: path.join(ctx.tmpDir, 'bare.log') });
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return {
+    name: 'bare',
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
+    body: (stream) => chatBody(UPSTREAM_MODEL, stream),
+    info: { port, log: child.logPath },
+    stop: () => child.stop(),
   };
 }
 
