@@ -1,7 +1,7 @@
 // Benchmark: Tollgate vs. a direct connection to a fake upstream vs. the
 // Portkey gateway, with wrk. See bench/README.md.
 //
-//   npm run bench -- [--duration S] [--warmup S] [--only direct,gateway,peer] [--no-peer]
+//   npm run bench -- [--duration S] [--warmup S] [--only direct,bare,gateway,peer] [--no-peer]
 //                    [--rounds N] [--connections N] [--gateway-log-level LEVEL]
 //
 // Layout on the 2-core machine: the target under test (gateway or peer) alone
@@ -53,7 +53,7 @@ const LOAD_CORE = 1; // fake upstream and wrk
 const USAGE = `usage: npm run bench -- [options]
   --duration S             seconds per measurement (default 10)
   --warmup S               seconds of 64-connection warm-up per target and mode (default 2)
-  --only LIST              comma-separated targets among direct,gateway,peer (default all)
+  --only LIST              comma-separated targets among direct,bare,gateway,peer (default all)
   --no-peer                skip the Portkey peer
   --rounds N               repeat the whole sequence N times and report medians (default 1)
   --connections N          connections for the throughput run (default 64)
