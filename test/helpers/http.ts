@@ -85,14 +85,4 @@ export function upstreamSecrets(up: { baseUrl: string; port: number }): string[]
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A port that was free a moment ago (for processes that cannot be given port 0). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './process.ts';
