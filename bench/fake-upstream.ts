@@ -51,7 +51,7 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(data);
 }
 
-function handleChat(req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
+function handleChat(_req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
   let body: ChatBody;
   try {
     const parsed: unknown = JSON.parse(raw);

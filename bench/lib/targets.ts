@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, pinned, startChild, waitForHttp, type Child } from './children.ts';
+import { freePort, pinned, startChild, waitForHttp } from './children.ts';
 
 export type TargetName = 'direct' | 'bare' | 'gateway' | 'peer';
 export const TARGET_NAMES: readonly TargetName[] = ['direct', 'bare', 'gateway', 'peer'];

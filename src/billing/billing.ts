@@ -5,7 +5,7 @@ import type { Db } from '../store/open.ts';
 import type { WriteBehind } from '../store/write-behind.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
 import type { AccountState, AccountStates } from './account-state.ts';
-import { costOf, maxCostOf, pricesFromConfig, pricesToJson, type Prices } from './prices.ts';
+import { costOf, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
 import { picoToUsd, type Pico } from './money.ts';
 
 // Prepaid billing: reserve the most a request can cost before the upstream is called,

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { GatewayError } from '../protocol/errors.ts';
+import type { GatewayError } from '../protocol/errors.ts';
 import type { Exchange } from './exchange.ts';
 
 export function sendError(reply: FastifyReply, requestId: string, err: GatewayError, ex?: Exchange): FastifyReply {
@@ -9,9 +9,4 @@ export function sendError(reply: FastifyReply, requestId: string, err: GatewayEr
   }
   if (err.headers) reply.headers(err.headers);
   return reply.code(err.status).type('application/json').send(err.toBody(requestId));
-}
-
-/** Anything thrown in the pipeline becomes a GatewayError; unknown ones are 500s. */
-export function asGatewayError(err: unknown): GatewayError | null {
-  return err instanceof GatewayError ? err : null;
 }

@@ -1,4 +1,4 @@
-import type { ChatCall, ProviderAdapter, StreamItem, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
+import type { ChatCall, ProviderAdapter, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
 import { readOpenAIUsage } from '../../protocol/usage.ts';
 import type { ProviderConfig } from '../../config/schema.ts';
 
