@@ -35,6 +35,18 @@ export interface PricesJson {
 // its decimal form is computed once per set instead of once per request.
 const asJson = new WeakMap<Prices, PricesJson>();
 
+const asText = new WeakMap<Prices, string>();
+
+/** pricesToJson as JSON text, for the request log row every request writes. */
+export function pricesToJsonText(p: Prices): string {
+  let t = asText.get(p);
+  if (t === undefined) {
+    t = JSON.stringify(pricesToJson(p));
+    asText.set(p, t);
+  }
+  return t;
+}
+
 export function pricesToJson(p: Prices): PricesJson {
   let j = asJson.get(p);
   if (!j) {

@@ -3,7 +3,7 @@ import type { Usage } from '../protocol/usage.ts';
 import type { AccountState } from '../billing/account-state.ts';
 import type { Reservation } from '../billing/billing.ts';
 import type { LimitsGrant } from '../limits/limits.ts';
-import { pricesToJson } from '../billing/prices.ts';
+import { pricesToJsonText } from '../billing/prices.ts';
 import { countChatInputTokens, countEmbeddingInputTokens, countTextTokens } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import type { Runtime } from './runtime.ts';
@@ -113,7 +113,7 @@ export class Exchange {
       ttfb_ms: this.ttfbMs === null ? null : Math.round(this.ttfbMs),
       latency_ms: Math.round(performance.now() - this.startedAt),
       failover: this.failover ? 1 : 0,
-      prices: this.reservation ? JSON.stringify(pricesToJson(this.reservation.prices)) : null,
+      prices: this.reservation ? pricesToJsonText(this.reservation.prices) : null,
       reserved: this.reservation?.amount ?? null,
     });
   }
