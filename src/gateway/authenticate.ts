@@ -1,25 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
-import { hashApiKey, looksLikeApiKey } from '../auth/api-keys.ts';
+import { looksLikeApiKey } from '../auth/api-keys.ts';
 import type { ApiKeyRow } from '../store/api-keys.ts';
 import type { Runtime } from './runtime.ts';
 
 // Authorization: Bearer <key> only. Every failure is 401 invalid_api_key; the message
 // says which kind of failure, and never echoes the key.
-
-// The HMAC of a key seen recently, so a busy key is hashed once, not on every request.
-// Bounded; cleared wholesale when full (keys in use are re-hashed once after that).
-const HASH_CACHE_MAX = 10_000;
-const hashes = new Map<string, { secret: string; hash: string }>();
-
-function hashOf(secret: string, key: string): string {
-  const hit = hashes.get(key);
-  if (hit && hit.secret === secret) return hit.hash;
-  const hash = hashApiKey(secret, key);
-  if (hashes.size >= HASH_CACHE_MAX) hashes.clear();
-  hashes.set(key, { secret, hash });
-  return hash;
-}
 
 function fail(message: string): GatewayError {
   return new GatewayError('invalid_api_key', message);
@@ -44,7 +30,7 @@ export function authenticate(rt: Runtime, headers: IncomingHttpHeaders): ApiKeyR
   const key = bearer(headers);
   const prefix = rt.config.key_prefix;
   if (!looksLikeApiKey(key, prefix)) throw fail(`Malformed API key: Tollgate keys start with "${prefix}".`);
-  const hash = hashOf(rt.secret, key);
+  const hash = rt.keys.hashOf(key);
   const now = Date.now();
   const cached = rt.keys.peek(hash, now);
   if (cached !== undefined) return check(cached, now);

@@ -1,5 +1,6 @@
 import type { Db } from '../store/open.ts';
 import { findKeyByHash, type ApiKeyRow } from '../store/api-keys.ts';
+import { hashApiKey } from '../auth/api-keys.ts';
 
 // Key lookups cost no database round trip once a key has been seen: hits and misses are
 // both cached. Revocation and expiry changes made through the admin API invalidate the
@@ -9,15 +10,31 @@ import { findKeyByHash, type ApiKeyRow } from '../store/api-keys.ts';
 
 const NEGATIVE_TTL_MS = 5_000;
 const NEGATIVE_MAX = 50_000;
+/** Keys whose HMAC is remembered, so a busy key is hashed once, not on every request. */
+const HASH_MAX = 10_000;
 
 export class KeyCache {
   readonly #db: Db;
+  readonly #secret: string;
+  readonly #hashes = new Map<string, string>();
   readonly #hits = new Map<string, ApiKeyRow>();
   readonly #misses = new Map<string, number>();
   readonly #loading = new Map<string, Promise<ApiKeyRow | null>>();
 
-  constructor(db: Db) {
+  constructor(db: Db, secret: string) {
     this.#db = db;
+    this.#secret = secret;
+  }
+
+  /** The key's HMAC under this gateway's secret; cleared wholesale when the map is full. */
+  hashOf(key: string): string {
+    let h = this.#hashes.get(key);
+    if (h === undefined) {
+      h = hashApiKey(this.#secret, key);
+      if (this.#hashes.size >= HASH_MAX) this.#hashes.clear();
+      this.#hashes.set(key, h);
+    }
+    return h;
   }
 
   /** undefined = not known yet (call load); null = known not to exist. */

@@ -71,7 +71,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     db,
     log,
     catalog,
-    keys: new KeyCache(db),
+    keys: new KeyCache(db, secret),
     accounts,
     billing,
     limits: await createLimits(config, db, log),
