@@ -330,6 +330,8 @@ test('a breaker opens after N failures, skips the upstream for the cooldown, and
     const res = await s.chat();
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-tollgate-provider'), 'b');
+    // The first-choice route was skipped for its open breaker: that is a failover too.
+    assert.equal(res.headers.get('x-tollgate-failover'), 'true');
     during++;
   }
   assert.ok(during >= 1, 'at least one request within the cooldown');
