@@ -45,7 +45,8 @@ export async function spawnGateway(config: Record<string, unknown>, opts: { dir?
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  // 'close' waits for the pipes to drain as well as for the exit.
+  const exited = new Promise<number | string>((resolve) => proc.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -73,6 +74,6 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    p.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }

@@ -40,13 +40,12 @@ export function runTollgate(args: string[], opts: { env?: Record<string, string>
   });
   let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' can come before the last output has been read from
+    // the pipes (a CLI's error message was seen missing under load).
+    child.once('close', (code, signal) => {
       done = true;
-      // Let the pipes drain before reporting the exit.
-      setImmediate(() => {
-        listeners.forEach((l) => l());
-        resolve({ code, signal });
-      });
+      listeners.forEach((l) => l());
+      resolve({ code, signal });
     }),
   );
   return {
