@@ -108,6 +108,11 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const msg = err instanceof ConfigError ? err.message : `tollgate: ${(err as Error).message}`;
+  // exitCode rather than process.exit(), so the message is fully written wherever
+  // stderr goes (on some platforms pipe writes are asynchronous).
   process.stderr.write(`${msg}\n`);
-  process.exit(err instanceof ConfigError ? 78 : 1);
+  process.exitCode = err instanceof ConfigError ? 78 : 1;
+  // Should a half-started gateway still hold a handle, do not hang: exit after a grace
+  // period (unref'd, so it never delays a process that ends on its own).
+  setTimeout(() => process.exit(), 2_000).unref();
 });
