@@ -1,4 +1,3 @@
-import type { FastifyReply } from 'fastify';
 import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
 import type { Exchange } from './exchange.ts';
@@ -9,11 +8,11 @@ import type { Runtime } from './runtime.ts';
  * the request's maximum cost. Returns the body to send upstream. Everything here is in
  * memory: no I/O on the hot path.
  */
-export function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
+export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
   const model = ex.model!;
   const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
   ex.grant = grant;
-  for (const h in grant.headers) reply.header(h, grant.headers[h]);
+  for (const h in grant.headers) ex.headers[h] = grant.headers[h]!;
   let out = body;
   if (grant.clamped && grant.maxOutputTokens !== undefined) {
     // The field the client used is clamped in place; a cap on a request that set none
@@ -29,7 +28,7 @@ export function admit(rt: Runtime, ex: Exchange, reply: FastifyReply, body: Reco
   ex.body = out;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
   ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
-  reply.header('x-tollgate-token-rate', tokenRate(ex.reservation.prices));
+  ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
 }
 

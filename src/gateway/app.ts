@@ -1,6 +1,7 @@
+import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
-import { makeHandler } from './chat-completions.ts';
+import { dataPlaneListener, type DataPlaneState } from './data-plane.ts';
 import { getModelHandler, listModelsHandler } from './models-routes.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
@@ -10,15 +11,23 @@ import { newRequestId } from './request-id.ts';
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
 
+const KEEP_ALIVE_MS = 65_000;
+
 export function buildApp(rt: Runtime): FastifyInstance {
+  const dataPlane: DataPlaneState = { draining: false };
   const app = Fastify({
+    // The data plane's POST endpoints are answered before Fastify sees them (data-plane.ts).
+    serverFactory: (handler) => {
+      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, dataPlaneListener(rt, dataPlane, handler));
+      server.headersTimeout = KEEP_ALIVE_MS + 1_000;
+      return server;
+    },
     logger: false,
     bodyLimit: rt.config.max_body_bytes,
     genReqId: newRequestId,
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -42,6 +51,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
   // connection whose response (a long stream) finishes later would hold the process open
   // until the client drops it, so close connections as they go idle until the server is closed.
   app.addHook('preClose', (done) => {
+    dataPlane.draining = true;
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     app.server.once('close', () => clearInterval(sweep));
     done();
@@ -70,11 +80,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
     sendError(reply, request.id, new GatewayError('not_found', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`)),
   );
 
-  const chat = makeHandler(rt, 'chat');
-  const embeddings = makeHandler(rt, 'embeddings');
   for (const base of ['/v1', '/api/v1']) {
-    app.post(`${base}/chat/completions`, chat);
-    app.post(`${base}/embeddings`, embeddings);
     app.get(`${base}/models`, listModelsHandler(rt));
     app.get(`${base}/models/*`, getModelHandler(rt));
   }

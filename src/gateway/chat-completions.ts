@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
@@ -11,7 +11,7 @@ import { Exchange } from './exchange.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import { sendWithFailover } from './failover.ts';
 import { requestedSchema, schemaViolations } from './json-schema-check.ts';
-import { sendError } from './reply-error.ts';
+import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
 import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
@@ -21,34 +21,34 @@ import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.t
 //   → route with failover → relay → settle and record (Exchange.finish).
 // Each step throws a GatewayError; the outcome is settled and recorded exactly once.
 
-type Endpoint = 'chat' | 'embeddings';
+export type Endpoint = 'chat' | 'embeddings';
 
-export function makeHandler(rt: Runtime, endpoint: Endpoint) {
-  return async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
-    const ex = new Exchange(request.id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
-    rt.inFlight++;
-    try {
-      const key = authenticate(rt, request.headers);
-      ex.key = key instanceof Promise ? await key : key;
-      const account = rt.accounts.get(ex.key.accountId);
-      ex.account = account instanceof Promise ? await account : account;
-      if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
-      return await (endpoint === 'chat' ? chat(rt, ex, request, reply) : embeddings(rt, ex, request, reply));
-    } catch (err) {
-      if (!(err instanceof GatewayError)) {
-        rt.log.error({ err, request_id: ex.id }, 'unexpected error in request pipeline');
-        err = new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.');
-      }
-      if (reply.sent || reply.raw.headersSent) {
-        reply.raw.end();
-        return;
-      }
-      return sendError(reply, ex.id, err as GatewayError, ex);
-    } finally {
-      rt.inFlight--;
-      ex.finish(rt);
+/** Serves one data-plane request whose body is already parsed (see data-plane.ts). */
+export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
+  rt.inFlight++;
+  try {
+    const key = authenticate(rt, req.headers);
+    ex.key = key instanceof Promise ? await key : key;
+    const account = rt.accounts.get(ex.key.accountId);
+    ex.account = account instanceof Promise ? await account : account;
+    if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
+    await (endpoint === 'chat' ? chat(rt, ex, body, res) : embeddings(rt, ex, body, res));
+  } catch (err) {
+    if (!(err instanceof GatewayError)) {
+      rt.log.error({ err, request_id: ex.id }, 'unexpected error in request pipeline');
+      err = new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.');
     }
-  };
+    const ge = err as GatewayError;
+    if (!res.headersSent) {
+      ex.status = ge.status;
+      ex.errorCode = ge.code;
+    }
+    writeError(res, ex.id, ge, ex.headers);
+  } finally {
+    rt.inFlight--;
+    ex.finish(rt);
+  }
 }
 
 function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'embedding'): ModelEntry {
@@ -63,10 +63,10 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
 }
 
 /** Aborts the upstream call when the client goes away before the response is complete. */
-function abortOnClientClose(reply: FastifyReply): AbortController {
+function abortOnClientClose(res: ServerResponse): AbortController {
   const ac = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ac.abort();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort();
   });
   return ac;
 }
@@ -85,10 +85,11 @@ async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
   }
 }
 
-function setRouteHeaders(reply: FastifyReply, ex: Exchange, route: Route): void {
-  reply.header('x-tollgate-provider', route.upstream.id);
-  reply.header('x-tollgate-upstream-model', route.model);
-  reply.header('x-tollgate-failover', ex.failover ? 'true' : 'false');
+function setRouteHeaders(ex: Exchange, route: Route): void {
+  const h = ex.headers;
+  h['x-tollgate-provider'] = route.upstream.id;
+  h['x-tollgate-upstream-model'] = route.model;
+  h['x-tollgate-failover'] = ex.failover ? 'true' : 'false';
 }
 
 function addUsage(a: Usage | null, b: Usage | null): Usage | null {
@@ -97,19 +98,19 @@ function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
 }
 
-async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> {
-  const info = validateChatRequest(request.body);
+async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse): Promise<void> {
+  const info = validateChatRequest(requestBody);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
-  const body = admit(rt, ex, reply, request.body as Record<string, any>, info.maxTokens);
-  const ac = abortOnClientClose(reply);
+  const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
+  const ac = abortOnClientClose(res);
   const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config), ac.signal);
 
   if (!info.stream) {
     const receive = async (): Promise<ParsedChatResponse> => {
-      const { route, res } = await send();
-      const parsed = route.upstream.adapter.parseChatResponse(await readJson(res));
+      const { route, res: up } = await send();
+      const parsed = route.upstream.adapter.parseChatResponse(await readJson(up));
       if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
       ex.usage = addUsage(ex.usage, parsed.usage);
       return parsed;
@@ -132,36 +133,35 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
       out.usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
       const cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
       out.usage.cost = cost;
-      reply.header('x-tollgate-cost', cost);
+      ex.headers['x-tollgate-cost'] = cost;
     }
-    setRouteHeaders(reply, ex, ex.route!);
+    setRouteHeaders(ex, ex.route!);
     ex.status = 200;
-    reply.header('x-tollgate-latency-ms', String(Math.round(performance.now() - ex.startedAt)));
+    ex.headers['x-tollgate-latency-ms'] = String(Math.round(performance.now() - ex.startedAt));
     ex.markFirstByte();
-    return reply.code(200).type('application/json').send(JSON.stringify(out));
+    writeJson(res, 200, ex.headers, JSON.stringify(out));
+    return;
   }
 
-  const { route, res } = await send();
-  setRouteHeaders(reply, ex, route);
-  const ct = String(res.headers['content-type'] ?? '');
+  const { route, res: up } = await send();
+  setRouteHeaders(ex, route);
+  const ct = String(up.headers['content-type'] ?? '');
   if (!ct.includes('text/event-stream')) {
-    await res.body.dump().catch(() => {});
+    await up.body.dump().catch(() => {});
     throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
   }
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    ...(reply.getHeaders() as Record<string, string>),
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  raw.flushHeaders();
+  const h = ex.headers;
+  h['content-type'] = 'text/event-stream; charset=utf-8';
+  h['cache-control'] = 'no-cache';
+  h.connection = 'keep-alive';
+  h['x-accel-buffering'] = 'no';
+  // The headers go out with the first frames, in one write; relayStream flushes them on
+  // their own only if the upstream's first bytes are not already here.
+  res.writeHead(200, h);
   ex.status = 200;
   await relayStream({
-    res: raw,
-    body: res.body,
+    res,
+    body: up.body,
     translator: route.upstream.adapter.createStreamTranslator(callFor(route)),
     upstream: route.upstream,
     ex,
@@ -173,12 +173,12 @@ async function chat(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: F
   });
 }
 
-async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const info = validateEmbeddingsRequest(request.body);
+async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse): Promise<void> {
+  const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
-  const body = admit(rt, ex, reply, request.body as Record<string, any>, undefined);
-  const ac = abortOnClientClose(reply);
-  const { route, res } = await sendWithFailover(
+  const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
+  const ac = abortOnClientClose(res);
+  const { route, res: up } = await sendWithFailover(
     rt,
     ex,
     model,
@@ -189,9 +189,9 @@ async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, re
     },
     ac.signal,
   );
-  setRouteHeaders(reply, ex, route);
+  setRouteHeaders(ex, route);
   const parse = route.upstream.adapter.parseEmbeddingsResponse!;
-  const parsed = parse(await readJson(res));
+  const parsed = parse(await readJson(up));
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   out.model = info.model;
@@ -199,9 +199,9 @@ async function embeddings(rt: Runtime, ex: Exchange, request: FastifyRequest, re
     ex.usage = parsed.usage;
     const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
     if (out.usage && typeof out.usage === 'object') out.usage.cost = cost;
-    reply.header('x-tollgate-cost', cost);
+    ex.headers['x-tollgate-cost'] = cost;
   }
   ex.status = 200;
   ex.markFirstByte();
-  return reply.code(200).type('application/json').send(JSON.stringify(out));
+  writeJson(res, 200, ex.headers, JSON.stringify(out));
 }

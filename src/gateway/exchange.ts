@@ -38,11 +38,14 @@ export class Exchange {
   cost: bigint | null = null;
   ttfbMs: number | null = null;
   failover = false;
+  /** Response headers decided so far (rate limits, route, cost), sent with the answer or the error. */
+  readonly headers: Record<string, string>;
   #finished = false;
 
   constructor(id: string, endpoint: 'chat.completions' | 'embeddings') {
     this.id = id;
     this.endpoint = endpoint;
+    this.headers = { 'x-request-id': id };
   }
 
   markFirstByte(): void {

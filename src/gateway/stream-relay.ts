@@ -86,6 +86,15 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   // nothing listens on the body: a later abort or destroy would emit an unhandled 'error'
   // and take the process down. Errors are handled where they matter (inside the loop).
   o.body.on('error', ignore);
+  // The response headers are written but not yet sent: they leave with the first frames
+  // in one write. If the upstream's first bytes are not already here, send them on their
+  // own at the next turn of the event loop, so the client sees its 200 at once.
+  let wrote = false;
+  const headersAlone = setImmediate(() => {
+    if (!wrote && !res.writableEnded) res.flushHeaders();
+  });
+  // The last frames and the end of the response go out together.
+  let tail = '';
   try {
     // destroyOnReturn: false so that leaving the loop at [DONE] does not tear down the
     // upstream connection: the rest of the body (normally nothing) is drained in the
@@ -94,22 +103,25 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
       if (items.length === 0) continue;
       const out = render();
+      if (out) ex.markFirstByte();
+      if (done || failed) {
+        tail = out;
+        break;
+      }
       if (out) {
-        ex.markFirstByte();
+        wrote = true;
         res.write(out);
       }
-      if (done || failed) break;
     }
     if (!done && !failed) {
       parser.feed(decoder.decode());
       o.translator.end(items);
-      let out = render();
+      tail = render();
       if (!done && !failed) {
         failed = true;
         ex.errorCode = 'upstream_stream_incomplete';
-        out += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+        tail += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
       }
-      if (out) res.write(out);
     }
   } catch (err) {
     if (res.destroyed) {
@@ -117,14 +129,26 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     } else {
       const ge = fromTransportError(err);
       ex.errorCode = ge.code;
-      res.write(`data: ${ge.toBody(ex.id)}\n\n`);
+      tail += `data: ${ge.toBody(ex.id)}\n\n`;
     }
     failed = true;
   } finally {
-    res.end();
-    if (done && !failed) o.body.dump({ limit: DRAIN_LIMIT_BYTES, signal: AbortSignal.timeout(DRAIN_GRACE_MS) }).catch(() => {});
+    clearImmediate(headersAlone);
+    if (tail) res.end(tail);
+    else res.end();
+    if (done && !failed) drain(o.body);
     else if (!o.body.destroyed) o.body.destroy();
   }
+}
+
+/** Reads what an upstream sends after [DONE] (normally nothing) so its connection can be reused. */
+function drain(body: Dispatcher.ResponseData['body']): void {
+  if (body.readableEnded) return;
+  const timer = setTimeout(() => body.destroy(), DRAIN_GRACE_MS);
+  body.dump({ limit: DRAIN_LIMIT_BYTES }).then(
+    () => clearTimeout(timer),
+    () => clearTimeout(timer),
+  );
 }
 
 function ignore(): void {}

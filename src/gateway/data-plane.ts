@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError } from '../protocol/errors.ts';
+import { handleExchange, type Endpoint } from './chat-completions.ts';
+import { writeError } from './raw-reply.ts';
+import { newRequestId } from './request-id.ts';
+import type { Runtime } from './runtime.ts';
+
+// The data plane's POST endpoints are served straight from node:http, ahead of Fastify:
+// they carry nearly all the traffic, and Fastify's routing, hooks, content-type parsing
+// and reply object cost more per request than everything Tollgate itself does there
+// (bench profile). Everything else (models, health, admin, 404s) goes on to Fastify.
+
+const ROUTES: Record<string, Endpoint> = {
+  '/v1/chat/completions': 'chat',
+  '/api/v1/chat/completions': 'chat',
+  '/v1/embeddings': 'embeddings',
+  '/api/v1/embeddings': 'embeddings',
+};
+
+/** The endpoint a POST to this URL is for, or undefined. Query strings and one trailing slash are ignored. */
+export function dataPlaneEndpoint(url: string): Endpoint | undefined {
+  let path = url;
+  const q = path.indexOf('?');
+  if (q !== -1) path = path.slice(0, q);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  return ROUTES[path];
+}
+
+export interface DataPlaneState {
+  /** Set when the server starts closing: new requests get 503 and the connection is closed. */
+  draining: boolean;
+}
+
+export function dataPlaneListener(
+  rt: Runtime,
+  state: DataPlaneState,
+  fallback: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const limit = rt.config.max_body_bytes;
+  return function onRequest(req, res) {
+    const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
+    if (endpoint === undefined) return fallback(req, res);
+    const id = newRequestId();
+    if (state.draining) {
+      req.resume();
+      writeError(res, id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
+      return;
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      // Answer at once and close: reading a body we will refuse only costs bandwidth.
+      writeError(res, id, tooLarge(limit), { connection: 'close' });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > limit) {
+        refused = true;
+        chunks.length = 0;
+        writeError(res, id, tooLarge(limit), { connection: 'close' });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (refused) return;
+      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      let body: unknown;
+      if (text.length === 0) {
+        writeError(res, id, new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'));
+        return;
+      }
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
+        return;
+      }
+      void handleExchange(rt, endpoint, id, req, res, body);
+    });
+    // A client that goes away mid-body has no one to answer; node:http closes the socket.
+    req.on('error', () => {});
+  };
+}
+
+function tooLarge(limit: number): GatewayError {
+  return new GatewayError('request_too_large', `The request body is larger than the ${limit} bytes allowed.`);
+}
