@@ -6,7 +6,6 @@ import { REQUEST_COLUMNS, type JournalBatch } from './write-behind.ts';
 // preparing multi-row SQL for each batch cost more than the writes themselves
 // (bench/--profile showed 8–30 ms stalls); a prepared row statement costs microseconds.
 
-
 export function createSqliteJournalSink(sqlite: BetterSqlite3.Database): (batch: JournalBatch) => void {
   const insertReservation = sqlite.prepare('INSERT OR IGNORE INTO reservations (request_id, account_id, amount, created_at) VALUES (?, ?, ?, ?)');
   const deleteReservation = sqlite.prepare('DELETE FROM reservations WHERE request_id = ?');
@@ -15,16 +14,18 @@ export function createSqliteJournalSink(sqlite: BetterSqlite3.Database): (batch:
   const insertRequest = sqlite.prepare(`INSERT OR IGNORE INTO requests (${REQUEST_COLUMNS.join(', ')}) VALUES (${REQUEST_COLUMNS.map(() => '?').join(', ')})`);
 
   return sqlite.transaction((batch: JournalBatch) => {
-    // A reservation settled within the same batch never needs to be written.
+    // A reservation settled within the same batch is never written, nor deleted.
     const settled = new Set<string>();
     for (const o of batch.ops) if (o.op === 'settle') settled.add(o.requestId);
+    const reservedHere = new Set<string>();
     const debits = new Map<string, bigint>();
     for (const o of batch.ops) {
       if (o.op === 'reserve') {
-        if (!settled.has(o.requestId)) insertReservation.run(o.requestId, o.accountId, o.amount, o.createdAt);
+        if (settled.has(o.requestId)) reservedHere.add(o.requestId);
+        else insertReservation.run(o.requestId, o.accountId, o.amount, o.createdAt);
         continue;
       }
-      deleteReservation.run(o.requestId);
+      if (!reservedHere.has(o.requestId)) deleteReservation.run(o.requestId);
       if (o.cost === 0n) continue;
       insertCharge.run(o.accountId, -o.cost, o.requestId, o.detail, o.createdAt);
       debits.set(o.accountId, (debits.get(o.accountId) ?? 0n) + o.cost);
