@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
 import { writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
@@ -14,6 +13,7 @@ import { requestedSchema, schemaViolations } from './json-schema-check.ts';
 import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
+import type { UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
 
 // The data-plane pipeline:
@@ -63,15 +63,15 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
 }
 
 /** Aborts the upstream call when the client goes away before the response is complete. */
-function abortOnClientClose(res: ServerResponse): AbortController {
-  const ac = new AbortController();
+function abortOnClientClose(res: ServerResponse, ex: Exchange): void {
   res.once('close', () => {
-    if (!res.writableFinished) ac.abort();
+    if (res.writableFinished) return;
+    ex.clientGone = true;
+    ex.upstreamCall?.abort(Object.assign(new Error('client closed the request'), { code: 'UND_ERR_ABORTED' }));
   });
-  return ac;
 }
 
-async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
+async function readJson(res: UpstreamResponse): Promise<unknown> {
   let text: string;
   try {
     text = await res.body.text();
@@ -103,9 +103,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
-  const ac = abortOnClientClose(res);
+  abortOnClientClose(res, ex);
   const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
-  const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config), ac.signal);
+  const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
 
   if (!info.stream) {
     const receive = async (): Promise<ParsedChatResponse> => {
@@ -147,7 +147,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   setRouteHeaders(ex, route);
   const ct = String(up.headers['content-type'] ?? '');
   if (!ct.includes('text/event-stream')) {
-    await up.body.dump().catch(() => {});
+    up.body.dump();
     throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
   }
   const h = ex.headers;
@@ -177,7 +177,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
-  const ac = abortOnClientClose(res);
+  abortOnClientClose(res, ex);
   const { route, res: up } = await sendWithFailover(
     rt,
     ex,
@@ -187,7 +187,6 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
       if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
       return build(body, r.model, r.upstream.config);
     },
-    ac.signal,
   );
   setRouteHeaders(ex, route);
   const parse = route.upstream.adapter.parseEmbeddingsResponse!;

@@ -6,6 +6,7 @@ import type { LimitsGrant } from '../limits/limits.ts';
 import { pricesToJsonText } from '../billing/prices.ts';
 import { countChatInputTokens, countEmbeddingInputTokens, countTextTokens } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
+import type { UpstreamCall } from './upstream-call.ts';
 import type { Runtime } from './runtime.ts';
 
 // The state of one request as it moves through the pipeline, and the one place its
@@ -38,6 +39,10 @@ export class Exchange {
   cost: bigint | null = null;
   ttfbMs: number | null = null;
   failover = false;
+  /** The upstream attempt in progress (or the one that answered), to abort if the client goes away. */
+  upstreamCall: UpstreamCall | null = null;
+  /** The client closed its connection before the response was complete. */
+  clientGone = false;
   /** Response headers decided so far (rate limits, route, cost), sent with the answer or the error. */
   readonly headers: Record<string, string>;
   #finished = false;

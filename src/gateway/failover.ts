@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import { GatewayError } from '../protocol/errors.ts';
 import { UnsupportedFieldError } from '../providers/unsupported.ts';
 import type { UpstreamRequest } from '../providers/types.ts';
@@ -6,6 +5,7 @@ import type { ModelEntry, Route } from './catalog.ts';
 import type { Exchange } from './exchange.ts';
 import { routeOrder } from './router.ts';
 import type { Runtime } from './runtime.ts';
+import { callUpstream as dispatchCall, type UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, fromUpstreamStatus } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
@@ -17,7 +17,7 @@ import { fromTransportError, fromUpstreamStatus } from './upstream-errors.ts';
 
 export interface Answer {
   route: Route;
-  res: Dispatcher.ResponseData;
+  res: UpstreamResponse;
 }
 
 function isRetryableStatus(status: number): boolean {
@@ -29,7 +29,6 @@ export async function sendWithFailover(
   ex: Exchange,
   model: ModelEntry,
   build: (route: Route) => UpstreamRequest,
-  signal: AbortSignal,
 ): Promise<Answer> {
   const order = routeOrder(model);
   let lastError: GatewayError | null = null;
@@ -55,11 +54,12 @@ export async function sendWithFailover(
     // Any answer not from the first-choice route is a failover, also when that route was
     // skipped because its breaker is open.
     ex.failover = route !== order[0];
-    let res: Dispatcher.ResponseData;
+    let res: UpstreamResponse;
     try {
-      res = await callUpstream(route, req, signal);
+      if (ex.clientGone) throw new Error('client gone');
+      res = await callUpstream(route, req, ex);
     } catch (err) {
-      if (signal.aborted) {
+      if (ex.clientGone) {
         breaker.release();
         throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
       }
@@ -94,33 +94,24 @@ export async function sendWithFailover(
 /**
  * One attempt. The time to the response headers is bounded by our own timer: undici's
  * headersTimeout runs on coarse (1 s) timers, so a 300 ms timeout fired after up to
- * 1.3 s. The attempt's signal also follows the client's, so a client that goes away
- * aborts the upstream request and, later, its body.
+ * 1.3 s. The call is kept on the Exchange so that a client that goes away aborts it,
+ * before or after its headers.
  */
-async function callUpstream(route: Route, req: UpstreamRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): Promise<UpstreamResponse> {
   const up = route.upstream;
   const extra = up.config.headers;
   const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
-  const attempt = new AbortController();
-  const follow = () => attempt.abort(signal.reason);
-  signal.addEventListener('abort', follow, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    attempt.abort();
-  }, up.config.timeout_ms);
+  const call = dispatchCall(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body });
+  ex.upstreamCall = call;
+  const timer = setTimeout(() => call.abort(Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), up.config.timeout_ms);
   try {
-    return await up.pool.request({ path: up.basePath + req.path, method: 'POST', headers, body: req.body, signal: attempt.signal });
-  } catch (err) {
-    signal.removeEventListener('abort', follow);
-    if (timedOut) throw Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
-    throw err;
+    return await call.response;
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function readUpstreamError(route: Route, res: Dispatcher.ResponseData): Promise<GatewayError> {
+async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<GatewayError> {
   let text = '';
   try {
     text = await res.body.text();

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { createParser } from 'eventsource-parser';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 import { errorBody } from '../protocol/errors.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
+import type { UpstreamBody } from './upstream-call.ts';
 import { fromTransportError, scrub } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
 
@@ -15,7 +15,7 @@ import type { Upstream } from './upstreams.ts';
 
 export interface StreamRelayOptions {
   res: ServerResponse;
-  body: Dispatcher.ResponseData['body'];
+  body: UpstreamBody;
   translator: StreamTranslator;
   upstream: Upstream;
   ex: Exchange;
@@ -82,10 +82,6 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     return out;
   };
 
-  // The loop below leaves the body's iterator early (at [DONE] or an error), after which
-  // nothing listens on the body: a later abort or destroy would emit an unhandled 'error'
-  // and take the process down. Errors are handled where they matter (inside the loop).
-  o.body.on('error', ignore);
   // The response headers are written but not yet sent: they leave with the first frames
   // in one write. If the upstream's first bytes are not already here, send them on their
   // own at the next turn of the event loop, so the client sees its 200 at once.
@@ -93,65 +89,86 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const headersAlone = setImmediate(() => {
     if (!wrote && !res.writableEnded) res.flushHeaders();
   });
+  const body = o.body;
   // The last frames and the end of the response go out together.
   let tail = '';
-  try {
-    // destroyOnReturn: false so that leaving the loop at [DONE] does not tear down the
-    // upstream connection: the rest of the body (normally nothing) is drained in the
-    // background and the connection goes back to the pool.
-    for await (const chunk of o.body.iterator({ destroyOnReturn: false })) {
-      parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-      if (items.length === 0) continue;
+  let ended = false;
+
+  return new Promise<void>((resolve) => {
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearImmediate(headersAlone);
+      if (tail && !res.destroyed) res.end(tail);
+      else res.end();
+      // After [DONE] the rest of the body (normally nothing) is read and dropped so the
+      // upstream connection goes back to the pool; after a failure it is closed.
+      if (done && !failed) body.dump(DRAIN_LIMIT_BYTES, DRAIN_GRACE_MS);
+      else body.destroy();
+      resolve();
+    };
+    let paused = false;
+    const onDrain = (): void => {
+      paused = false;
+      body.resume();
+    };
+    const fail = (err: unknown): void => {
+      if (ended) return;
+      if (res.destroyed || ex.clientGone) {
+        ex.errorCode = 'client_closed';
+      } else {
+        const ge = fromTransportError(err);
+        ex.errorCode = ge.code;
+        tail = `data: ${ge.toBody(ex.id)}\n\n`;
+      }
+      failed = true;
+      end();
+    };
+    const onChunk = (chunk: Buffer): void => {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (items.length === 0) return;
       const out = render();
       if (out) ex.markFirstByte();
       if (done || failed) {
         tail = out;
-        break;
+        end();
+        return;
       }
-      if (out) {
+      if (out && !res.destroyed) {
         wrote = true;
-        res.write(out);
+        // A slow client: hold the upstream until this write has drained.
+        if (!res.write(out) && !paused) {
+          paused = true;
+          body.pause();
+          res.once('drain', onDrain);
+        }
       }
-    }
-    if (!done && !failed) {
-      parser.feed(decoder.decode());
-      o.translator.end(items);
-      tail = render();
-      if (!done && !failed) {
-        failed = true;
-        ex.errorCode = 'upstream_stream_incomplete';
-        tail += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
-      }
-    }
-  } catch (err) {
-    if (res.destroyed) {
-      ex.errorCode = 'client_closed';
-    } else {
-      const ge = fromTransportError(err);
-      ex.errorCode = ge.code;
-      tail += `data: ${ge.toBody(ex.id)}\n\n`;
-    }
-    failed = true;
-  } finally {
-    clearImmediate(headersAlone);
-    if (tail) res.end(tail);
-    else res.end();
-    if (done && !failed) drain(o.body);
-    else if (!o.body.destroyed) o.body.destroy();
-  }
-}
+    };
 
-/** Reads what an upstream sends after [DONE] (normally nothing) so its connection can be reused. */
-function drain(body: Dispatcher.ResponseData['body']): void {
-  if (body.readableEnded) return;
-  const timer = setTimeout(() => body.destroy(), DRAIN_GRACE_MS);
-  body.dump({ limit: DRAIN_LIMIT_BYTES }).then(
-    () => clearTimeout(timer),
-    () => clearTimeout(timer),
-  );
+    body
+      .pipe((chunk) => {
+        if (ended) return;
+        try {
+          onChunk(chunk);
+        } catch (err) {
+          fail(err);
+        }
+      })
+      .then(() => {
+        if (ended) return;
+        parser.feed(decoder.decode());
+        o.translator.end(items);
+        tail = render();
+        if (!done && !failed) {
+          failed = true;
+          ex.errorCode = 'upstream_stream_incomplete';
+          tail += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+        }
+        end();
+      })
+      .catch(fail);
+  });
 }
-
-function ignore(): void {}
 
 /** The upstream may name a model differently (a dated snapshot); learn it from the first chunk. */
 function learnModelNeedle(json: string, publicModelJson: string): string | null {
