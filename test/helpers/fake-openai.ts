@@ -30,6 +30,8 @@ export interface Behaviour {
   delayMs?: number;
   /** Milliseconds between stream chunks. */
   chunkDelayMs?: number;
+  /** Streams: send the response headers at once and the first frame this many ms later. */
+  firstFrameDelayMs?: number;
   /** Never answer. */
   hang?: boolean;
   /** Answer once this settles (lets a test hold every request at the upstream). */
@@ -178,7 +180,10 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
         if (b.chunkDelayMs) later(next, b.chunkDelayMs);
         else next();
       };
-      next();
+      if (b.firstFrameDelayMs) {
+        res.flushHeaders();
+        later(next, b.firstFrameDelayMs);
+      } else next();
     };
     if (b.holdUntil) void b.holdUntil.then(respond);
     else if (b.delayMs) later(respond, b.delayMs);

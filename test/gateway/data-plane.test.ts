@@ -1,0 +1,149 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, post } from '../helpers/http.ts';
+
+// The data plane's POST endpoints are served by node:http directly, ahead of Fastify
+// (src/gateway/data-plane.ts): URL matching, body reading and its limits, the stream's
+// headers and backpressure are Tollgate's own code there, so they are tested here.
+
+const CHAT = { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] };
+const tooLarge = { status: 413, type: 'invalid_request_error', code: 'request_too_large', param: null };
+
+/** A POST whose body is sent in chunks, with no Content-Length. */
+function postChunked(url: string, key: string, parts: string[]): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+    });
+    // The gateway may answer and close before the whole body is sent.
+    req.on('error', reject);
+    let i = 0;
+    const next = () => {
+      if (i === parts.length) return void req.end();
+      req.write(parts[i++], () => setImmediate(next));
+    };
+    next();
+  });
+}
+
+describe('data plane on node:http', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ config: { ...defaultConfig(up.baseUrl), max_body_bytes: 4096 } });
+    ({ key } = await tg.customer({ creditUsd: '10' }));
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  test('a trailing slash and a query string reach the same endpoints', async () => {
+    for (const path of ['/v1/chat/completions/', '/v1/chat/completions?x=1', '/api/v1/chat/completions/?x=1']) {
+      const r = await post(`${tg.url}${path}`, CHAT, { key });
+      assert.equal(r.status, 200, `${path}: ${r.text}`);
+      assert.equal(JSON.parse(r.text).object, 'chat.completion');
+      assert.match(r.headers.get('x-request-id') ?? '', /^req_/);
+    }
+    const e = await post(`${tg.url}/api/v1/embeddings/`, { model: 'embed-small', input: 'hello' }, { key });
+    assert.equal(e.status, 200, e.text);
+    assert.equal(JSON.parse(e.text).object, 'list');
+  });
+
+  test('other methods and unknown paths still get OpenAI-shaped 404s', async () => {
+    const r = await fetch(`${tg.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${key}` } });
+    const text = await r.text();
+    expectError({ status: r.status, headers: r.headers, text }, { status: 404, type: 'invalid_request_error', code: 'not_found' });
+    expectError(await post(`${tg.url}/v1/chat/completion`, CHAT, { key }), { status: 404, type: 'invalid_request_error', code: 'not_found' });
+  });
+
+  test('a body over max_body_bytes sent without Content-Length is refused with 413 while it arrives', async () => {
+    const n = up.requests.length;
+    const parts = [`{"model":"deepseek-v4-flash","messages":[{"role":"user","content":"`, ...Array.from({ length: 10 }, () => 'x'.repeat(1000)), `"}]}`];
+    const r = await postChunked(`${tg.url}/v1/chat/completions`, key, parts).catch((err: Error) => err);
+    // The gateway answers as soon as the limit is passed; the client may see the answer
+    // or, if it was still writing, the connection closing under it. Never a 200.
+    if (r instanceof Error) assert.match(r.message, /EPIPE|ECONNRESET|socket hang up/);
+    else {
+      assert.equal(r.status, 413, r.text);
+      const body = JSON.parse(r.text);
+      assert.equal(body.error.code, 'request_too_large');
+      assert.equal(body.error.request_id, r.headers['x-request-id']);
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+    // The gateway is fine afterwards.
+    assert.equal((await post(`${tg.url}/v1/chat/completions`, CHAT, { key })).status, 200);
+  });
+
+  test('a body over max_body_bytes with Content-Length is refused before it is read', async () => {
+    const r = await post(`${tg.url}/v1/chat/completions`, { ...CHAT, pad: 'y'.repeat(5000) }, { key });
+    expectError(r, tooLarge);
+    assert.equal(r.headers.get('connection'), 'close');
+  });
+
+  test('a chunked body under the limit is read whole', async () => {
+    const body = JSON.stringify({ ...CHAT, messages: [{ role: 'user', content: 'split across chunks' }] });
+    const parts = [body.slice(0, 10), body.slice(10, 30), body.slice(30)];
+    const r = await postChunked(`${tg.url}/v1/chat/completions`, key, parts);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(up.requests.at(-1)!.body.messages[0].content, 'split across chunks');
+  });
+
+  test('a stream\'s headers reach the client at once even when the first frame is late', async () => {
+    up.behave({ firstFrameDelayMs: 800, text: 'late but whole' });
+    try {
+      const t0 = performance.now();
+      const res = await fetch(`${tg.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...CHAT, stream: true }),
+      });
+      const headersAfter = performance.now() - t0;
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      assert.ok(headersAfter < 500, `headers took ${headersAfter.toFixed(0)} ms; the first frame is 800 ms away`);
+      const text = await res.text();
+      assert.ok(performance.now() - t0 >= 750, 'the frames really were late');
+      const content = text
+        .split('\n\n')
+        .filter((f) => f.startsWith('data: {'))
+        .map((f) => JSON.parse(f.slice(6)).choices[0]?.delta?.content ?? '')
+        .join('');
+      assert.equal(content, 'late but whole');
+      assert.ok(text.endsWith('data: [DONE]\n\n'));
+    } finally {
+      up.behave({});
+    }
+  });
+
+  test('a slow reader gets a long stream whole (the upstream is paused, not buffered or dropped)', async () => {
+    // 16 MB of frames: more than the loopback socket buffers hold, so while the client
+    // reads nothing the gateway's writes back up and it must pause the upstream.
+    const words = Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`);
+    up.behave({ text: words.join(' ') });
+    try {
+      const client = new OpenAI({ apiKey: key, baseURL: `${tg.url}/v1`, maxRetries: 0 });
+      const stream = await client.chat.completions.create({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true } as const);
+      let text = '';
+      let n = 0;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content ?? '';
+        if (++n === 1) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal(text.length, words.join(' ').length);
+      assert.equal(text, words.join(' '));
+    } finally {
+      up.behave({});
+    }
+  });
+});
