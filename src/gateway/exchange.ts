@@ -34,7 +34,7 @@ export class Exchange {
   errorCode: string | null = null;
   /** Usage as the upstream reported it; null when it never did. */
   usage: Usage | null = null;
-  /** Chunks already sent to the client (kept by reference, to count a cut stream). */
+  /** `data:` frames already sent to the client (kept by reference, to count a cut stream). */
   readonly streamed: string[] = [];
   cost: bigint | null = null;
   ttfbMs: number | null = null;
@@ -66,20 +66,23 @@ export class Exchange {
     if (this.usage) return { usage: this.usage, estimated: false };
     if (this.streamed.length === 0 || !this.body) return { usage: null, estimated: false };
     let text = '';
-    for (const json of this.streamed) {
-      try {
-        for (const c of JSON.parse(json).choices ?? []) {
-          const d = c?.delta;
-          if (!d) continue;
-          if (typeof d.content === 'string') text += d.content;
-          if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
-          for (const t of d.tool_calls ?? []) {
-            if (typeof t?.function?.name === 'string') text += t.function.name;
-            if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
+    for (const frames of this.streamed) {
+      for (const line of frames.split('\n')) {
+        if (!line.startsWith('data: ')) continue;
+        try {
+          for (const c of JSON.parse(line.slice(6)).choices ?? []) {
+            const d = c?.delta;
+            if (!d) continue;
+            if (typeof d.content === 'string') text += d.content;
+            if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
+            for (const t of d.tool_calls ?? []) {
+              if (typeof t?.function?.name === 'string') text += t.function.name;
+              if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
+            }
           }
+        } catch {
+          /* a chunk we cannot read adds nothing */
         }
-      } catch {
-        /* a chunk we cannot read adds nothing */
       }
     }
     // Admission already counted the prompt when it had to (near a context cap).

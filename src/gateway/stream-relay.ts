@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { createParser } from 'eventsource-parser';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 import { errorBody } from '../protocol/errors.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
+import { SseFrames } from './sse-frames.ts';
 import type { UpstreamBody } from './upstream-call.ts';
 import { fromTransportError, scrub } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
@@ -33,7 +33,7 @@ const DRAIN_LIMIT_BYTES = 64 * 1024;
 export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const { res, ex } = o;
   const items: StreamItem[] = [];
-  const parser = createParser({ onEvent: (e) => o.translator.push({ event: e.event, data: e.data }, items) });
+  const parser = new SseFrames(o.translator, items);
   const decoder = new TextDecoder();
   const publicModelJson = `"model":${JSON.stringify(o.publicModel)}`;
   let modelNeedle: string | null | undefined; // undefined = not learned yet; null = no rewrite needed
@@ -45,13 +45,15 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     for (const item of items) {
       if (done || failed) break;
       switch (item.kind) {
-        case 'chunk': {
-          let json = item.json;
-          if (modelNeedle === undefined) modelNeedle = learnModelNeedle(json, publicModelJson);
-          if (modelNeedle) json = json.replaceAll(modelNeedle, publicModelJson);
-          if (!o.includeUsage && json.includes('"usage":null')) json = json.replace(/,"usage":null|"usage":null,?/, '');
-          ex.streamed.push(json);
-          out += `data: ${json}\n\n`;
+        case 'chunk':
+        case 'frames': {
+          // One chunk's JSON, or a run of whole `data:` frames: the same rewrites apply.
+          let text = item.kind === 'chunk' ? `data: ${item.json}\n\n` : item.text;
+          if (modelNeedle === undefined) modelNeedle = learnModelNeedle(text, publicModelJson);
+          if (modelNeedle) text = text.replaceAll(modelNeedle, publicModelJson);
+          if (!o.includeUsage && text.includes('"usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
+          ex.streamed.push(text);
+          out += text;
           break;
         }
         case 'usage': {
@@ -157,6 +159,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       .then(() => {
         if (ended) return;
         parser.feed(decoder.decode());
+        parser.end();
         o.translator.end(items);
         tail = render();
         if (!done && !failed) {

@@ -90,6 +90,8 @@ export class UpstreamBody {
     this.#discardLimit = limitBytes;
     this.#controller.resume();
     this.#discardTimer = setTimeout(() => this.destroy(), graceMs);
+    // An upstream that lingers after its answer must not hold up a shutdown.
+    this.#discardTimer.unref();
   }
 
   /** Stops the body for good; the connection is closed. */

@@ -54,3 +54,19 @@ export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Rec
   target.prompt_cache_miss_tokens = usage.prompt - usage.cached;
   return target;
 }
+
+/** True when the JSON text has `"usage": {` (an object, not null) at any depth. Cheap. */
+export function hasUsageObject(json: string): boolean {
+  let i = json.indexOf('"usage"');
+  while (i !== -1) {
+    let j = i + 7;
+    while (json.charCodeAt(j) === 32) j++;
+    if (json.charCodeAt(j) === 58 /* : */) {
+      j++;
+      while (json.charCodeAt(j) === 32) j++;
+      if (json.charCodeAt(j) === 123 /* { */) return true;
+    }
+    i = json.indexOf('"usage"', i + 7);
+  }
+  return false;
+}

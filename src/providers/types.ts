@@ -29,6 +29,8 @@ export interface ChatCall {
 export type StreamItem =
   /** An OpenAI chat.completion.chunk as JSON text, forwarded as `data: <json>`. */
   | { kind: 'chunk'; json: string }
+  /** Complete `data: <chunk json>\n\n` frames, forwarded as they are (see gateway/sse-frames.ts). */
+  | { kind: 'frames'; text: string }
   /** The usage the upstream reported. `frame` is an OpenAI usage chunk (choices: []) the
    *  gateway may show the client (with usage filled in) when it asked for usage. */
   | { kind: 'usage'; usage: Usage; frame: Record<string, any> }
@@ -38,6 +40,12 @@ export type StreamItem =
   | { kind: 'done' };
 
 export interface StreamTranslator {
+  /**
+   * True when push() forwards every one-line `data:` frame that holds no usage object
+   * (protocol/usage.ts hasUsageObject) and no "error" unchanged as a 'chunk': the relay
+   * then forwards runs of such frames without splitting them into events.
+   */
+  readonly passesOpenAIFrames?: boolean;
   /** Feeds one upstream SSE event (event name may be absent); pushes items to `out`. */
   push(event: { event?: string | undefined; data: string }, out: StreamItem[]): void;
   /** Called when the upstream body ends; may push a final 'done'. */

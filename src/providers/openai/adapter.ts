@@ -1,5 +1,5 @@
 import type { ChatCall, ProviderAdapter, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
-import { readOpenAIUsage } from '../../protocol/usage.ts';
+import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
 import type { ProviderConfig } from '../../config/schema.ts';
 
 // OpenAI and every OpenAI-compatible upstream (DeepSeek, Moonshot, Groq, vLLM, Ollama...).
@@ -12,24 +12,9 @@ function authHeaders(provider: ProviderConfig): Record<string, string> {
   return h;
 }
 
-/** True when the JSON text has `"usage": {` (an object, not null) at any depth. Cheap. */
-export function hasUsageObject(json: string): boolean {
-  let i = json.indexOf('"usage"');
-  while (i !== -1) {
-    let j = i + 7;
-    while (json.charCodeAt(j) === 32) j++;
-    if (json.charCodeAt(j) === 58 /* : */) {
-      j++;
-      while (json.charCodeAt(j) === 32) j++;
-      if (json.charCodeAt(j) === 123 /* { */) return true;
-    }
-    i = json.indexOf('"usage"', i + 7);
-  }
-  return false;
-}
-
 function createStreamTranslator(): StreamTranslator {
   return {
+    passesOpenAIFrames: true,
     push(event, out) {
       const data = event.data;
       if (data === '[DONE]') {

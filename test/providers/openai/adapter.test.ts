@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openaiAdapter, hasUsageObject } from '../../../src/providers/openai/adapter.ts';
+import { openaiAdapter } from '../../../src/providers/openai/adapter.ts';
+import { hasUsageObject } from '../../../src/protocol/usage.ts';
 import { providerSchema } from '../../../src/config/schema.ts';
 
 const provider = (extra: Record<string, unknown> = {}) => providerSchema.parse({ id: 'p', kind: 'openai', base_url: 'http://127.0.0.1:1/v1', api_key: 'k', ...extra });

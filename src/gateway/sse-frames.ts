@@ -1,0 +1,99 @@
+import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { hasUsageObject } from '../protocol/usage.ts';
+import type { StreamItem, StreamTranslator } from '../providers/types.ts';
+
+// Splits an upstream SSE body into items for the relay.
+//
+// Every wire goes through eventsource-parser and the wire's translator, event by event.
+// For translators that pass OpenAI frames through (`passesOpenAIFrames`), the common
+// case takes a shortcut: a read made only of one-line `data: {...}` frames, none of
+// which has a usage object or mentions "error", is exactly what the translator would forward
+// unchanged, so it becomes one `frames` item without splitting it into events (per-frame
+// string searches were most of a stream's CPU in the bench profile). Frames that do
+// have them and `[DONE]` go to the translator as before, comments are dropped; anything
+// else (CRLF line ends, multi-line data, event or id fields) sends the rest of the
+// stream through eventsource-parser.
+
+export class SseFrames {
+  readonly #translator: StreamTranslator;
+  readonly #items: StreamItem[];
+  readonly #parser: EventSourceParser;
+  #fast: boolean;
+  #pending = '';
+
+  constructor(translator: StreamTranslator, items: StreamItem[]) {
+    this.#translator = translator;
+    this.#items = items;
+    this.#parser = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items) });
+    this.#fast = translator.passesOpenAIFrames === true;
+  }
+
+  feed(text: string): void {
+    if (!this.#fast) {
+      this.#parser.feed(text);
+      return;
+    }
+    const buf = this.#pending ? this.#pending + text : text;
+    this.#pending = '';
+    if (buf.indexOf('\r') !== -1) return this.#general(buf);
+    const end = buf.lastIndexOf('\n\n');
+    if (end === -1) {
+      this.#pending = buf;
+      return;
+    }
+    this.#pending = buf.slice(end + 2);
+    this.#frames(buf.slice(0, end + 2));
+  }
+
+  /** The end of the body: whatever is left goes through the full parser. */
+  end(): void {
+    if (this.#pending) this.#parser.feed(this.#pending);
+    this.#pending = '';
+  }
+
+  #general(rest: string): void {
+    this.#fast = false;
+    this.#parser.feed(rest);
+  }
+
+  /** `text` ends with a blank line. */
+  #frames(text: string): void {
+    const items = this.#items;
+    // Usually neither appears in a whole read, and then no frame needs looking at.
+    const special = hasUsageObject(text) || text.indexOf('"error"') !== -1;
+    let run = 0; // start of the frames not yet emitted
+    let i = 0;
+    while (i < text.length) {
+      const nl = text.indexOf('\n', i);
+      if (text.charCodeAt(nl + 1) !== 10) {
+        // A multi-line frame: from here on the full parser does the work.
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        return this.#general(text.slice(i) + this.#takePending());
+      }
+      const dataFrame = text.startsWith('data: ', i);
+      if (!dataFrame && text.charCodeAt(i) !== 58 /* ':' comment */) {
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        return this.#general(text.slice(i) + this.#takePending());
+      }
+      if (!dataFrame || text.startsWith('data: [DONE]\n', i) || (special && mentionsUsageOrError(text, i + 6, nl))) {
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        if (dataFrame) this.#translator.push({ data: text.slice(i + 6, nl) }, items);
+        run = nl + 2;
+      }
+      i = nl + 2;
+    }
+    if (run < text.length) items.push({ kind: 'frames', text: run === 0 ? text : text.slice(run) });
+  }
+
+  #takePending(): string {
+    const p = this.#pending;
+    this.#pending = '';
+    return p;
+  }
+}
+
+/** The translator's own test for a frame it must look at, on text[from, to). */
+function mentionsUsageOrError(text: string, from: number, to: number): boolean {
+  const data = text.slice(from, to);
+  return hasUsageObject(data) || data.includes('"error"');
+}
