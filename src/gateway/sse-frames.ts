@@ -1,5 +1,5 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { hasUsageObject } from '../protocol/usage.ts';
+import { usageObjectAt } from '../protocol/usage.ts';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 
 // Splits an upstream SSE body into items for the relay.
@@ -59,8 +59,10 @@ export class SseFrames {
   /** `text` ends with a blank line. */
   #frames(text: string): void {
     const items = this.#items;
-    // Usually neither appears in a whole read, and then no frame needs looking at.
-    const special = hasUsageObject(text) || text.indexOf('"error"') !== -1;
+    // Where the next usage object and the next "error" are: only the frames holding one
+    // go to the translator. Neither can span two frames (a frame is one line).
+    let usageAt = position(usageObjectAt(text, 0));
+    let errorAt = position(text.indexOf('"error"'));
     let run = 0; // start of the frames not yet emitted
     let i = 0;
     while (i < text.length) {
@@ -75,7 +77,12 @@ export class SseFrames {
         if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
         return this.#general(text.slice(i) + this.#takePending());
       }
-      if (!dataFrame || text.startsWith('data: [DONE]\n', i) || (special && mentionsUsageOrError(text, i + 6, nl))) {
+      const special = usageAt < nl || errorAt < nl;
+      if (special) {
+        if (usageAt < nl) usageAt = position(usageObjectAt(text, nl));
+        if (errorAt < nl) errorAt = position(text.indexOf('"error"', nl));
+      }
+      if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
         if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
         if (dataFrame) this.#translator.push({ data: text.slice(i + 6, nl) }, items);
         run = nl + 2;
@@ -92,8 +99,6 @@ export class SseFrames {
   }
 }
 
-/** The translator's own test for a frame it must look at, on text[from, to). */
-function mentionsUsageOrError(text: string, from: number, to: number): boolean {
-  const data = text.slice(from, to);
-  return hasUsageObject(data) || data.includes('"error"');
+function position(i: number): number {
+  return i === -1 ? Infinity : i;
 }

@@ -57,16 +57,21 @@ export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Rec
 
 /** True when the JSON text has `"usage": {` (an object, not null) at any depth. Cheap. */
 export function hasUsageObject(json: string): boolean {
-  let i = json.indexOf('"usage"');
+  return usageObjectAt(json, 0) !== -1;
+}
+
+/** Where the next `"usage": {` (spaces allowed around the colon) starts at or after `from`, or -1. */
+export function usageObjectAt(json: string, from: number): number {
+  let i = json.indexOf('"usage"', from);
   while (i !== -1) {
     let j = i + 7;
     while (json.charCodeAt(j) === 32) j++;
     if (json.charCodeAt(j) === 58 /* : */) {
       j++;
       while (json.charCodeAt(j) === 32) j++;
-      if (json.charCodeAt(j) === 123 /* { */) return true;
+      if (json.charCodeAt(j) === 123 /* { */) return i;
     }
     i = json.indexOf('"usage"', i + 7);
   }
-  return false;
+  return -1;
 }
