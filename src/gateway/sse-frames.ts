@@ -61,20 +61,24 @@ export class SseFrames {
     const items = this.#items;
     // Where the next usage object and the next "error" are: only the frames holding one
     // go to the translator. Neither can span two frames (a frame is one line).
-    let usageAt = position(usageObjectAt(text, 0));
+    const usageMentioned = text.indexOf('"usage"');
+    let usageAt = usageMentioned === -1 ? Infinity : position(usageObjectAt(text, usageMentioned));
     let errorAt = position(text.indexOf('"error"'));
+    // Runs of this read carry `"usage":null` only if "usage" appears at all; saying so
+    // spares the relay another search of the whole text.
+    const mentionsUsage = usageMentioned !== -1;
     let run = 0; // start of the frames not yet emitted
     let i = 0;
     while (i < text.length) {
       const nl = text.indexOf('\n', i);
       if (text.charCodeAt(nl + 1) !== 10) {
         // A multi-line frame: from here on the full parser does the work.
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
         return this.#general(text.slice(i) + this.#takePending());
       }
       const dataFrame = text.startsWith('data: ', i);
       if (!dataFrame && text.charCodeAt(i) !== 58 /* ':' comment */) {
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
         return this.#general(text.slice(i) + this.#takePending());
       }
       const special = usageAt < nl || errorAt < nl;
@@ -83,13 +87,13 @@ export class SseFrames {
         if (errorAt < nl) errorAt = position(text.indexOf('"error"', nl));
       }
       if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i) });
+        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
         if (dataFrame) this.#translator.push({ data: text.slice(i + 6, nl) }, items);
         run = nl + 2;
       }
       i = nl + 2;
     }
-    if (run < text.length) items.push({ kind: 'frames', text: run === 0 ? text : text.slice(run) });
+    if (run < text.length) items.push({ kind: 'frames', text: run === 0 ? text : text.slice(run), mentionsUsage });
   }
 
   #takePending(): string {

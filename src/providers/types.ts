@@ -30,7 +30,7 @@ export type StreamItem =
   /** An OpenAI chat.completion.chunk as JSON text, forwarded as `data: <json>`. */
   | { kind: 'chunk'; json: string }
   /** Complete `data: <chunk json>\n\n` frames, forwarded as they are (see gateway/sse-frames.ts). */
-  | { kind: 'frames'; text: string }
+  | { kind: 'frames'; text: string; /** false when no frame in `text` mentions "usage" */ mentionsUsage: boolean }
   /** The usage the upstream reported. `frame` is an OpenAI usage chunk (choices: []) the
    *  gateway may show the client (with usage filled in) when it asked for usage. */
   | { kind: 'usage'; usage: Usage; frame: Record<string, any> }
