@@ -39,7 +39,10 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
       rt.log.error({ err, request_id: ex.id }, 'unexpected error in request pipeline');
       err = new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.');
     }
-    const ge = err as GatewayError;
+    let ge = err as GatewayError;
+    // Whatever broke after the client left (an aborted upstream body, say) is recorded as
+    // the client's leaving.
+    if (ex.clientGone && ge.code !== 'client_closed') ge = new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
     if (!res.headersSent) {
       ex.status = ge.status;
       ex.errorCode = ge.code;

@@ -90,6 +90,29 @@ describe('client aborts reach the upstream', () => {
     assert.notEqual(rec.status, 200);
   });
 
+  test('a non-streaming request aborted while the upstream sends its body is recorded as client_closed and closes the upstream', async () => {
+    up.behave({ bodyHalfDelayMs: 3000 });
+    const from = up.requests.length;
+    const ac = new AbortController();
+    const pending = start({}, ac.signal).catch((err: unknown) => err);
+    for (let i = 0; i < 100 && up.requests.length === from; i++) await sleep(10);
+    assert.equal(up.requests.length, from + 1, 'the request reached the upstream');
+    // The upstream has answered with its headers and half its body by now.
+    await sleep(150);
+    const t0 = performance.now();
+    ac.abort();
+    assert.equal(((await pending) as Error).name, 'AbortError');
+    const aborted = await up.waitForAbort(2000, from);
+    assert.equal(aborted, up.requests[from]);
+    assert.ok(performance.now() - t0 < 2000, 'the upstream saw the close promptly');
+    await sleep(100);
+    const r = await tg.admin('GET', `/requests?account_id=${accountId}&limit=1`);
+    const rec = r.body.data[0];
+    assert.equal(rec.stream, false);
+    assert.equal(rec.error_code, 'client_closed');
+    assert.equal(rec.status, 499);
+  });
+
   test('the gateway keeps serving after aborts', async () => {
     up.behave({ text: 'fine' });
     const res = await start({}, new AbortController().signal);

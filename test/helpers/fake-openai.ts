@@ -30,6 +30,8 @@ export interface Behaviour {
   delayMs?: number;
   /** Milliseconds between stream chunks. */
   chunkDelayMs?: number;
+  /** Non-streaming: send the headers and half the body, and the rest this many ms later. */
+  bodyHalfDelayMs?: number;
   /** Streams: send the response headers at once and the first frame this many ms later. */
   firstFrameDelayMs?: number;
   /** Never answer. */
@@ -141,8 +143,15 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
       if (!body.stream) {
         const message: Record<string, unknown> = { role: 'assistant', content: b.toolCalls ? null : text };
         if (b.toolCalls) message.tool_calls = b.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }));
+        const json = JSON.stringify({ id, object: 'chat.completion', created, model, system_fingerprint: 'fp_fake', choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage });
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id, object: 'chat.completion', created, model, system_fingerprint: 'fp_fake', choices: [{ index: 0, message, logprobs: null, finish_reason: finish }], usage }));
+        if (b.bodyHalfDelayMs) {
+          const half = Math.floor(json.length / 2);
+          res.write(json.slice(0, half));
+          later(() => res.end(json.slice(half)), b.bodyHalfDelayMs);
+          return;
+        }
+        res.end(json);
         return;
       }
       const withUsage = body.stream_options?.include_usage === true;
