@@ -66,39 +66,14 @@ describe('client aborts reach the upstream', () => {
     assert.equal(rec.error_code, 'client_closed');
   });
 
-  test('a non-streaming request aborted while the upstream delays closes the upstream connection', async () => {
-    up.behave({ delayMs: 3000 });
-    const from = up.requests.length;
-    const ac = new AbortController();
-    const pending = start({}, ac.signal).catch((err: unknown) => err);
-    // Wait until the gateway's call has reached the upstream, then give up.
-    for (let i = 0; i < 100 && up.requests.length === from; i++) await sleep(10);
-    assert.equal(up.requests.length, from + 1, 'the request reached the upstream');
-    const t0 = performance.now();
-    ac.abort();
-    const err = await pending;
-    assert.equal((err as Error).name, 'AbortError');
-    const aborted = await up.waitForAbort(2000, from);
-    assert.equal(aborted, up.requests[from]);
-    assert.ok(performance.now() - t0 < 2000, 'the upstream saw the close promptly');
-    // The record says the client went away (and it was not charged as a success).
-    await sleep(100);
-    const r = await tg.admin('GET', `/requests?account_id=${accountId}&limit=1`);
-    const rec = r.body.data[0];
-    assert.equal(rec.stream, false);
-    assert.equal(rec.error_code, 'client_closed');
-    assert.notEqual(rec.status, 200);
-  });
-
-  test('a non-streaming request aborted while the upstream sends its body is recorded as client_closed and closes the upstream', async () => {
-    up.behave({ bodyHalfDelayMs: 3000 });
+  /** Sends a non-streaming request, aborts it `waitMs` after it reached the upstream; returns its record. */
+  const abortNonStreaming = async (waitMs: number) => {
     const from = up.requests.length;
     const ac = new AbortController();
     const pending = start({}, ac.signal).catch((err: unknown) => err);
     for (let i = 0; i < 100 && up.requests.length === from; i++) await sleep(10);
     assert.equal(up.requests.length, from + 1, 'the request reached the upstream');
-    // The upstream has answered with its headers and half its body by now.
-    await sleep(150);
+    await sleep(waitMs);
     const t0 = performance.now();
     ac.abort();
     assert.equal(((await pending) as Error).name, 'AbortError');
@@ -107,7 +82,22 @@ describe('client aborts reach the upstream', () => {
     assert.ok(performance.now() - t0 < 2000, 'the upstream saw the close promptly');
     await sleep(100);
     const r = await tg.admin('GET', `/requests?account_id=${accountId}&limit=1`);
-    const rec = r.body.data[0];
+    return r.body.data[0];
+  };
+
+  test('a non-streaming request aborted while the upstream delays closes the upstream connection', async () => {
+    up.behave({ delayMs: 3000 });
+    const rec = await abortNonStreaming(0);
+    // The record says the client went away (and it was not charged as a success).
+    assert.equal(rec.stream, false);
+    assert.equal(rec.error_code, 'client_closed');
+    assert.notEqual(rec.status, 200);
+  });
+
+  test('a non-streaming request aborted while the upstream sends its body is recorded as client_closed and closes the upstream', async () => {
+    up.behave({ bodyHalfDelayMs: 3000 });
+    // By 150 ms the upstream has answered with its headers and half its body.
+    const rec = await abortNonStreaming(150);
     assert.equal(rec.stream, false);
     assert.equal(rec.error_code, 'client_closed');
     assert.equal(rec.status, 499);
