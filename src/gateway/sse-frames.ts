@@ -1,4 +1,5 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { indexOfQuoted } from '../protocol/json-text.ts';
 import { usageObjectAt } from '../protocol/usage.ts';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 
@@ -61,9 +62,9 @@ export class SseFrames {
     const items = this.#items;
     // Where the next usage object and the next "error" are: only the frames holding one
     // go to the translator. Neither can span two frames (a frame is one line).
-    const usageMentioned = text.indexOf('"usage"');
+    const usageMentioned = indexOfQuoted(text, 'usage');
     let usageAt = usageMentioned === -1 ? Infinity : position(usageObjectAt(text, usageMentioned));
-    let errorAt = position(text.indexOf('"error"'));
+    let errorAt = position(indexOfQuoted(text, 'error'));
     // Runs of this read carry `"usage":null` only if "usage" appears at all; saying so
     // spares the relay another search of the whole text.
     const mentionsUsage = usageMentioned !== -1;
@@ -84,7 +85,7 @@ export class SseFrames {
       const special = usageAt < nl || errorAt < nl;
       if (special) {
         if (usageAt < nl) usageAt = position(usageObjectAt(text, nl));
-        if (errorAt < nl) errorAt = position(text.indexOf('"error"', nl));
+        if (errorAt < nl) errorAt = position(indexOfQuoted(text, 'error', nl));
       }
       if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
         if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 import { errorBody } from '../protocol/errors.ts';
+import { replaceQuoted } from '../protocol/json-text.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
 import { SseFrames } from './sse-frames.ts';
@@ -50,7 +51,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           // One chunk's JSON, or a run of whole `data:` frames: the same rewrites apply.
           let text = item.kind === 'chunk' ? `data: ${item.json}\n\n` : item.text;
           if (modelNeedle === undefined) modelNeedle = learnModelNeedle(text, publicModelJson);
-          if (modelNeedle) text = text.replaceAll(modelNeedle, publicModelJson);
+          if (modelNeedle) text = replaceQuoted(text, modelNeedle, publicModelJson);
           if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('"usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
           ex.streamed.push(text);
           out += text;

@@ -1,3 +1,5 @@
+import { indexOfQuoted } from './json-text.ts';
+
 // Usage is normalised once, here, from whatever the upstream reports, and written back
 // in both cache styles. Billing reads only the normalised form.
 
@@ -62,7 +64,7 @@ export function hasUsageObject(json: string): boolean {
 
 /** Where the next `"usage": {` (spaces allowed around the colon) starts at or after `from`, or -1. */
 export function usageObjectAt(json: string, from: number): number {
-  let i = json.indexOf('"usage"', from);
+  let i = indexOfQuoted(json, 'usage', from);
   while (i !== -1) {
     let j = i + 7;
     while (json.charCodeAt(j) === 32) j++;
@@ -71,7 +73,7 @@ export function usageObjectAt(json: string, from: number): number {
       while (json.charCodeAt(j) === 32) j++;
       if (json.charCodeAt(j) === 123 /* { */) return i;
     }
-    i = json.indexOf('"usage"', i + 7);
+    i = indexOfQuoted(json, 'usage', i + 7);
   }
   return -1;
 }
