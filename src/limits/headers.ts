@@ -26,14 +26,39 @@ export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
+// An admitted request's reset is always the whole window from now, so consecutive
+// requests mostly share these values: the last one of each is kept (a per-request Date
+// and ISO string showed in the bench profile).
+let lastResetAt = NaN;
+let lastResetIso = '';
+let lastDurationMs = NaN;
+let lastDuration = '';
+
+function isoAt(ms: number): string {
+  if (ms !== lastResetAt) {
+    lastResetAt = ms;
+    lastResetIso = new Date(ms).toISOString();
+  }
+  return lastResetIso;
+}
+
+function durationOf(ms: number): string {
+  if (ms !== lastDurationMs) {
+    lastDurationMs = ms;
+    lastDuration = formatDuration(ms);
+  }
+  return lastDuration;
+}
+
 export function requestHeaders(out: Record<string, string>, limit: number, d: LimitDecision, now: number): void {
   const remaining = String(Math.max(0, Math.floor(d.remaining)));
-  out['x-ratelimit-limit-requests'] = String(limit);
+  const limitText = String(limit);
+  out['x-ratelimit-limit-requests'] = limitText;
   out['x-ratelimit-remaining-requests'] = remaining;
-  out['x-ratelimit-reset-requests'] = formatDuration(d.resetMs);
-  out['X-RateLimit-Limit'] = String(limit);
+  out['x-ratelimit-reset-requests'] = durationOf(d.resetMs);
+  out['X-RateLimit-Limit'] = limitText;
   out['X-RateLimit-Remaining'] = remaining;
-  out['X-RateLimit-Reset'] = new Date(now + Math.ceil(d.resetMs)).toISOString();
+  out['X-RateLimit-Reset'] = isoAt(now + Math.ceil(d.resetMs));
 }
 
 export function tokenHeaders(out: Record<string, string>, limit: number, d: LimitDecision): void {
