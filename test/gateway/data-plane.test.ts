@@ -126,6 +126,41 @@ describe('data plane on node:http', () => {
     }
   });
 
+  const streamOnce = async () => {
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...CHAT, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.ok(text.endsWith('data: [DONE]\n\n'));
+  };
+
+  test('streams one after another reuse one upstream connection', async () => {
+    const before = { ...up.connections };
+    for (let i = 0; i < 5; i++) await streamOnce();
+    // Draining the rest of each body after [DONE] hands its connection back to the pool.
+    assert.equal(up.connections.closed, before.closed, 'no upstream connection was closed');
+    assert.ok(up.connections.opened - before.opened <= 1, `${up.connections.opened - before.opened} new upstream connections for 5 streams`);
+  });
+
+  test('an upstream that lingers after [DONE] does not hold the client, and its connection is dropped after a grace period', async () => {
+    up.behave({ lingerAfterDoneMs: 5000 });
+    try {
+      const closedBefore = up.connections.closed;
+      const t0 = performance.now();
+      await streamOnce();
+      assert.ok(performance.now() - t0 < 1000, 'the client had its whole answer at [DONE]');
+      for (let i = 0; i < 40 && up.connections.closed === closedBefore; i++) await new Promise((r) => setTimeout(r, 50));
+      const after = performance.now() - t0;
+      assert.equal(up.connections.closed, closedBefore + 1, 'the lingering connection was closed');
+      assert.ok(after >= 900 && after < 2500, `closed after the ~1 s grace, not at once nor at the upstream's 5 s: ${after.toFixed(0)} ms`);
+    } finally {
+      up.behave({});
+    }
+  });
+
   test('a slow reader gets a long stream whole (the upstream is paused, not buffered or dropped)', async () => {
     // 16 MB of frames: more than the loopback socket buffers hold, so while the client
     // reads nothing the gateway's writes back up and it must pause the upstream.

@@ -32,6 +32,8 @@ export interface Behaviour {
   chunkDelayMs?: number;
   /** Non-streaming: send the headers and half the body, and the rest this many ms later. */
   bodyHalfDelayMs?: number;
+  /** Streams: after the last frame, keep the response open this many ms before ending it. */
+  lingerAfterDoneMs?: number;
   /** Streams: send the response headers at once and the first frame this many ms later. */
   firstFrameDelayMs?: number;
   /** Never answer. */
@@ -56,6 +58,8 @@ export interface FakeOpenAI {
   baseUrl: string;
   port: number;
   requests: ReceivedRequest[];
+  /** TCP connections accepted so far, and how many of them have closed. */
+  connections: { opened: number; closed: number };
   /** Behaviour for the next requests (until changed). */
   behave(b: Behaviour): void;
   close(): Promise<void>;
@@ -182,7 +186,8 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
           return;
         }
         if (i >= frames.length) {
-          res.end();
+          if (b.lingerAfterDoneMs) later(() => res.end(), b.lingerAfterDoneMs);
+          else res.end();
           return;
         }
         res.write(frames[i++]);
@@ -205,12 +210,18 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
     req.on('data', (c) => (raw += c));
     req.on('end', () => handle(req, res, raw));
   });
+  const connections = { opened: 0, closed: 0 };
+  server.on('connection', (socket) => {
+    connections.opened++;
+    socket.once('close', () => connections.closed++);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     port,
     requests,
+    connections,
     behave(b) {
       behaviour = b;
     },
