@@ -18,7 +18,7 @@ const ROUTES: Record<string, Endpoint> = {
 };
 
 /** The endpoint a POST to this URL is for, or undefined. Query strings and one trailing slash are ignored. */
-export function dataPlaneEndpoint(url: string): Endpoint | undefined {
+function dataPlaneEndpoint(url: string): Endpoint | undefined {
   let path = url;
   const q = path.indexOf('?');
   if (q !== -1) path = path.slice(0, q);

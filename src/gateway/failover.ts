@@ -5,7 +5,7 @@ import type { ModelEntry, Route } from './catalog.ts';
 import type { Exchange } from './exchange.ts';
 import { routeOrder } from './router.ts';
 import type { Runtime } from './runtime.ts';
-import { callUpstream as dispatchCall, type UpstreamResponse } from './upstream-call.ts';
+import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, fromUpstreamStatus } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
@@ -101,7 +101,7 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   const up = route.upstream;
   const extra = up.config.headers;
   const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
-  const call = dispatchCall(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body });
+  const call = dispatchUpstream(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body });
   ex.upstreamCall = call;
   const timer = setTimeout(() => call.abort(Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), up.config.timeout_ms);
   try {

@@ -19,7 +19,7 @@ export interface UpstreamCall {
   abort(reason: Error): void;
 }
 
-export function callUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): UpstreamCall {
+export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): UpstreamCall {
   const handler = new CallHandler();
   dispatcher.dispatch(options, handler);
   return handler;
