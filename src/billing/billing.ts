@@ -88,7 +88,7 @@ export class Billing {
     account.reserved += amount;
     this.#open.add(requestId);
     const r: Reservation = { requestId, account, amount, prices, createdAt: Date.now(), settled: false };
-    if (amount > 0n) this.#journal.op({ op: 'reserve', requestId, accountId: account.id, amount, createdAt: r.createdAt });
+    if (amount > 0n) this.#journal.reserve(requestId, account.id, amount, r.createdAt);
     return r;
   }
 
@@ -114,7 +114,7 @@ export class Billing {
       // (same batch, same transaction); the ledger entry keeps only what is exceptional.
       const d = cost > r.amount ? { ...exceptional, overrun_usd: picoToUsd(cost - r.amount) } : exceptional;
       const detail = d.usage_estimated || 'overrun_usd' in d ? JSON.stringify(d) : null;
-      this.#journal.op({ op: 'settle', requestId: r.requestId, accountId: r.account.id, cost, detail, createdAt: Date.now() });
+      this.#journal.settle(r.requestId, r.account.id, cost, detail, Date.now());
     }
     return cost;
   }

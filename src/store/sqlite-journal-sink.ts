@@ -14,21 +14,13 @@ export function createSqliteJournalSink(sqlite: BetterSqlite3.Database): (batch:
   const insertRequest = sqlite.prepare(`INSERT OR IGNORE INTO requests (${REQUEST_COLUMNS.join(', ')}) VALUES (${REQUEST_COLUMNS.map(() => '?').join(', ')})`);
 
   return sqlite.transaction((batch: JournalBatch) => {
-    // A reservation settled within the same batch is never written, nor deleted.
-    const settled = new Set<string>();
-    for (const o of batch.ops) if (o.op === 'settle') settled.add(o.requestId);
-    const reservedHere = new Set<string>();
+    for (const r of batch.reserves) insertReservation.run(r);
     const debits = new Map<string, bigint>();
-    for (const o of batch.ops) {
-      if (o.op === 'reserve') {
-        if (settled.has(o.requestId)) reservedHere.add(o.requestId);
-        else insertReservation.run(o.requestId, o.accountId, o.amount, o.createdAt);
-        continue;
-      }
-      if (!reservedHere.has(o.requestId)) deleteReservation.run(o.requestId);
-      if (o.cost === 0n) continue;
-      insertCharge.run(o.accountId, -o.cost, o.requestId, o.detail, o.createdAt);
-      debits.set(o.accountId, (debits.get(o.accountId) ?? 0n) + o.cost);
+    for (const [requestId, accountId, cost, detail, createdAt, persisted] of batch.settles) {
+      if (persisted === 1) deleteReservation.run(requestId);
+      if (cost === 0n) continue;
+      insertCharge.run(accountId, -cost, requestId, detail, createdAt);
+      debits.set(accountId, (debits.get(accountId) ?? 0n) + cost);
     }
     for (const [accountId, cost] of debits) debit.run(cost, accountId);
     for (const row of batch.records) insertRequest.run(row);

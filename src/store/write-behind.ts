@@ -11,33 +11,35 @@ export const REQUEST_COLUMNS = [
 ] as const satisfies ReadonlyArray<keyof RequestsTable>;
 
 /** A request record as values in REQUEST_COLUMNS order: batches cross to the journal
- *  thread by structured clone, and arrays of values clone far cheaper than objects. */
+ *  thread by structured clone, and flat arrays of primitives clone far cheaper than objects. */
 export type RequestRow = unknown[];
 
-export interface ReserveOp {
-  op: 'reserve';
-  requestId: string;
-  accountId: string;
-  amount: bigint;
-  createdAt: number;
+function requestRow(r: RequestRecord): RequestRow {
+  // Spelled out, in REQUEST_COLUMNS order: a loop over the names is a megamorphic
+  // keyed load per column, on every request.
+  return [
+    r.id, r.created_at, r.account_id ?? null, r.key_id ?? null, r.endpoint, r.model ?? null, r.provider ?? null, r.upstream_model ?? null,
+    r.status, r.error_code ?? null, r.stream ?? 0, r.prompt_tokens ?? 0, r.cached_tokens ?? 0, r.cache_write_tokens ?? 0, r.completion_tokens ?? 0,
+    r.cost ?? null, r.ttfb_ms ?? null, r.latency_ms, r.failover ?? 0, r.prices ?? null, r.reserved ?? null,
+  ];
 }
 
-export interface SettleOp {
-  op: 'settle';
-  requestId: string;
-  accountId: string;
-  /** pUSD charged; 0 releases the reservation without a ledger entry. */
-  cost: bigint;
-  /** JSON of what is exceptional about the charge (estimated usage, overrun), or null. */
-  detail: string | null;
-  createdAt: number;
-}
+/** An open reservation to persist: [requestId, accountId, amount, createdAt]. */
+export type ReserveRow = [string, string, bigint, number];
 
-type Op = ReserveOp | SettleOp;
+/**
+ * A reservation replaced by its charge: [requestId, accountId, cost, detail, createdAt,
+ * persisted]. cost 0n releases without a ledger entry; detail is JSON of what is
+ * exceptional about the charge (estimated usage, overrun) or null; persisted is 1 when
+ * the reservation was written by an earlier batch and must be deleted.
+ */
+export type SettleRow = [string, string, bigint, string | null, number, 0 | 1];
 
 export interface JournalBatch {
   records: RequestRow[];
-  ops: Op[];
+  /** Applied before settles: a reservation and its settlement may share a retried batch. */
+  reserves: ReserveRow[];
+  settles: SettleRow[];
 }
 
 /** Applies one batch atomically (one transaction). */
@@ -60,7 +62,11 @@ export class WriteBehind {
   readonly #flushMs: number;
   readonly #maxBatch: number;
   #records: RequestRow[] = [];
-  #ops: Op[] = [];
+  /** Reservations not yet sent, by request id: one settled before the next flush is never written. */
+  #reserves = new Map<string, ReserveRow>();
+  /** Reservations of a failed batch, sent again ahead of the newer ones. */
+  #reservesRetry: ReserveRow[] = [];
+  #settles: SettleRow[] = [];
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -72,19 +78,25 @@ export class WriteBehind {
   }
 
   record(r: RequestRecord): void {
-    const row: RequestRow = new Array(REQUEST_COLUMNS.length);
-    for (let i = 0; i < REQUEST_COLUMNS.length; i++) row[i] = r[REQUEST_COLUMNS[i]!] ?? null;
-    this.#records.push(row);
+    this.#records.push(requestRow(r));
     this.#schedule();
   }
 
-  op(o: Op): void {
-    this.#ops.push(o);
+  reserve(requestId: string, accountId: string, amount: bigint, createdAt: number): void {
+    this.#reserves.set(requestId, [requestId, accountId, amount, createdAt]);
+    this.#schedule();
+  }
+
+  /** Replaces the reservation of `requestId` (if one was journaled) with a charge of `cost`. */
+  settle(requestId: string, accountId: string, cost: bigint, detail: string | null, createdAt: number): void {
+    const persisted = !this.#reserves.delete(requestId);
+    if (!persisted && cost === 0n) return;
+    this.#settles.push([requestId, accountId, cost, detail, createdAt, persisted ? 1 : 0]);
     this.#schedule();
   }
 
   #schedule(): void {
-    if (this.#records.length + this.#ops.length >= this.#maxBatch) void this.flush();
+    if (this.pending >= this.#maxBatch) void this.flush();
     else if (!this.#timer) {
       this.#timer = setTimeout(() => void this.flush(), this.#flushMs);
       this.#timer.unref();
@@ -92,7 +104,7 @@ export class WriteBehind {
   }
 
   get pending(): number {
-    return this.#records.length + this.#ops.length;
+    return this.#records.length + this.#reserves.size + this.#reservesRetry.length + this.#settles.length;
   }
 
   flush(): Promise<void> {
@@ -105,17 +117,21 @@ export class WriteBehind {
   }
 
   async #flushNow(): Promise<void> {
+    if (this.pending === 0) return;
     const records = this.#records;
-    const ops = this.#ops;
-    if (records.length === 0 && ops.length === 0) return;
+    const reserves = this.#reservesRetry.concat(Array.from(this.#reserves.values()));
+    const settles = this.#settles;
     this.#records = [];
-    this.#ops = [];
+    this.#reserves.clear();
+    this.#reservesRetry = [];
+    this.#settles = [];
     try {
-      await this.#sink({ records, ops });
+      await this.#sink({ records, reserves, settles });
     } catch (err) {
-      this.#log.error({ err, records: records.length, ops: ops.length }, 'write-behind flush failed; will retry');
+      this.#log.error({ err, records: records.length, reserves: reserves.length, settles: settles.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);
-      this.#ops = ops.concat(this.#ops);
+      this.#reservesRetry = reserves.concat(this.#reservesRetry);
+      this.#settles = settles.concat(this.#settles);
       if (!this.#timer) {
         this.#timer = setTimeout(() => void this.flush(), Math.max(this.#flushMs, 1000));
         this.#timer.unref();

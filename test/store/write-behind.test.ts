@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { openStore, sqliteHandle, type Db } from '../../src/store/open.ts';
+import { createSqliteJournalSink } from '../../src/store/sqlite-journal-sink.ts';
+import { WriteBehind, type JournalBatch, type RequestRecord } from '../../src/store/write-behind.ts';
+
+// The journal's contract with the store: every charge lands with its ledger entry and
+// balance change; a reservation is in the store exactly while its request is open
+// across a commit; a failed commit is retried without losing or doubling anything.
+
+const log = pino({ level: 'silent' });
+const ACCOUNT = 'acct_journal';
+
+async function store(t: { after(fn: () => Promise<void>): void }): Promise<Db> {
+  const db = await openStore('sqlite::memory:');
+  t.after(() => db.destroy());
+  await db.insertInto('accounts').values({ id: ACCOUNT, name: 'j', plan: null, balance: 1_000_000n, suspended: 0, created_at: 0n, updated_at: 0n }).execute();
+  return db;
+}
+
+function record(id: string, cost: bigint): RequestRecord {
+  return { id, created_at: 1, account_id: ACCOUNT, key_id: null, endpoint: 'chat', status: 200, cost, latency_ms: 3, prompt_tokens: 5, completion_tokens: 7, reserved: 900n };
+}
+
+/** The real SQLite sink, with every batch it was given kept for inspection. */
+function recordingSink(db: Db, failFirst = 0): { batches: JournalBatch[]; sink: (b: JournalBatch) => void } {
+  const apply = createSqliteJournalSink(sqliteHandle(db)!);
+  const batches: JournalBatch[] = [];
+  let failures = failFirst;
+  return {
+    batches,
+    sink(b) {
+      batches.push(structuredClone(b));
+      if (failures-- > 0) throw new Error('disk full');
+      apply(b);
+    },
+  };
+}
+
+async function state(db: Db) {
+  const acct = await db.selectFrom('accounts').select('balance').where('id', '=', ACCOUNT).executeTakeFirstOrThrow();
+  const reservations = await db.selectFrom('reservations').select('request_id').orderBy('request_id').execute();
+  const charges = await db.selectFrom('ledger').select(['request_id', 'amount']).where('kind', '=', 'charge').orderBy('id').execute();
+  const requests = await db.selectFrom('requests').select(['id', 'cost']).orderBy('id').execute();
+  return { balance: BigInt(acct.balance), reservations: reservations.map((r) => r.request_id), charges, requests };
+}
+
+test('a reservation settled before the next commit is never written; its charge, debit and request row are', async (t) => {
+  const db = await store(t);
+  const { batches, sink } = recordingSink(db);
+  const wb = new WriteBehind(sink, log, { flushMs: 60_000 });
+  wb.reserve('req_a', ACCOUNT, 900n, 1);
+  wb.reserve('req_b', ACCOUNT, 900n, 1);
+  wb.settle('req_a', ACCOUNT, 120n, null, 2);
+  wb.record(record('req_a', 120n));
+  // Released with nothing charged: neither the reservation nor a settlement reaches the store.
+  wb.settle('req_b', ACCOUNT, 0n, null, 2);
+  wb.record(record('req_b', 0n));
+  await wb.flush();
+
+  assert.equal(batches.length, 1);
+  assert.deepEqual(batches[0]!.reserves, []);
+  assert.deepEqual(batches[0]!.settles, [['req_a', ACCOUNT, 120n, null, 2, 0]]);
+  const s = await state(db);
+  assert.equal(s.balance, 1_000_000n - 120n);
+  assert.deepEqual(s.reservations, []);
+  assert.deepEqual(s.charges, [{ request_id: 'req_a', amount: -120n }]);
+  assert.deepEqual(s.requests, [{ id: 'req_a', cost: 120n }, { id: 'req_b', cost: 0n }]);
+});
+
+test('a request open across a commit leaves its reservation in the store until it settles', async (t) => {
+  const db = await store(t);
+  const { batches, sink } = recordingSink(db);
+  const wb = new WriteBehind(sink, log, { flushMs: 60_000 });
+  wb.reserve('req_long', ACCOUNT, 900n, 1);
+  wb.reserve('req_free', ACCOUNT, 900n, 1);
+  await wb.flush();
+  assert.deepEqual((await state(db)).reservations, ['req_free', 'req_long']);
+
+  wb.settle('req_long', ACCOUNT, 300n, '{"usage_estimated":true}', 5);
+  wb.record(record('req_long', 300n));
+  wb.settle('req_free', ACCOUNT, 0n, null, 5);
+  wb.record(record('req_free', 0n));
+  await wb.flush();
+
+  assert.deepEqual(batches[1]!.settles.map((x) => [x[0], x[2], x[5]]), [['req_long', 300n, 1], ['req_free', 0n, 1]]);
+  const s = await state(db);
+  assert.deepEqual(s.reservations, []);
+  assert.equal(s.balance, 1_000_000n - 300n);
+  assert.deepEqual(s.charges, [{ request_id: 'req_long', amount: -300n }]);
+  const detail = await db.selectFrom('ledger').select('detail').where('request_id', '=', 'req_long').executeTakeFirstOrThrow();
+  assert.equal(detail.detail, '{"usage_estimated":true}');
+});
+
+test('a failed commit is retried whole, in order, and applied exactly once', async (t) => {
+  const db = await store(t);
+  const { batches, sink } = recordingSink(db, 1);
+  const wb = new WriteBehind(sink, log, { flushMs: 5 });
+  wb.reserve('req_1', ACCOUNT, 900n, 1);
+  wb.reserve('req_2', ACCOUNT, 900n, 1);
+  wb.settle('req_1', ACCOUNT, 50n, null, 2);
+  wb.record(record('req_1', 50n));
+  await wb.flush(); // fails: req_2's reservation goes back to the queue
+  assert.equal(wb.pending, 3);
+  assert.deepEqual((await state(db)).requests, []);
+
+  // req_2 settles while its reservation waits to be written again.
+  wb.settle('req_2', ACCOUNT, 70n, null, 3);
+  wb.record(record('req_2', 70n));
+  await wb.close();
+
+  assert.equal(batches.length, 2);
+  assert.deepEqual(batches[1]!.reserves.map((r) => r[0]), ['req_2']);
+  assert.deepEqual(batches[1]!.settles.map((x) => [x[0], x[5]]), [['req_1', 0], ['req_2', 1]]);
+  const s = await state(db);
+  assert.equal(s.balance, 1_000_000n - 120n);
+  assert.deepEqual(s.reservations, []);
+  assert.deepEqual(s.charges.map((c) => c.request_id), ['req_1', 'req_2']);
+  assert.deepEqual(s.requests.map((r) => r.id), ['req_1', 'req_2']);
+  assert.equal(wb.pending, 0);
+});
+
+test('the request row carries every column it was given, in place', async (t) => {
+  const db = await store(t);
+  const { sink } = recordingSink(db);
+  const wb = new WriteBehind(sink, log, { flushMs: 60_000 });
+  const full: RequestRecord = {
+    id: 'req_full', created_at: 11, account_id: ACCOUNT, key_id: 'key_x', endpoint: 'embeddings', model: 'pub', provider: 'prov', upstream_model: 'up',
+    status: 429, error_code: 'rate_limit_exceeded', stream: 1, prompt_tokens: 1, cached_tokens: 2, cache_write_tokens: 3, completion_tokens: 4,
+    cost: 5n, ttfb_ms: 6, latency_ms: 7, failover: 1, prices: '{"input":"1"}', reserved: 8n,
+  };
+  wb.record(full);
+  await wb.flush();
+  const row = await db.selectFrom('requests').selectAll().where('id', '=', 'req_full').executeTakeFirstOrThrow();
+  const asNumbers = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' && k !== 'cost' && k !== 'reserved' ? Number(v) : v]));
+  assert.deepEqual(asNumbers, full);
+});
