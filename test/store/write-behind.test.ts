@@ -20,7 +20,7 @@ async function store(t: { after(fn: () => Promise<void>): void }): Promise<Db> {
 }
 
 function record(id: string, cost: bigint): RequestRecord {
-  return { id, created_at: 1, account_id: ACCOUNT, key_id: null, endpoint: 'chat', status: 200, cost, latency_ms: 3, prompt_tokens: 5, completion_tokens: 7, reserved: 900n };
+  return { id, created_at: 1, account_id: ACCOUNT, key_id: null, endpoint: 'chat', status: 200, stream: 0, cost, latency_ms: 3, prompt_tokens: 5, cached_tokens: 0, cache_write_tokens: 0, completion_tokens: 7, failover: 0, reserved: 900n };
 }
 
 /** The real SQLite sink, with every batch it was given kept for inspection. */
