@@ -9,6 +9,11 @@ const POOL_BYTES = 4096;
 let pool = randomBytes(POOL_BYTES);
 let offset = 0;
 
+/** The smallest request id issued at or after `ms`: a range on the primary key is a range in time. */
+export function requestIdFloor(ms: number): string {
+  return `req_${Math.max(0, Math.floor(ms)).toString(36).padStart(9, '0')}`;
+}
+
 export function newRequestId(): string {
   if (offset + 8 > POOL_BYTES) {
     pool = randomBytes(POOL_BYTES);

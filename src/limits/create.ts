@@ -7,6 +7,7 @@ import type { Limits } from './limits.ts';
 import { PlanLimits } from './plan-limits.ts';
 import { PlanRegistry } from './plans.ts';
 import { countChatInputTokens } from './token-count.ts';
+import { requestIdFloor } from '../gateway/request-id.ts';
 
 const DAY = 86_400_000;
 
@@ -20,10 +21,17 @@ export async function createLimits(config: Config, db: Db, log: Logger): Promise
   const plans = await PlanRegistry.load(config, db, log, models);
   const limits = new PlanLimits(plans, { log, defaultPlan: config.default_plan });
   const dayStart = Math.floor(Date.now() / DAY) * DAY;
+  // Today's rows are found through the primary key (request ids begin with their time),
+  // not by scanning the whole log: there is no index on created_at, and left to itself
+  // the planner walks the account index for the GROUP BY. MATERIALIZED keeps the range
+  // scan apart from the grouping (SQLite and PostgreSQL alike).
   const rows = await db
-    .selectFrom('requests')
+    .with(
+      (cte) => cte('today').materialized(),
+      (q) => q.selectFrom('requests').select(['account_id', 'key_id', 'prompt_tokens', 'completion_tokens']).where('id', '>=', requestIdFloor(dayStart)).where('created_at', '>=', BigInt(dayStart)),
+    )
+    .selectFrom('today')
     .select(['account_id', 'key_id', sql<bigint | number>`sum(prompt_tokens + completion_tokens)`.as('tokens')])
-    .where('created_at', '>=', BigInt(dayStart))
     .groupBy(['account_id', 'key_id'])
     .execute();
   for (const r of rows) limits.seedDaily(r.account_id, r.key_id, Number(r.tokens ?? 0));

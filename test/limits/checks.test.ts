@@ -391,6 +391,13 @@ test('daily usage survives a restart: it is reloaded from the request log', asyn
     const { key, accountId } = await tg.customer({ plan: 'daily' });
     assert.equal((await chat(tg, key)).status, 200);
     await tg.gw.rt.journal.flush();
+    // Yesterday's last request does not count; today's rows are found by their ids.
+    const { requestIdFloor } = await import('../../src/gateway/request-id.ts');
+    const dayStart = Math.floor(Date.now() / DAY) * DAY;
+    await tg.gw.rt.db.insertInto('requests').values({
+      id: `${requestIdFloor(dayStart - 1)}0000000000000000`, created_at: BigInt(dayStart - 1), account_id: accountId, key_id: null, endpoint: 'chat', status: 200,
+      stream: 0, prompt_tokens: 999, cached_tokens: 0, cache_write_tokens: 0, completion_tokens: 1, latency_ms: 1, failover: 0,
+    }).execute();
     const { createLimits } = await import('../../src/limits/create.ts');
     const fresh = await createLimits(tg.gw.rt.config, tg.gw.rt.db, tg.gw.rt.log);
     const view = fresh.describe({ id: accountId, plan: 'daily' }, 0, []) as any;
