@@ -58,6 +58,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N               repeat the whole sequence N times and report medians (default 1)
   --connections N          connections for the throughput run (default 64)
   --gateway-log-level L    add logging.level L to the gateway config (default: the gateway's own)
+  --node-flags="F ..."     extra node flags for every Node process started (upstream, bare, peer, gateway),
+                           e.g. "--single-threaded-gc"
   --profile                run the gateway with --cpu-prof (slows it; figures are then not comparable)
   --keep-logs              keep the temp dir (child logs, configs, wrk scripts) even on success
   --help`;
@@ -69,6 +71,7 @@ interface Options {
   rounds: number;
   connections: number;
   gatewayLogLevel?: string;
+  nodeFlags: string[];
   profile: boolean;
   keepLogs: boolean;
 }
@@ -84,6 +87,7 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string', default: '1' },
       connections: { type: 'string', default: '64' },
       'gateway-log-level': { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
       'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -118,6 +122,7 @@ function parseOptions(argv: string[]): Options {
     rounds: posInt('rounds', values.rounds, 1),
     connections: posInt('connections', values.connections, 1),
     gatewayLogLevel: values['gateway-log-level'],
+    nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f !== ''),
     profile: values.profile,
     keepLogs: values['keep-logs'],
   };
@@ -147,9 +152,9 @@ function gitCommit(): string | null {
   return r.stdout.trim() + (dirty.stdout.trim() !== '' ? '+dirty' : '');
 }
 
-async function startUpstream(tmpDir: string, core: number | null): Promise<{ child: Child; port: number }> {
+async function startUpstream(tmpDir: string, core: number | null, nodeFlags: string[]): Promise<{ child: Child; port: number }> {
   const port = await freePort();
-  const { cmd, args } = pinned(core, process.execPath, [path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(port)]);
+  const { cmd, args } = pinned(core, process.execPath, [...nodeFlags, path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(port)]);
   const child = startChild('fake upstream', cmd, args, { logPath: path.join(tmpDir, 'upstream.log') });
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
   return { child, port };
@@ -219,13 +224,14 @@ async function main(): Promise<number> {
   const loadBefore = os.loadavg();
   const started = new Date();
 
-  const upstream = await startUpstream(tmpDir, loadCore);
+  const upstream = await startUpstream(tmpDir, loadCore, opts.nodeFlags);
   const ctx: TargetContext = {
     repoRoot,
     tmpDir,
     upstreamPort: upstream.port,
     core: targetCore,
     gatewayLogLevel: opts.gatewayLogLevel,
+    nodeFlags: opts.nodeFlags,
     gatewayProfileDir: opts.profile ? path.join(tmpDir, 'profiles') : undefined,
   };
 

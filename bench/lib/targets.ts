@@ -33,6 +33,8 @@ export interface TargetContext {
   /** Core for the gateway/peer under test, or null when not pinning. */
   core: number | null;
   gatewayLogLevel?: string;
+  /** Extra flags for every Node process (--node-flags). */
+  nodeFlags: string[];
   /** When set, the gateway runs with --cpu-prof and writes its profile here on exit. */
   gatewayProfileDir?: string;
 }
@@ -61,7 +63,7 @@ export function directTarget(ctx: TargetContext): Target {
 /** The floor: a bare node:http + undici relay (bench/bare-relay.ts), as in PEERS.md. */
 export async function startBare(ctx: TargetContext): Promise<Target> {
   const port = await freePort();
-  const { cmd, args } = pinned(ctx.core, process.execPath, [path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)]);
+  const { cmd, args } = pinned(ctx.core, process.execPath, [...ctx.nodeFlags, path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)]);
   const child = startChild('bare relay', cmd, args, { logPath: path.join(ctx.tmpDir, 'bare.log') });
   try {
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
@@ -87,7 +89,7 @@ export function peerEntry(repoRoot: string): string {
 export async function startPeer(ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const entry = peerEntry(ctx.repoRoot);
-  const { cmd, args } = pinned(ctx.core, process.execPath, [entry, `--port=${port}`, '--headless']);
+  const { cmd, args } = pinned(ctx.core, process.execPath, [...ctx.nodeFlags, entry, `--port=${port}`, '--headless']);
   const child = startChild('peer (portkey)', cmd, args, {
     logPath: path.join(ctx.tmpDir, 'peer.log'),
     env: { ...process.env, NODE_ENV: 'production' },
@@ -190,7 +192,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
   );
   const adminToken = randomBytes(24).toString('hex'); // 48 chars
   const nodeFlags = ctx.gatewayProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.gatewayProfileDir}`] : [];
-  const { cmd, args } = pinned(ctx.core, process.execPath, [...nodeFlags, bin, 'serve', '--config', configPath]);
+  const { cmd, args } = pinned(ctx.core, process.execPath, [...ctx.nodeFlags, ...nodeFlags, bin, 'serve', '--config', configPath]);
   const child = startChild('gateway (tollgate)', cmd, args, {
     logPath: path.join(dir, 'gateway.log'),
     env: { ...process.env, NODE_ENV: 'production', TOLLGATE_ADMIN_TOKEN: adminToken },
