@@ -101,6 +101,16 @@ models:
     assert.equal(fromFile.admin_token, 'file-admin-token-abc-123');
   });
 
+  test('TOLLGATE_HOST and TOLLGATE_PORT set where to listen unless the file does', () => {
+    const c = loadConfig(file(PROVIDER), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
+    assert.deepEqual([c.listen.host, c.listen.port], ['0.0.0.0', 9090]);
+    const partly = loadConfig(file(`listen: { port: 7171 }\n${PROVIDER}`), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
+    assert.deepEqual([partly.listen.host, partly.listen.port], ['0.0.0.0', 7171]);
+    assert.equal(loadConfig(undefined, { TOLLGATE_PORT: '8181' }).listen.port, 8181);
+    rejects(PROVIDER, { TOLLGATE_PORT: 'eighty' }, 'listen.port');
+    rejects(PROVIDER, { TOLLGATE_PORT: '70000' }, 'listen.port');
+  });
+
   test('TOLLGATE_CONFIG names the file when no flag does', () => {
     const f = file(`listen: { port: 7171 }\n${PROVIDER}`);
     assert.equal(loadConfig(undefined, { TOLLGATE_CONFIG: f }).listen.port, 7171);
