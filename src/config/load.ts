@@ -83,15 +83,15 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
   if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
   // Where to listen, for containers and platforms that hand the address in the environment;
-  // the config file's own listen keys win.
-  if (env.TOLLGATE_HOST || env.TOLLGATE_PORT) {
-    const listen = raw.listen && typeof raw.listen === 'object' && !Array.isArray(raw.listen) ? { ...(raw.listen as Record<string, unknown>) } : raw.listen === undefined ? {} : null;
-    if (listen) {
-      if (listen.host === undefined && env.TOLLGATE_HOST) listen.host = env.TOLLGATE_HOST;
-      // Digits become a number; anything else is left as text for validation to name.
-      if (listen.port === undefined && env.TOLLGATE_PORT) listen.port = /^\d+$/.test(env.TOLLGATE_PORT) ? Number(env.TOLLGATE_PORT) : env.TOLLGATE_PORT;
-      raw.listen = listen;
-    }
+  // the config file's own listen keys win, and a `listen` that is not a mapping is left
+  // for validation to report.
+  const fileListen = raw.listen ?? {};
+  if ((env.TOLLGATE_HOST || env.TOLLGATE_PORT) && typeof fileListen === 'object' && !Array.isArray(fileListen)) {
+    const listen: Record<string, unknown> = { ...fileListen };
+    if (listen.host === undefined && env.TOLLGATE_HOST) listen.host = env.TOLLGATE_HOST;
+    // Digits become a number; anything else is left as text for validation to name.
+    if (listen.port === undefined && env.TOLLGATE_PORT) listen.port = /^\d+$/.test(env.TOLLGATE_PORT) ? Number(env.TOLLGATE_PORT) : env.TOLLGATE_PORT;
+    raw.listen = listen;
   }
   if (raw.providers === undefined && raw.models === undefined) {
     const catalog = catalogFromEnv(env);
