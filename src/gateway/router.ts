@@ -5,7 +5,9 @@ import type { ModelEntry, Route } from './catalog.ts';
 // a fallback for the others), then the lower tiers. Routes whose upstream's breaker is
 // open are left out; the caller learns how long until one opens again.
 
-export function routeOrder(model: ModelEntry, random: () => number = Math.random): Route[] {
+export function routeOrder(model: ModelEntry, random: () => number = Math.random): readonly Route[] {
+  // Most models have one route: no order to draw, nothing to allocate per request.
+  if (model.routes.length === 1) return model.routes;
   const tiers = new Map<number, Route[]>();
   for (const r of model.routes) {
     const t = tiers.get(r.priority);
