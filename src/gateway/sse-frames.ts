@@ -65,21 +65,26 @@ export class SseFrames {
     const usageMentioned = indexOfQuoted(text, 'usage');
     let usageAt = usageMentioned === -1 ? Infinity : position(usageObjectAt(text, usageMentioned));
     let errorAt = position(indexOfQuoted(text, 'error'));
-    // Runs of this read carry `"usage":null` only if "usage" appears at all; saying so
-    // spares the relay another search of the whole text.
-    const mentionsUsage = usageMentioned !== -1;
+    // Each run says whether it mentions "usage" at all, so the relay searches for
+    // `"usage":null` only in runs that can hold it. `mention` is the next mention at or
+    // after the run being emitted; runs only move forward, so the text is scanned once.
+    let mention = usageMentioned;
+    const emit = (start: number, end: number): void => {
+      if (mention !== -1 && mention < start) mention = indexOfQuoted(text, 'usage', start);
+      items.push({ kind: 'frames', text: start === 0 && end === text.length ? text : text.slice(start, end), mentionsUsage: mention !== -1 && mention < end });
+    };
     let run = 0; // start of the frames not yet emitted
     let i = 0;
     while (i < text.length) {
       const nl = text.indexOf('\n', i);
       if (text.charCodeAt(nl + 1) !== 10) {
         // A multi-line frame: from here on the full parser does the work.
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
+        if (run < i) emit(run, i);
         return this.#general(text.slice(i) + this.#takePending());
       }
       const dataFrame = text.startsWith('data: ', i);
       if (!dataFrame && text.charCodeAt(i) !== 58 /* ':' comment */) {
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
+        if (run < i) emit(run, i);
         return this.#general(text.slice(i) + this.#takePending());
       }
       const special = usageAt < nl || errorAt < nl;
@@ -88,13 +93,13 @@ export class SseFrames {
         if (errorAt < nl) errorAt = position(indexOfQuoted(text, 'error', nl));
       }
       if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
-        if (run < i) items.push({ kind: 'frames', text: text.slice(run, i), mentionsUsage });
+        if (run < i) emit(run, i);
         if (dataFrame) this.#translator.push({ data: text.slice(i + 6, nl) }, items);
         run = nl + 2;
       }
       i = nl + 2;
     }
-    if (run < text.length) items.push({ kind: 'frames', text: run === 0 ? text : text.slice(run), mentionsUsage });
+    if (run < text.length) emit(run, text.length);
   }
 
   #takePending(): string {

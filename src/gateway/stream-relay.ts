@@ -52,7 +52,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           let text = item.kind === 'chunk' ? `data: ${item.json}\n\n` : item.text;
           if (modelNeedle === undefined) modelNeedle = learnModelNeedle(text, publicModelJson);
           if (modelNeedle) text = replaceQuoted(text, modelNeedle, publicModelJson);
-          if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('"usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
+          if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
           ex.streamed.push(text);
           out += text;
           break;

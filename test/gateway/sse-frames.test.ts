@@ -20,8 +20,9 @@ function normalise(items: StreamItem[]): unknown[] {
       continue;
     }
     assert.ok(it.text.endsWith('\n\n'), 'a run holds whole frames');
-    // The relay skips its "usage":null search when a run says it has no "usage".
-    if (it.text.includes('"usage"')) assert.equal(it.mentionsUsage, true, 'a run that mentions "usage" says so');
+    // The relay searches a run for "usage":null only when the run says it mentions "usage":
+    // a false "no" would leak usage:null to the client, a false "yes" costs a search.
+    assert.equal(it.mentionsUsage, it.text.includes('"usage"'), 'a run says exactly whether it mentions "usage"');
     for (const f of it.text.slice(0, -2).split('\n\n')) {
       assert.ok(f.startsWith('data: '), `a run holds only data frames: ${JSON.stringify(f)}`);
       out.push({ kind: 'chunk', json: f.slice(6) });
