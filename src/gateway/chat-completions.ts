@@ -24,7 +24,8 @@ import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.t
 export type Endpoint = 'chat' | 'embeddings';
 
 /** Serves one data-plane request whose body is already parsed (see data-plane.ts). */
-export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+/** `text` is the body as the client sent it, passed on so the upstream gets it unchanged but for the members the gateway sets. */
+export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, text?: string): Promise<void> {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
   rt.inFlight++;
   try {
@@ -33,7 +34,7 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
     const account = rt.accounts.get(ex.key.accountId);
     ex.account = account instanceof Promise ? await account : account;
     if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
-    await (endpoint === 'chat' ? chat(rt, ex, body, res) : embeddings(rt, ex, body, res));
+    await (endpoint === 'chat' ? chat(rt, ex, body, res, text) : embeddings(rt, ex, body, res, text));
   } catch (err) {
     if (!(err instanceof GatewayError)) {
       rt.log.error({ err, request_id: ex.id }, 'unexpected error in request pipeline');
@@ -101,13 +102,13 @@ function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
 }
 
-async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse): Promise<void> {
+async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string | undefined): Promise<void> {
   const info = validateChatRequest(requestBody);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
   abortOnClientClose(res, ex);
-  const callFor = (route: Route): ChatCall => ({ body, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
+  const callFor = (route: Route): ChatCall => ({ body, bodyText, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
 
   if (!info.stream) {
@@ -176,7 +177,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   });
 }
 
-async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse): Promise<void> {
+async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string | undefined): Promise<void> {
   const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
@@ -188,7 +189,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
     (r) => {
       const build = r.upstream.adapter.buildEmbeddingsRequest;
       if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
-      return build(body, r.model, r.upstream.config);
+      return build(body, r.model, r.upstream.config, bodyText);
     },
   );
   setRouteHeaders(ex, route);

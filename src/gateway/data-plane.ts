@@ -80,7 +80,7 @@ export function dataPlaneListener(
         writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
         return;
       }
-      void handleExchange(rt, endpoint, id, req, res, body);
+      void handleExchange(rt, endpoint, id, req, res, body, text);
     });
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});

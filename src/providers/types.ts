@@ -17,6 +17,10 @@ export interface UpstreamRequest {
 export interface ChatCall {
   /** The client's request body (OpenAI shape), validated; do not mutate. */
   body: ChatBody;
+  /** The body's JSON text as the client sent it, where there is one: `body` is its parse,
+   *  but for the max-tokens members admission may have clamped. An OpenAI-wire adapter
+   *  edits this text instead of serialising `body` again. */
+  bodyText?: string | undefined;
   /** The model name to send upstream. */
   upstreamModel: string;
   stream: boolean;
@@ -77,7 +81,7 @@ export interface ProviderAdapter {
   parseChatResponse(json: unknown): ParsedChatResponse;
   createStreamTranslator(call: ChatCall): StreamTranslator;
   /** Embeddings, where the wire protocol has them. */
-  buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig): UpstreamRequest;
+  buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig, bodyText?: string): UpstreamRequest;
   parseEmbeddingsResponse?(json: unknown): ParsedChatResponse;
   /** Extracts what an upstream error body says (any known shape), never throwing. */
   parseError(status: number, text: string): UpstreamErrorInfo;

@@ -92,6 +92,30 @@ describe('chat completions (non-streaming)', () => {
     assert.deepEqual(rest, expected);
   });
 
+  test("the upstream gets the client's bytes, but for the members the gateway sets", async () => {
+    up.behave({});
+    // Re-serialising would turn 1.0 into 1, round the seed (above 2^53) to
+    // 12345678901234567000 and drop the spacing and the escaped key's spelling.
+    const sent = `{
+  "messages" : [ {"role":"user", "content":"say \\"model\\": hi"} ],
+  "temperature": 1.0,
+  "seed": 12345678901234567890,
+  "logit_bias": {"50256": -100},
+  "m\\u006fdel": "deepseek-v4-flash",
+  "stream_options": {"include_usage": false, "x": 1},
+  "stream": true
+}`;
+    const n = up.requests.length;
+    const res = await post(`${tg.url}/v1/chat/completions`, sent, { key });
+    assert.equal(res.status, 200, res.text);
+    const expected = sent
+      .replace('"m\\u006fdel": "deepseek-v4-flash"', '"m\\u006fdel": "upstream-flash"')
+      .replace('{"include_usage": false, "x": 1}', '{"include_usage":true,"x":1}');
+    assert.equal(up.requests[n]!.text, expected);
+    // The client did not ask for usage: the frame Tollgate asked for is not relayed.
+    assert.ok(!res.text.includes('"usage":{'), res.text);
+  });
+
   test('the same fields pass through the SDK (the unknown field included)', async () => {
     up.behave({});
     const n = up.requests.length;

@@ -83,6 +83,15 @@ describe('models and embeddings', () => {
     });
   }
 
+  test('embeddings: the upstream gets the client\'s bytes but for the model', async () => {
+    up.behave({});
+    const sent = '{ "input": ["a \\"quoted\\" text"], "model": "embed-small", "dimensions": 3.0 }';
+    const n = up.requests.length;
+    const r = await post(`${tg.url}/v1/embeddings`, sent, { key });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(up.requests[n]!.text, sent.replace('"model": "embed-small"', '"model": "text-embedding-3-small"'));
+  });
+
   test('a chat model on /v1/embeddings and an embedding model on /v1/chat/completions are 400s', async () => {
     const n = up.requests.length;
     expectError(await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'x' }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });

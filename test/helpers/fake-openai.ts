@@ -10,6 +10,8 @@ export interface ReceivedRequest {
   path: string;
   headers: IncomingMessage['headers'];
   body: any;
+  /** The body exactly as it arrived. */
+  text: string;
   /** Set when the client (the gateway) went away before the response finished. */
   aborted: boolean;
 }
@@ -106,7 +108,7 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
     } catch {
       /* recorded as null */
     }
-    const rec: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, aborted: false };
+    const rec: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, text: raw, aborted: false };
     requests.push(rec);
     res.on('close', () => {
       if (!res.writableFinished) {

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { expectError, get } from '../helpers/http.ts';
+import { expectError, get, post } from '../helpers/http.ts';
 import { chat, fakeClock, holdInFlight, limitsConfig, limitsOf, textOfTokens, waitIdle } from './helpers.ts';
 
 // Every limit check over HTTP: its status, code, message and headers, the order they
@@ -106,6 +106,15 @@ describe('limit checks', () => {
     b = await sent({});
     assert.equal(b.max_tokens, 32_000);
     assert.equal(b.max_completion_tokens, undefined);
+    // Both land in the client's own text: the clamp in place, the cap added at the end.
+    for (const [asked, expected] of [
+      ['{"model":"deepseek-v4-flash", "max_tokens": 50000, "messages":[{"role":"user","content":"hi"}]}', '{"model":"upstream-flash", "max_tokens": 32000, "messages":[{"role":"user","content":"hi"}]}'],
+      ['{"model":"deepseek-v4-flash", "messages":[{"role":"user","content":"hi"}] }', '{"model":"upstream-flash", "messages":[{"role":"user","content":"hi"}] ,"max_tokens":32000}'],
+    ] as const) {
+      const r = await post(`${tg.url}/v1/chat/completions`, asked, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(up.requests.at(-1)!.text, expected);
+    }
     // the model's own cap clamps too; with no plan cap, a request without one is left alone
     const { key: open } = await tg.customer({ plan: 'open' });
     assert.equal((await chat(tg, open, { model: 'small-ctx', max_tokens: 4000 })).status, 200);

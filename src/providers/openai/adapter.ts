@@ -1,4 +1,5 @@
 import type { ChatCall, ProviderAdapter, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
+import { withTopLevelMembers } from '../../protocol/json-members.ts';
 import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
 import type { ProviderConfig } from '../../config/schema.ts';
 
@@ -70,24 +71,30 @@ export const openaiAdapter: ProviderAdapter = {
   kind: 'openai',
   authHeaders,
   buildChatRequest(call: ChatCall, provider) {
-    const body: Record<string, any> = { ...call.body, model: call.upstreamModel };
-    if (call.maxOutputTokens !== undefined && body.max_tokens == null && body.max_completion_tokens == null) {
-      body[provider.max_tokens_field] = call.maxOutputTokens;
+    const b = call.body;
+    const changes: Record<string, unknown> = { model: call.upstreamModel };
+    // Admission may have clamped these in `body`; the client's text has what it asked for.
+    if (b.max_tokens != null) changes.max_tokens = b.max_tokens;
+    if (b.max_completion_tokens != null) changes.max_completion_tokens = b.max_completion_tokens;
+    if (call.maxOutputTokens !== undefined && b.max_tokens == null && b.max_completion_tokens == null) {
+      changes[provider.max_tokens_field] = call.maxOutputTokens;
     }
     if (call.stream) {
       // Always ask for usage so streams are metered; the gateway strips the frame again
       // when the client did not ask for it.
-      body.stream_options = { ...(call.body.stream_options ?? {}), include_usage: true };
+      changes.stream_options = { ...(b.stream_options ?? {}), include_usage: true };
     }
-    return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify(body) };
+    const text = call.bodyText === undefined ? null : withTopLevelMembers(call.bodyText, changes);
+    return { path: '/chat/completions', headers: authHeaders(provider), body: text ?? JSON.stringify({ ...b, ...changes }) };
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
     return { body, usage: readOpenAIUsage(body?.usage) };
   },
   createStreamTranslator,
-  buildEmbeddingsRequest(body, upstreamModel, provider) {
-    return { path: '/embeddings', headers: authHeaders(provider), body: JSON.stringify({ ...body, model: upstreamModel }) };
+  buildEmbeddingsRequest(body, upstreamModel, provider, bodyText) {
+    const text = bodyText === undefined ? null : withTopLevelMembers(bodyText, { model: upstreamModel });
+    return { path: '/embeddings', headers: authHeaders(provider), body: text ?? JSON.stringify({ ...body, model: upstreamModel }) };
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
