@@ -57,6 +57,9 @@ const USAGE = `usage: npm run bench -- [options]
   --no-peer                skip the Portkey peer
   --rounds N               repeat the whole sequence N times and report medians (default 1)
   --connections N          connections for the throughput run (default 64)
+  --prompt-bytes N         send a coding-assistant conversation of about N bytes instead of the one-word
+                           request (default 0: the one-word request the goals are set for); results go to
+                           results/prompt-N.json
   --gateway-log-level L    add logging.level L to the gateway config (default: the gateway's own)
   --node-flags="F ..."     extra node flags for every Node process started (upstream, bare, peer, gateway),
                            e.g. "--single-threaded-gc"
@@ -70,6 +73,7 @@ interface Options {
   targets: TargetName[];
   rounds: number;
   connections: number;
+  promptBytes: number;
   gatewayLogLevel?: string;
   nodeFlags: string[];
   profile: boolean;
@@ -86,6 +90,7 @@ function parseOptions(argv: string[]): Options {
       'no-peer': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '1' },
       connections: { type: 'string', default: '64' },
+      'prompt-bytes': { type: 'string', default: '0' },
       'gateway-log-level': { type: 'string' },
       'node-flags': { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
@@ -121,6 +126,7 @@ function parseOptions(argv: string[]): Options {
     targets,
     rounds: posInt('rounds', values.rounds, 1),
     connections: posInt('connections', values.connections, 1),
+    promptBytes: posInt('prompt-bytes', values['prompt-bytes'], 0),
     gatewayLogLevel: values['gateway-log-level'],
     nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f !== ''),
     profile: values.profile,
@@ -233,6 +239,7 @@ async function main(): Promise<number> {
     gatewayLogLevel: opts.gatewayLogLevel,
     nodeFlags: opts.nodeFlags,
     gatewayProfileDir: opts.profile ? path.join(tmpDir, 'profiles') : undefined,
+    promptBytes: opts.promptBytes,
   };
 
   const results: TargetRuns[] = opts.targets.map((name) => ({
@@ -299,7 +306,8 @@ async function main(): Promise<number> {
   const outDir = path.join(repoRoot, 'bench/results');
   fs.mkdirSync(outDir, { recursive: true });
   // A profiled run is slowed by the profiler: keep it out of latest.json.
-  const outFile = path.join(outDir, opts.profile ? 'profile.json' : 'latest.json');
+  // So is a run with another request body: the goals are set for the one-word request.
+  const outFile = path.join(outDir, opts.profile ? 'profile.json' : opts.promptBytes > 0 ? `prompt-${opts.promptBytes}.json` : 'latest.json');
   fs.writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), outFile) || outFile}`);
 

@@ -37,12 +37,34 @@ export interface TargetContext {
   nodeFlags: string[];
   /** When set, the gateway runs with --cpu-prof and writes its profile here on exit. */
   gatewayProfileDir?: string;
+  /** 0: the issue's one-word request; otherwise a conversation of about this many bytes. */
+  promptBytes: number;
 }
 
-function chatBody(model: string, stream: boolean): string {
+/**
+ * A coding-assistant conversation of about `bytes` bytes of JSON: code full of quotes
+ * and newlines, which is what a JSON parser (and any re-serialisation) meets from
+ * Cursor, Aider or Continue. Ends with the user's turn.
+ */
+export function conversation(bytes: number): Array<{ role: string; content: string }> {
+  const messages = [{ role: 'system', content: 'You are a careful coding assistant. Answer with code.' }];
+  let size = JSON.stringify(messages).length;
+  for (let i = 0; size < bytes || messages.at(-1)!.role !== 'user'; i++) {
+    const content =
+      i % 2 === 0
+        ? `Fix this:\n\`\`\`ts\nfunction f${i}(a: string) {\n  return a === "x" ? \`\${a}!\` : null;\n}\n\`\`\`\n`.repeat(6)
+        : 'Here is the fix: compare with "x" after trimming, and return "" instead of null.\n'.repeat(4);
+    const m = { role: i % 2 === 0 ? 'user' : 'assistant', content };
+    messages.push(m);
+    size += JSON.stringify(m).length + 1;
+  }
+  return messages;
+}
+
+function chatBody(model: string, stream: boolean, promptBytes: number): string {
   const body: Record<string, unknown> = {
     model,
-    messages: [{ role: 'user', content: 'hi' }],
+    messages: promptBytes > 0 ? conversation(promptBytes) : [{ role: 'user', content: 'hi' }],
     max_tokens: 64,
   };
   if (stream) body.stream = true;
@@ -54,7 +76,7 @@ export function directTarget(ctx: TargetContext): Target {
     name: 'direct',
     url: `http://127.0.0.1:${ctx.upstreamPort}/v1/chat/completions`,
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
-    body: (stream) => chatBody(UPSTREAM_MODEL, stream),
+    body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
     info: { port: ctx.upstreamPort },
     stop: async () => {},
   };
@@ -75,7 +97,7 @@ export async function startBare(ctx: TargetContext): Promise<Target> {
     name: 'bare',
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
-    body: (stream) => chatBody(UPSTREAM_MODEL, stream),
+    body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
     info: { port, log: child.logPath },
     stop: () => child.stop(),
   };
@@ -114,7 +136,7 @@ export async function startPeer(ctx: TargetContext): Promise<Target> {
       'x-portkey-provider': 'openai',
       'x-portkey-custom-host': `http://127.0.0.1:${ctx.upstreamPort}/v1`,
     },
-    body: (stream) => chatBody(UPSTREAM_MODEL, stream),
+    body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
     info: { port, package: `${PEER_PACKAGE}@${pkg.version ?? '?'}`, log: child.logPath },
     stop: () => child.stop(),
   };
@@ -224,7 +246,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
       name: 'gateway',
       url: `${base}/v1/chat/completions`,
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
-      body: (stream) => chatBody(GATEWAY_MODEL, stream),
+      body: (stream) => chatBody(GATEWAY_MODEL, stream, ctx.promptBytes),
       info: {
         port,
         config: configPath,
