@@ -23,9 +23,12 @@ import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.t
 
 export type Endpoint = 'chat' | 'embeddings';
 
-/** Serves one data-plane request whose body is already parsed (see data-plane.ts). */
-/** `text` is the body as the client sent it, passed on so the upstream gets it unchanged but for the members the gateway sets. */
-export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, text?: string): Promise<void> {
+/**
+ * Serves one data-plane request whose body is already parsed (see data-plane.ts). `text`
+ * is that body as the client sent it: the upstream gets it unchanged but for the members
+ * the gateway sets.
+ */
+export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, text: string): Promise<void> {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
   rt.inFlight++;
   try {
@@ -102,7 +105,7 @@ function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
 }
 
-async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string | undefined): Promise<void> {
+async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string): Promise<void> {
   const info = validateChatRequest(requestBody);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
@@ -177,7 +180,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   });
 }
 
-async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string | undefined): Promise<void> {
+async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string): Promise<void> {
   const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
