@@ -7,18 +7,8 @@
 // changes what the client sent: an integer above 2^53 (a `seed`, say) loses digits and
 // `1.0` becomes `1`. Here the text is walked once at the top level; strings are skipped
 // with indexOf, so the cost follows the number of quotes, not of characters: the same
-// 39 KB (code, full of quotes) took 16–30 µs against 54–84 µs for JSON.stringify. A
-// 100-byte body costs ~1 µs, ~0.6 µs more than JSON.stringify; consistency wins there.
-
-/** Where the top-level members of interest sit. */
-interface Members {
-  /** [start, end) of each asked-for name's value, in the order asked; undefined where absent. */
-  spans: Array<[number, number] | undefined>;
-  /** How many members the object has. */
-  count: number;
-  /** Index of the object's closing brace. */
-  close: number;
-}
+// 39 KB (code, full of quotes) took 16–30 µs against 54–84 µs for JSON.stringify. On a
+// 100-byte body it is 0.3–0.6 µs slower than JSON.stringify; byte-exact either way wins.
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -98,66 +88,84 @@ function nameIndex(text: string, start: number, end: number, names: readonly str
 }
 
 /**
- * Where the values of the top-level members named in `names` are, or null when the text
- * is not one object or names one of them twice (what a duplicate means differs between
- * parsers, so the caller re-serialises instead). Assumes text that JSON.parse accepted.
+ * Walks the top-level members of a JSON object text and calls `visit(n, start, end)` for
+ * each one named `names[n]`, with its value at text[start, end); `visit` returns false to
+ * give up. Returns the index of the closing brace, or -1 when the text is not one object
+ * or `visit` gave up. Assumes text that JSON.parse accepted.
  */
-export function topLevelMembers(text: string, names: readonly string[]): Members | null {
+function walkTopLevel(text: string, names: readonly string[], visit: (n: number, start: number, end: number) => boolean): number {
   let i = skipSpace(text, 0);
-  if (text.charCodeAt(i) !== OPEN_BRACE) return null;
-  const spans: Members['spans'] = new Array(names.length).fill(undefined);
+  if (text.charCodeAt(i) !== OPEN_BRACE) return -1;
   i = skipSpace(text, i + 1);
-  if (text.charCodeAt(i) === CLOSE_BRACE) return skipSpace(text, i + 1) === text.length ? { spans, count: 0, close: i } : null;
-  for (let count = 1; ; count++) {
-    if (text.charCodeAt(i) !== QUOTE) return null;
+  if (text.charCodeAt(i) === CLOSE_BRACE) return skipSpace(text, i + 1) === text.length ? i : -1;
+  for (;;) {
+    if (text.charCodeAt(i) !== QUOTE) return -1;
     const nameEnd = stringEnd(text, i);
-    if (nameEnd === -1) return null;
+    if (nameEnd === -1) return -1;
     const n = nameIndex(text, i, nameEnd, names);
     i = skipSpace(text, nameEnd + 1);
-    if (text.charCodeAt(i) !== COLON) return null;
+    if (text.charCodeAt(i) !== COLON) return -1;
     const start = skipSpace(text, i + 1);
     const end = valueEnd(text, start);
-    if (end === -1) return null;
-    if (n !== -1) {
-      if (spans[n]) return null;
-      spans[n] = [start, end];
-    }
+    if (end === -1) return -1;
+    if (n !== -1 && !visit(n, start, end)) return -1;
     i = skipSpace(text, end);
     const c = text.charCodeAt(i);
     if (c === COMMA) {
       i = skipSpace(text, i + 1);
       continue;
     }
-    if (c === CLOSE_BRACE && skipSpace(text, i + 1) === text.length) return { spans, count, close: i };
-    return null;
+    return c === CLOSE_BRACE && skipSpace(text, i + 1) === text.length ? i : -1;
   }
+}
+
+/** Where the values of the top-level members named in `names` are ([start, end), in the order asked), or null as for withTopLevelMembers. */
+export function topLevelMembers(text: string, names: readonly string[]): Array<[number, number] | undefined> | null {
+  const spans: Array<[number, number] | undefined> = new Array(names.length).fill(undefined);
+  const close = walkTopLevel(text, names, (n, start, end) => {
+    if (spans[n]) return false;
+    spans[n] = [start, end];
+    return true;
+  });
+  return close === -1 ? null : spans;
 }
 
 /**
  * `text` with the given top-level members set to the given values (replaced where they
  * are, appended where they are not); everything else byte for byte. Null when the text
- * is not a plain object (see topLevelMembers): the caller then serialises the object.
+ * is not one plain object, or names one of these members twice (what a duplicate means
+ * differs between parsers): the caller then serialises the object.
  */
 export function withTopLevelMembers(text: string, changes: Record<string, unknown>): string | null {
   const names = Object.keys(changes);
-  const members = topLevelMembers(text, names);
-  if (!members) return null;
-  const edits: Array<[number, number, string]> = [];
-  let appended = '';
-  for (let n = 0; n < names.length; n++) {
-    const value = JSON.stringify(changes[names[n]!]);
+  if (names.length > 30) return null; // `seen` is a bit mask
+  const values: string[] = [];
+  for (const name of names) {
+    const value = JSON.stringify(changes[name]);
     if (value === undefined) return null;
-    const span = members.spans[n];
-    if (span) edits.push([span[0], span[1], value]);
-    else appended += `${appended || members.count > 0 ? ',' : ''}${JSON.stringify(names[n])}:${value}`;
+    values.push(value);
   }
-  edits.sort((a, b) => a[0] - b[0]);
+  // Members come in text order, so the replacements are made as the walk finds them.
   let out = '';
   let done = 0;
-  for (const [start, end, value] of edits) {
-    out += text.slice(done, start) + value;
+  let seen = 0;
+  const close = walkTopLevel(text, names, (n, start, end) => {
+    if (seen & (1 << n)) return false;
+    seen |= 1 << n;
+    out += text.slice(done, start) + values[n];
     done = end;
+    return true;
+  });
+  if (close === -1) return null;
+  let appended = '';
+  let k = close - 1;
+  while (isSpace(text.charCodeAt(k))) k--;
+  let comma = text.charCodeAt(k) !== OPEN_BRACE;
+  for (let n = 0; n < names.length; n++) {
+    if (seen & (1 << n)) continue;
+    appended += `${comma ? ',' : ''}${JSON.stringify(names[n])}:${values[n]}`;
+    comma = true;
   }
   if (!appended) return out + text.slice(done);
-  return out + text.slice(done, members.close) + appended + text.slice(members.close);
+  return out + text.slice(done, close) + appended + text.slice(close);
 }
