@@ -71,6 +71,9 @@ export interface Ratios {
   /** Gateway minus direct at 1 connection, ms. */
   gateway_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
   peer_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
+  /** The bare relay minus direct at 1 connection, ms: how much of the gateway's added
+   *  latency any Node relay adds on this machine (at p99, mostly the VM's wake-ups). */
+  bare_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
 }
 
 export function computeRatios(targets: TargetRuns[]): Ratios {
@@ -82,6 +85,7 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
     gateway_over_peer_rps: { nonstream: null, stream: null },
     gateway_added_ms_c1: { nonstream: null, stream: null },
     peer_added_ms_c1: { nonstream: null, stream: null },
+    bare_added_ms_c1: { nonstream: null, stream: null },
   };
   for (const mode of MODES) {
     const d = usable(by('direct'), mode);
@@ -89,7 +93,10 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
     const p = usable(by('peer'), mode);
     const b = usable(by('bare'), mode);
     if (g !== null && b !== null) r.gateway_over_bare_rps[mode] = g.rps64 / b.rps64;
-    if (b !== null && d !== null) r.bare_over_direct_rps[mode] = b.rps64 / d.rps64;
+    if (b !== null && d !== null) {
+      r.bare_over_direct_rps[mode] = b.rps64 / d.rps64;
+      r.bare_added_ms_c1[mode] = { p50: b.p50_1 - d.p50_1, p99: b.p99_1 - d.p99_1 };
+    }
     if (g !== null && d !== null) {
       r.gateway_over_direct_rps[mode] = g.rps64 / d.rps64;
       r.gateway_added_ms_c1[mode] = { p50: g.p50_1 - d.p50_1, p99: g.p99_1 - d.p99_1 };
@@ -207,12 +214,9 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
   for (const mode of MODES) {
     const g = ratios.gateway_added_ms_c1[mode];
     const p = ratios.peer_added_ms_c1[mode];
-    out.push(
-      `  ${MODE_LABEL[mode].padEnd(10)}  added at c=1: gateway ` +
-        (g === null ? 'n/a' : `p50 ${signed(g.p50)} ms, p99 ${signed(g.p99)} ms`) +
-        '   peer ' +
-        (p === null ? 'n/a' : `p50 ${signed(p.p50)} ms, p99 ${signed(p.p99)} ms`),
-    );
+    const b = ratios.bare_added_ms_c1[mode];
+    const added = (a: { p50: number; p99: number } | null): string => (a === null ? 'n/a' : `p50 ${signed(a.p50)} ms, p99 ${signed(a.p99)} ms`);
+    out.push(`  ${MODE_LABEL[mode].padEnd(10)}  added at c=1: gateway ${added(g)}   bare ${added(b)}   peer ${added(p)}`);
   }
 
   out.push('', 'Goals:');
