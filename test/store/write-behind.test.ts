@@ -136,3 +136,46 @@ test('the request row carries every column it was given, in place', async (t) =>
   const asNumbers = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' && k !== 'cost' && k !== 'reserved' ? Number(v) : v]));
   assert.deepEqual(asNumbers, full);
 });
+
+test('a large batch (written 32, 8 and 1 rows per statement) lands every row, column and charge, in order', async (t) => {
+  const db = await store(t);
+  const other = 'acct_other';
+  await db.insertInto('accounts').values({ id: other, name: 'o', plan: null, balance: 1_000_000n, suspended: 0, created_at: 0n, updated_at: 0n }).execute();
+  const { batches, sink } = recordingSink(db);
+  const wb = new WriteBehind(sink, log, { flushMs: 60_000 });
+  // 45 = 32 + 8 + 5 x 1; every seventh request is free (no ledger entry).
+  const expected: RequestRecord[] = [];
+  for (let i = 0; i < 45; i++) {
+    const id = `req_${String(i).padStart(3, '0')}`;
+    const account = i % 2 ? other : ACCOUNT;
+    const cost = i % 7 === 0 ? 0n : BigInt(100 + i);
+    wb.reserve(id, account, 900n, i);
+    wb.settle(id, account, cost, i % 5 === 0 ? `{"n":${i}}` : null, 1000 + i);
+    const r: RequestRecord = {
+      id, created_at: 1000 + i, account_id: account, key_id: `key_${i}`, endpoint: 'chat.completions', model: `m${i}`, provider: 'p', upstream_model: `u${i}`,
+      status: 200 + (i % 3), error_code: i % 3 ? `e${i}` : null, stream: i % 2, prompt_tokens: i, cached_tokens: i * 2, cache_write_tokens: i * 3, completion_tokens: i * 4,
+      cost, ttfb_ms: i * 5, latency_ms: i * 6, failover: (i + 1) % 2, prices: `{"input":"${i}"}`, reserved: 900n,
+    };
+    expected.push(r);
+    wb.record(r);
+  }
+  await wb.flush();
+  assert.equal(batches.length, 1);
+  assert.equal(batches[0]!.records.length, 45);
+
+  const rows = await db.selectFrom('requests').selectAll().orderBy('id').execute();
+  const asNumbers = rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' && k !== 'cost' && k !== 'reserved' ? Number(v) : v])));
+  assert.deepEqual(asNumbers, expected);
+
+  const paid = expected.filter((r) => r.cost !== 0n);
+  const ledger = await db.selectFrom('ledger').select(['account_id', 'request_id', 'amount', 'detail', 'created_at']).where('kind', '=', 'charge').orderBy('id').execute();
+  assert.deepEqual(
+    ledger.map((l) => [l.account_id, l.request_id, l.amount, l.detail, Number(l.created_at)]),
+    paid.map((r) => { const i = Number(r.id.slice(4)); return [r.account_id, r.id, -(r.cost as bigint), i % 5 === 0 ? `{"n":${i}}` : null, 1000 + i]; }),
+  );
+  const balance = async (id: string) => BigInt((await db.selectFrom('accounts').select('balance').where('id', '=', id).executeTakeFirstOrThrow()).balance);
+  const spent = (id: string) => paid.filter((r) => r.account_id === id).reduce((s, r) => s + (r.cost as bigint), 0n);
+  assert.equal(await balance(ACCOUNT), 1_000_000n - spent(ACCOUNT));
+  assert.equal(await balance(other), 1_000_000n - spent(other));
+  assert.deepEqual((await state(db)).reservations, []);
+});
