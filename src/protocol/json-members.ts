@@ -119,17 +119,6 @@ function walkTopLevel(text: string, names: readonly string[], visit: (n: number,
   }
 }
 
-/** Where the values of the top-level members named in `names` are ([start, end), in the order asked), or null as for withTopLevelMembers. */
-export function topLevelMembers(text: string, names: readonly string[]): Array<[number, number] | undefined> | null {
-  const spans: Array<[number, number] | undefined> = new Array(names.length).fill(undefined);
-  const close = walkTopLevel(text, names, (n, start, end) => {
-    if (spans[n]) return false;
-    spans[n] = [start, end];
-    return true;
-  });
-  return close === -1 ? null : spans;
-}
-
 /**
  * `text` with the given top-level members set to the given values (replaced where they
  * are, appended where they are not); everything else byte for byte. Null when the text
