@@ -74,7 +74,7 @@ function abortOnClientClose(res: ServerResponse, ex: Exchange): void {
   res.once('close', () => {
     if (res.writableFinished) return;
     ex.clientGone = true;
-    ex.upstreamCall?.abort(Object.assign(new Error('client closed the request'), { code: 'UND_ERR_ABORTED' }));
+    ex.upstreamCall?.abort(Object.assign(new Error('client closed the request'), { code: 'UPSTREAM_ABORTED' }));
   });
 }
 
@@ -152,7 +152,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
 
   const { route, res: up } = await send();
   setRouteHeaders(ex, route);
-  const ct = String(up.headers['content-type'] ?? '');
+  const ct = up.headers.get('content-type') ?? '';
   if (!ct.includes('text/event-stream')) {
     up.body.dump();
     throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);

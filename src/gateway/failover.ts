@@ -92,9 +92,8 @@ export async function sendWithFailover(
 }
 
 /**
- * One attempt. The time to the response headers is bounded by our own timer: undici's
- * headersTimeout runs on coarse (1 s) timers, so a 300 ms timeout fired after up to
- * 1.3 s. The call is kept on the Exchange so that a client that goes away aborts it,
+ * One attempt. The time to the response headers is bounded by a timer of its own, from
+ * the dispatch (the pool's silence timer starts only once a connection is writing). The call is kept on the Exchange so that a client that goes away aborts it,
  * before or after its headers.
  */
 async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): Promise<UpstreamResponse> {
@@ -103,7 +102,7 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
   const call = dispatchUpstream(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body });
   ex.upstreamCall = call;
-  const timer = setTimeout(() => call.abort(Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), up.config.timeout_ms);
+  const timer = setTimeout(() => call.abort(Object.assign(new Error('upstream headers timeout'), { code: 'UPSTREAM_HEADERS_TIMEOUT' })), up.config.timeout_ms);
   try {
     return await call.response;
   } finally {
@@ -119,6 +118,5 @@ async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<G
     /* the status alone will do */
   }
   const info = route.upstream.adapter.parseError(res.statusCode, text);
-  const ra = res.headers['retry-after'];
-  return fromUpstreamStatus(route.upstream, res.statusCode, info, Array.isArray(ra) ? ra[0] : ra);
+  return fromUpstreamStatus(route.upstream, res.statusCode, info, res.headers.all('retry-after')[0]);
 }

@@ -1,14 +1,13 @@
-import type { Dispatcher } from 'undici';
+import type { CallController, ClientPool, RequestOptions, ResponseHandler } from '../http1/client-pool.ts';
+import type { ResponseHeaders } from '../http1/response-parser.ts';
 
-// One request to an upstream through undici's dispatch API, with a handler of our own.
-// undici's request() wraps every response in a Node Readable, an AsyncResource and an
-// AbortSignal listener; the relay needs none of that (bench profile: they were most of
-// undici's cost per request). Here the response's chunks go straight to whoever
-// consumes the body: collected as text, passed to a callback, or discarded.
+// One request to an upstream through the connection pool, with no Node stream in
+// between: the response's chunks go straight to whoever consumes the body, collected
+// as text, passed to a callback, or discarded.
 
 export interface UpstreamResponse {
   statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ResponseHeaders;
   body: UpstreamBody;
 }
 
@@ -19,9 +18,9 @@ export interface UpstreamCall {
   abort(reason: Error): void;
 }
 
-export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): UpstreamCall {
+export function dispatchUpstream(pool: ClientPool, options: RequestOptions): UpstreamCall {
   const handler = new CallHandler();
-  dispatcher.dispatch(options, handler);
+  pool.dispatch(options, handler);
   return handler;
 }
 
@@ -29,7 +28,7 @@ type Mode = 'buffer' | 'text' | 'pipe' | 'discard';
 
 /** A response body, consumed once: text(), pipe() or dump(). */
 export class UpstreamBody {
-  #controller: Dispatcher.DispatchController;
+  #controller: CallController;
   #mode: Mode = 'buffer';
   #chunks: Buffer[] = [];
   #ended = false;
@@ -41,7 +40,7 @@ export class UpstreamBody {
   #discarded = 0;
   #discardTimer: NodeJS.Timeout | null = null;
 
-  constructor(controller: Dispatcher.DispatchController) {
+  constructor(controller: CallController) {
     this.#controller = controller;
   }
 
@@ -97,7 +96,7 @@ export class UpstreamBody {
   /** Stops the body for good; the connection is closed. */
   destroy(): void {
     this.#onChunk = null;
-    if (!this.finished) this.#controller.abort(Object.assign(new Error('upstream body discarded'), { code: 'UND_ERR_ABORTED' }));
+    if (!this.finished) this.#controller.abort(Object.assign(new Error('upstream body discarded'), { code: 'UPSTREAM_ABORTED' }));
   }
 
   pause(): void {
@@ -150,11 +149,11 @@ export class UpstreamBody {
   }
 }
 
-class CallHandler implements Dispatcher.DispatchHandler, UpstreamCall {
+class CallHandler implements ResponseHandler, UpstreamCall {
   response: Promise<UpstreamResponse>;
   #resolve!: (r: UpstreamResponse) => void;
   #reject!: (err: Error) => void;
-  #controller: Dispatcher.DispatchController | null = null;
+  #controller: CallController | null = null;
   #body: UpstreamBody | null = null;
   #abortReason: Error | null = null;
 
@@ -172,19 +171,17 @@ class CallHandler implements Dispatcher.DispatchHandler, UpstreamCall {
     this.#controller?.abort(reason);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: CallController): void {
     this.#controller = controller;
     if (this.#abortReason) controller.abort(this.#abortReason);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx informational answers are not the response.
-    if (statusCode < 200) return;
+  onResponseStart(controller: CallController, statusCode: number, headers: ResponseHeaders): void {
     this.#body = new UpstreamBody(controller);
     this.#resolve({ statusCode, headers, body: this.#body });
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: CallController, chunk: Buffer): void {
     this.#body?.push(chunk);
   }
 
@@ -192,7 +189,7 @@ class CallHandler implements Dispatcher.DispatchHandler, UpstreamCall {
     this.#body?.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_controller: CallController, err: Error): void {
     if (this.#body) this.#body.fail(err);
     else this.#reject(err);
   }

@@ -35,11 +35,12 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, info: Ups
 /** A transport failure: refused, reset, timed out, unparseable. */
 export function fromTransportError(err: unknown): GatewayError {
   const code = (err as { code?: string })?.code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (err as Error)?.name === 'TimeoutError') {
+  if (code === 'UPSTREAM_HEADERS_TIMEOUT' || code === 'UPSTREAM_BODY_TIMEOUT' || code === 'UPSTREAM_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' || (err as Error)?.name === 'TimeoutError') {
     return new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.');
   }
   if (code === 'ECONNREFUSED') return new GatewayError('upstream_error', 'Could not connect to the upstream provider (connection refused).');
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
+  if (code === 'ECONNRESET' || code === 'UPSTREAM_CLOSED' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
+  if (code === 'UPSTREAM_BAD_RESPONSE') return invalidUpstreamResponse('its HTTP framing could not be parsed');
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new GatewayError('upstream_error', 'Could not resolve the upstream provider.');
   return new GatewayError('upstream_error', 'The upstream provider could not be reached.');
 }

@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { ClientPool } from '../http1/client-pool.ts';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import { adapterFor } from '../providers/registry.ts';
@@ -10,7 +10,7 @@ export interface Upstream {
   readonly id: string;
   readonly config: ProviderConfig;
   readonly adapter: ProviderAdapter;
-  readonly pool: Pool;
+  readonly pool: ClientPool;
   /** base_url's path without a trailing slash ("/v1"), prefixed to adapter paths. */
   readonly basePath: string;
   readonly breaker: CircuitBreaker;
@@ -18,15 +18,13 @@ export interface Upstream {
 
 export function createUpstream(config: ProviderConfig): Upstream {
   const url = new URL(config.base_url);
-  const pool = new Pool(url.origin, {
+  const pool = new ClientPool(url.origin, {
     connections: 512,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    // The time to headers is enforced per attempt in failover.ts with a precise timer;
-    // undici's own (coarse, ±1 s) timeout is only a backstop behind it.
-    headersTimeout: config.timeout_ms + 2_000,
-    bodyTimeout: config.timeout_ms,
-    connect: { timeout: Math.min(config.timeout_ms, 10_000) },
+    keepAliveTimeoutMs: 30_000,
+    // The time to headers is enforced per attempt in failover.ts; the pool's own
+    // silence timer is the body timeout and a backstop behind it.
+    timeoutMs: config.timeout_ms,
+    connectTimeoutMs: Math.min(config.timeout_ms, 10_000),
   });
   return {
     id: config.id,
