@@ -80,6 +80,7 @@ export class ClientPool {
   #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
   #onDrained: (() => void) | null = null;
+  #drained: Promise<void> | null = null;
 
   constructor(origin: string, options: PoolOptions) {
     const url = new URL(origin);
@@ -113,14 +114,13 @@ export class ClientPool {
 
   /** Lets calls in flight finish, then closes every connection. */
   close(): Promise<void> {
+    if (this.#drained) return this.#drained;
     this.#closed = true;
     for (const call of this.#queue.splice(0)) call.fail(new UpstreamTransportError('the upstream pool is closed', 'UPSTREAM_POOL_CLOSED'));
     for (const conn of this.#idle.splice(0)) conn.destroy(null);
     this.#stopSweeper();
-    if (this.#all.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#onDrained = resolve;
-    });
+    this.#drained = this.#all.size === 0 ? Promise.resolve() : new Promise((resolve) => (this.#onDrained = resolve));
+    return this.#drained;
   }
 
   /** Closes every connection now, failing the calls in flight. */
@@ -309,12 +309,17 @@ class Connection implements ParserSink {
   }
 
   pause(): void {
+    if (this.#paused) return;
     this.#paused = true;
     this.#socket.pause();
+    // A consumer that holds the response back is not an upstream gone silent.
+    this.#socket.setTimeout(0);
   }
 
   resume(): void {
+    if (!this.#paused) return;
     this.#paused = false;
+    this.#socket.setTimeout(this.#connected ? this.#options.timeoutMs : this.#options.connectTimeoutMs);
     this.#socket.resume();
   }
 
@@ -396,7 +401,8 @@ class Connection implements ParserSink {
 
   #onTimeout(): void {
     const call = this.#call;
-    if (!call) return this.destroy(null);
+    // Idle connections are closed by the pool's sweep, at their keep-alive time.
+    if (!call) return;
     if (!this.#connected) return this.destroy(new UpstreamTransportError('connecting to the upstream timed out', 'UPSTREAM_CONNECT_TIMEOUT'));
     if (!this.#parser.headDone) return this.destroy(new UpstreamTransportError('the upstream sent no response in time', 'UPSTREAM_HEADERS_TIMEOUT'));
     this.destroy(new UpstreamTransportError('the upstream stopped sending the response', 'UPSTREAM_BODY_TIMEOUT'));

@@ -9,8 +9,8 @@ export class ResponseParseError extends Error {
 }
 
 /**
- * A response's headers as they arrived, in order. Names are matched without regard to
- * case. Kept as a flat list because the gateway reads two or three of them: building
+ * A response's headers as they arrived, in order. Lookups take a lower-case name and
+ * match the names as received in any case. Kept as a flat list because the gateway reads two or three of them: building
  * an object keyed by every name cost more than the rest of the parse.
  */
 export class ResponseHeaders {
@@ -66,6 +66,16 @@ function lineEnd(text: string, pos: number): number {
   const cr = text.indexOf('\r', pos);
   if (cr >= 0 && cr < lf - 1) throw new ResponseParseError('bare CR in the response head');
   return lf - 1;
+}
+
+/**
+ * An incomplete head with a LF not preceded by CR: a server that ends lines with bare
+ * LFs would never send the CRLFCRLF we wait for, and the call would hang to its timeout.
+ */
+function rejectBareLf(buf: Buffer, from: number): void {
+  for (let lf = buf.indexOf(10, from); lf >= 0; lf = buf.indexOf(10, lf + 1)) {
+    if (lf === from || buf[lf - 1] !== 13) throw new ResponseParseError('bare LF in the response head');
+  }
 }
 
 // RFC 9110 tchar, as a lookup table.
@@ -256,6 +266,7 @@ export class ResponseParser {
       const end = data.indexOf('\r\n\r\n', Math.max(0, pending.length - 3), 'latin1');
       if (end < 0) {
         if (data.length > MAX_HEAD_BYTES) throw new ResponseParseError('response head is larger than 64 KiB');
+        rejectBareLf(data, 0);
         this.#pendingHead = data;
         return buf.length;
       }
@@ -267,6 +278,7 @@ export class ResponseParser {
     const end = buf.indexOf('\r\n\r\n', pos, 'latin1');
     if (end < 0) {
       if (buf.length - pos > MAX_HEAD_BYTES) throw new ResponseParseError('response head is larger than 64 KiB');
+      rejectBareLf(buf, pos);
       this.#pendingHead = Buffer.from(buf.subarray(pos));
       return buf.length;
     }
