@@ -81,6 +81,8 @@ export class ClientPool {
   #closed = false;
   #onDrained: (() => void) | null = null;
   #drained: Promise<void> | null = null;
+  /** The last TLS session the origin gave us: new connections resume it (one round trip less). */
+  #tlsSession: Buffer | undefined;
 
   constructor(origin: string, options: PoolOptions) {
     const url = new URL(origin);
@@ -166,9 +168,16 @@ export class ClientPool {
 
   #open(): Connection {
     const o = this.#options;
-    const socket = this.#secure
-      ? tls.connect({ ...o.tls, host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: this.#host, port: this.#port });
+    let socket: net.Socket;
+    if (this.#secure) {
+      const secure = tls.connect({ ...o.tls, host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'], session: this.#tlsSession });
+      secure.on('session', (session: Buffer) => {
+        this.#tlsSession = session;
+      });
+      socket = secure;
+    } else {
+      socket = net.connect({ host: this.#host, port: this.#port });
+    }
     const conn = new Connection(this, socket, this.#secure, o);
     this.#all.add(conn);
     return conn;

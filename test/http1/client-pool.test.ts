@@ -1042,6 +1042,26 @@ describe('ClientPool: https', () => {
     assert.equal((await request(byIp, GET('/ip'))).body, `secure /ip via 127.0.0.1:${port}`);
   });
 
+  test('a new connection resumes the TLS session of an earlier one', async (t) => {
+    const reused: boolean[] = [];
+    const resuming = https.createServer({ key, cert }, (req, res) => {
+      reused.push((req.socket as import('node:tls').TLSSocket).isSessionReused());
+      res.end('ok');
+    });
+    const resumingPort = await listen(resuming);
+    t.after(() => {
+      resuming.closeAllConnections();
+      return new Promise<void>((resolve) => resuming.close(() => resolve()));
+    });
+    const pool = newPool(t, `https://localhost:${resumingPort}`, { tls: { ca: cert } });
+    await request(pool, GET('/first'));
+    // Two at once: one goes to the idle connection, the other needs a new one.
+    await Promise.all([request(pool, GET('/a')), request(pool, GET('/b'))]);
+    assert.equal(pool.size, 2);
+    assert.deepEqual(reused.slice(0, 1), [false], 'the first connection makes a full handshake');
+    assert.ok(reused.slice(1).includes(true), `the second connection resumed the session (reused: ${reused.join(', ')})`);
+  });
+
   test('without the ca the certificate is rejected (verification is on)', async (t) => {
     const pool = newPool(t, `https://localhost:${port}`);
     const err = await request(pool).then(
