@@ -210,31 +210,24 @@ export class ResponseParser {
         case State.Head:
           pos = this.#head(buf, pos);
           break;
-        case State.Length: {
-          const n = Math.min(this.#remaining, len - pos);
-          this.#remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
-          pos += n;
-          if (this.#remaining === 0) this.#state = State.Done;
-          this.#sink.onData(chunk);
-          if (this.#state === State.Done && !this.#stopped) this.#sink.onEnd();
-          break;
-        }
-        case State.ChunkSize:
-          pos = this.#chunkSize(buf, pos);
-          break;
+        case State.Length:
         case State.ChunkData: {
           const n = Math.min(this.#remaining, len - pos);
           this.#remaining -= n;
           const chunk = buf.subarray(pos, pos + n);
           pos += n;
+          const whole = this.#state === State.Length;
           if (this.#remaining === 0) {
-            this.#state = State.ChunkDataEnd;
+            this.#state = whole ? State.Done : State.ChunkDataEnd;
             this.#crlfSeen = 0;
           }
           this.#sink.onData(chunk);
+          if (whole && this.#state === State.Done && !this.#stopped) this.#sink.onEnd();
           break;
         }
+        case State.ChunkSize:
+          pos = this.#chunkSize(buf, pos);
+          break;
         case State.ChunkDataEnd: {
           const want = this.#crlfSeen === 0 ? 13 : 10;
           if (buf[pos] !== want) throw new ResponseParseError('chunk data is not followed by CRLF');

@@ -228,6 +228,15 @@ const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
 /** Writes `data` one byte per write, a timer tick apart, so the client reads it in many small pieces. */
+/** Two requests to a server that always writes `response` (whose body is "ok"): both succeed, on two connections. */
+async function assertNotReused(t: TestContext, response: string): Promise<void> {
+  const srv = await rawServer(t, (sock) => sock.write(response));
+  const pool = newPool(t, srv.origin);
+  assert.equal((await request(pool)).body, 'ok');
+  assert.equal((await request(pool)).body, 'ok');
+  assert.equal(srv.connections, 2);
+}
+
 async function dribble(sock: net.Socket, data: Buffer): Promise<void> {
   for (let i = 0; i < data.length; i++) {
     if (sock.destroyed) return;
@@ -505,11 +514,7 @@ describe('ClientPool: response framing', () => {
   });
 
   test('HTTP/1.0 response without keep-alive is not reused', async (t) => {
-    const srv = await rawServer(t, (sock) => sock.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'));
-    const pool = newPool(t, srv.origin);
-    assert.equal((await request(pool)).body, 'ok');
-    assert.equal((await request(pool)).body, 'ok');
-    assert.equal(srv.connections, 2);
+    await assertNotReused(t, 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
   });
 });
 
@@ -591,29 +596,27 @@ describe('ClientPool: malformed responses', () => {
   });
 
   test('chunked trailers followed by extra bytes: not reused', async (t) => {
-    const srv = await rawServer(t, (sock) => sock.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n'));
-    const pool = newPool(t, srv.origin);
-    assert.equal((await request(pool)).body, 'ok');
-    assert.equal((await request(pool)).body, 'ok');
-    assert.equal(srv.connections, 2);
+    await assertNotReused(t, 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n');
   });
 });
 
 describe('ClientPool: transport failures', () => {
-  test('the server closes in the middle of a content-length body: UPSTREAM_CLOSED after onResponseStart', async (t) => {
-    const srv = await rawServer(t, (sock) => {
-      sock.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
-      setTimeout(() => sock.end(), 20);
+  for (const [how, code] of [['closes', 'UPSTREAM_CLOSED'], ['resets', 'ECONNRESET']] as const) {
+    test(`the server ${how} the connection in the middle of a content-length body: ${code} after onResponseStart`, async (t) => {
+      const srv = await rawServer(t, (sock) => {
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
+        setTimeout(() => (how === 'closes' ? sock.end() : sock.resetAndDestroy()), 20);
+      });
+      const pool = newPool(t, srv.origin);
+      const rec = new Recorder();
+      pool.dispatch(GET(), rec);
+      await rec.done;
+      assert.deepEqual(rec.kinds(), ['start', 'data', 'error']);
+      assert.equal(rec.body().toString(), '0123456789');
+      assert.equal((rec.errors()[0] as Error & { code?: string }).code, code);
+      assert.equal(pool.size, 0);
     });
-    const pool = newPool(t, srv.origin);
-    const rec = new Recorder();
-    pool.dispatch(GET(), rec);
-    await rec.done;
-    assert.deepEqual(rec.kinds(), ['start', 'data', 'error']);
-    assert.equal(rec.body().toString(), '0123456789');
-    assert.equal((rec.errors()[0] as Error & { code?: string }).code, 'UPSTREAM_CLOSED');
-    assert.equal(pool.size, 0);
-  });
+  }
 
   test('the server closes in the middle of a chunked body: UPSTREAM_CLOSED', async (t) => {
     const srv = await rawServer(t, (sock) => sock.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel'));
@@ -635,19 +638,6 @@ describe('ClientPool: transport failures', () => {
     assert.equal(srv.requests.length, 2);
   });
 
-  test('a reset in the middle of the body: the socket error (ECONNRESET)', async (t) => {
-    const srv = await rawServer(t, (sock) => {
-      sock.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
-      setTimeout(() => sock.resetAndDestroy(), 20);
-    });
-    const pool = newPool(t, srv.origin);
-    const rec = new Recorder();
-    pool.dispatch(GET(), rec);
-    await rec.done;
-    assert.deepEqual(rec.kinds(), ['start', 'data', 'error']);
-    assert.equal((rec.errors()[0] as Error & { code?: string }).code, 'ECONNRESET');
-    assert.equal(pool.size, 0);
-  });
 
   test('connection refused: ECONNREFUSED, and queued calls fail too', async (t) => {
     const port = await freePort();
@@ -745,30 +735,20 @@ describe('ClientPool: abort, backpressure, validation', () => {
     await waitFor(() => serverClosed, 'the server to see the response closed');
   });
 
-  test('abort() in onResponseStart: no data, one error', async (t) => {
-    const srv = await rawServer(t, (sock) => sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
-    const pool = newPool(t, srv.origin);
-    const reason = new Error('not interested');
-    const rec = new Recorder({ start: (c) => c.abort(reason) });
-    pool.dispatch(GET(), rec);
-    await rec.done;
-    await sleep(20);
-    assert.deepEqual(rec.kinds(), ['start', 'error']);
-    assert.equal(rec.errors()[0], reason);
-  });
-
-  test('abort() on the last chunk of a content-length body: an error and no end', async (t) => {
-    const srv = await rawServer(t, (sock) => sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
-    const pool = newPool(t, srv.origin);
-    const reason = new Error('late');
-    const rec = new Recorder({ data: (c) => c.abort(reason) });
-    pool.dispatch(GET(), rec);
-    await rec.done;
-    await sleep(20);
-    assert.deepEqual(rec.kinds(), ['start', 'data', 'error']);
-    assert.equal(rec.errors()[0], reason);
-    assert.equal(pool.size, 0);
-  });
+  for (const where of ['start', 'data'] as const) {
+    test(`abort() in ${where === 'start' ? 'onResponseStart' : 'the last onResponseData of a content-length body'}: one error, no end`, async (t) => {
+      const srv = await rawServer(t, (sock) => sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
+      const pool = newPool(t, srv.origin);
+      const reason = new Error('not interested');
+      const rec = new Recorder({ [where]: (c: CallController) => c.abort(reason) });
+      pool.dispatch(GET(), rec);
+      await rec.done;
+      await sleep(20);
+      assert.deepEqual(rec.kinds(), where === 'start' ? ['start', 'error'] : ['start', 'data', 'error']);
+      assert.equal(rec.errors()[0], reason);
+      assert.equal(pool.size, 0);
+    });
+  }
 
   test('abort() of a call waiting in the queue: it never reaches the server', async (t) => {
     const held: net.Socket[] = [];
