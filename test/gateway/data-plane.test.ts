@@ -182,3 +182,38 @@ describe('data plane on node:http', () => {
     }
   });
 });
+
+describe('a slow reader and the upstream timeout', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+  const TIMEOUT_MS = 400;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    const config = defaultConfig(up.baseUrl) as { providers: Record<string, unknown>[] };
+    config.providers = config.providers.map((p) => ({ ...p, timeout_ms: TIMEOUT_MS }));
+    tg = await startTestGateway({ config });
+    ({ key } = await tg.customer({ creditUsd: '10' }));
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  test('an upstream paused for a client slower than timeout_ms is not timed out', async () => {
+    // timeout_ms bounds the upstream's silence; while the gateway itself holds the
+    // upstream back for a slow client, the upstream is not silent, it is waiting.
+    const words = Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`);
+    up.behave({ text: words.join(' ') });
+    const client = new OpenAI({ apiKey: key, baseURL: `${tg.url}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true } as const);
+    let text = '';
+    let n = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (++n === 1) await new Promise((r) => setTimeout(r, TIMEOUT_MS * 3));
+    }
+    assert.equal(text, words.join(' '));
+  });
+});
