@@ -1,7 +1,7 @@
 // Benchmark: Tollgate vs. a direct connection to a fake upstream vs. the
 // Portkey gateway, with wrk. See bench/README.md.
 //
-//   npm run bench -- [--duration S] [--warmup S] [--only direct,bare,gateway,peer] [--no-peer]
+//   npm run bench -- [--duration S] [--warmup S] [--only direct,nginx,bare,gateway,peer] [--no-peer]
 //                    [--rounds N] [--connections N] [--gateway-log-level LEVEL]
 //
 // Layout on the 2-core machine: the target under test (gateway or peer) alone
@@ -34,8 +34,10 @@ import {
 } from './lib/report.ts';
 import {
   directTarget,
+  nginxBinary,
   peerEntry,
   startBare,
+  startNginx,
   startGateway,
   startPeer,
   TARGET_NAMES,
@@ -53,7 +55,8 @@ const LOAD_CORE = 1; // fake upstream and wrk
 const USAGE = `usage: npm run bench -- [options]
   --duration S             seconds per measurement (default 10)
   --warmup S               seconds of 64-connection warm-up per target and mode (default 2)
-  --only LIST              comma-separated targets among direct,bare,gateway,peer (default all)
+  --only LIST              comma-separated targets among direct,nginx,bare,gateway,peer (default all;
+                           nginx only when installed)
   --no-peer                skip the Portkey peer
   --rounds N               repeat the whole sequence N times and report medians (default 1)
   --connections N          connections for the throughput run (default 64)
@@ -119,6 +122,11 @@ function parseOptions(argv: string[]): Options {
     targets = TARGET_NAMES.filter((t) => asked.includes(t));
   }
   if (values['no-peer']) targets = targets.filter((t) => t !== 'peer');
+  // nginx is a reference, not a competitor: measured when installed, skipped (and said so) when not.
+  if (values.only === undefined && nginxBinary() === null) {
+    console.warn('bench: nginx is not installed; skipping the nginx reference (apt-get install -y nginx-light)');
+    targets = targets.filter((t) => t !== 'nginx');
+  }
   if (targets.length === 0) throw new Error('no target left to measure');
   return {
     durationS: posInt('duration', values.duration, 1),
@@ -170,6 +178,8 @@ async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target
   switch (name) {
     case 'direct':
       return directTarget(ctx);
+    case 'nginx':
+      return startNginx(ctx);
     case 'bare':
       return startBare(ctx);
     case 'gateway':

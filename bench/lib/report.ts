@@ -67,6 +67,8 @@ export interface Ratios {
   /** The gateway against a bare node:http + undici relay: what all the features cost. */
   gateway_over_bare_rps: Record<Mode, number | null>;
   bare_over_direct_rps: Record<Mode, number | null>;
+  /** nginx against direct: what any relay keeps of the direct figure on this machine today. */
+  nginx_over_direct_rps: Record<Mode, number | null>;
   gateway_over_peer_rps: Record<Mode, number | null>;
   /** Gateway minus direct at 1 connection, ms. */
   gateway_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
@@ -82,6 +84,7 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
     gateway_over_direct_rps: { nonstream: null, stream: null },
     gateway_over_bare_rps: { nonstream: null, stream: null },
     bare_over_direct_rps: { nonstream: null, stream: null },
+    nginx_over_direct_rps: { nonstream: null, stream: null },
     gateway_over_peer_rps: { nonstream: null, stream: null },
     gateway_added_ms_c1: { nonstream: null, stream: null },
     peer_added_ms_c1: { nonstream: null, stream: null },
@@ -92,6 +95,8 @@ export function computeRatios(targets: TargetRuns[]): Ratios {
     const g = usable(by('gateway'), mode);
     const p = usable(by('peer'), mode);
     const b = usable(by('bare'), mode);
+    const n = usable(by('nginx'), mode);
+    if (n !== null && d !== null) r.nginx_over_direct_rps[mode] = n.rps64 / d.rps64;
     if (g !== null && b !== null) r.gateway_over_bare_rps[mode] = g.rps64 / b.rps64;
     if (b !== null && d !== null) {
       r.bare_over_direct_rps[mode] = b.rps64 / d.rps64;
@@ -208,7 +213,8 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
     out.push(
       `  ${MODE_LABEL[mode].padEnd(10)}  gateway/direct req/s ${ratio(ratios.gateway_over_direct_rps[mode])}` +
         `   gateway/peer req/s ${ratio(ratios.gateway_over_peer_rps[mode])}` +
-        `   gateway/bare req/s ${ratio(ratios.gateway_over_bare_rps[mode])}   bare/direct req/s ${ratio(ratios.bare_over_direct_rps[mode])}`,
+        `   gateway/bare req/s ${ratio(ratios.gateway_over_bare_rps[mode])}   bare/direct req/s ${ratio(ratios.bare_over_direct_rps[mode])}` +
+        `   nginx/direct req/s ${ratio(ratios.nginx_over_direct_rps[mode])}`,
     );
   }
   for (const mode of MODES) {
