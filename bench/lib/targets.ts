@@ -84,11 +84,12 @@ export function directTarget(ctx: TargetContext): Target {
   };
 }
 
-/** The floor: a bare node:http + undici relay (bench/bare-relay.ts), as in PEERS.md. */
-export async function startBare(ctx: TargetContext): Promise<Target> {
-  const port = await freePort();
-  const { cmd, args } = pinned(ctx.core, process.execPath, [...ctx.nodeFlags, path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)]);
-  const child = startChild('bare relay', cmd, args, { logPath: path.join(ctx.tmpDir, 'bare.log') });
+/**
+ * A relay (bare or nginx) started on `port` in front of the fake upstream: it answers
+ * /healthz through to the upstream once it is up, and takes the upstream's own request.
+ */
+async function startRelay(ctx: TargetContext, name: 'bare' | 'nginx', port: number, command: { cmd: string; args: string[] }, info: Record<string, unknown>): Promise<Target> {
+  const child = startChild(name, command.cmd, command.args, { logPath: path.join(ctx.tmpDir, `${name}.log`) });
   try {
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
   } catch (err) {
@@ -96,13 +97,20 @@ export async function startBare(ctx: TargetContext): Promise<Target> {
     throw err;
   }
   return {
-    name: 'bare',
+    name,
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
     body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
-    info: { port, log: child.logPath },
+    info: { port, ...info, log: child.logPath },
     stop: () => child.stop(),
   };
+}
+
+/** The floor: a bare node:http + undici relay (bench/bare-relay.ts), as in PEERS.md. */
+export async function startBare(ctx: TargetContext): Promise<Target> {
+  const port = await freePort();
+  const args = [...ctx.nodeFlags, path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)];
+  return startRelay(ctx, 'bare', port, pinned(ctx.core, process.execPath, args), {});
 }
 
 /** The nginx binary, when installed (Debian: `apt-get install nginx-light`). */
@@ -153,22 +161,7 @@ export async function startNginx(ctx: TargetContext): Promise<Target> {
       '',
     ].join('\n'),
   );
-  const { cmd, args } = pinned(ctx.core, bin, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log')]);
-  const child = startChild('nginx', cmd, args, { logPath: path.join(ctx.tmpDir, 'nginx.log') });
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
-  } catch (err) {
-    await child.stop();
-    throw err;
-  }
-  return {
-    name: 'nginx',
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
-    body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
-    info: { port, binary: bin, log: child.logPath },
-    stop: () => child.stop(),
-  };
+  return startRelay(ctx, 'nginx', port, pinned(ctx.core, bin, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log')]), { binary: bin });
 }
 
 export const PEER_PACKAGE = '@portkey-ai/gateway';

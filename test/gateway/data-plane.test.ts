@@ -33,6 +33,30 @@ function postChunked(url: string, key: string, parts: string[]): Promise<{ statu
   });
 }
 
+/**
+ * Streams 16 MB of frames, pausing `pauseMs` after the first chunk: more than the
+ * loopback socket buffers hold, so while the client reads nothing the gateway's writes
+ * back up and it must pause the upstream. The text must arrive whole.
+ */
+async function readLongStreamSlowly(up: FakeOpenAI, tg: TestGateway, key: string, pauseMs: number): Promise<void> {
+  const words = Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`);
+  up.behave({ text: words.join(' ') });
+  try {
+    const client = new OpenAI({ apiKey: key, baseURL: `${tg.url}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true } as const);
+    let text = '';
+    let n = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (++n === 1) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    assert.equal(text.length, words.join(' ').length);
+    assert.equal(text, words.join(' '));
+  } finally {
+    up.behave({});
+  }
+}
+
 describe('data plane on node:http', () => {
   let up: FakeOpenAI;
   let tg: TestGateway;
@@ -162,24 +186,7 @@ describe('data plane on node:http', () => {
   });
 
   test('a slow reader gets a long stream whole (the upstream is paused, not buffered or dropped)', async () => {
-    // 16 MB of frames: more than the loopback socket buffers hold, so while the client
-    // reads nothing the gateway's writes back up and it must pause the upstream.
-    const words = Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`);
-    up.behave({ text: words.join(' ') });
-    try {
-      const client = new OpenAI({ apiKey: key, baseURL: `${tg.url}/v1`, maxRetries: 0 });
-      const stream = await client.chat.completions.create({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true } as const);
-      let text = '';
-      let n = 0;
-      for await (const chunk of stream) {
-        text += chunk.choices[0]?.delta?.content ?? '';
-        if (++n === 1) await new Promise((r) => setTimeout(r, 500));
-      }
-      assert.equal(text.length, words.join(' ').length);
-      assert.equal(text, words.join(' '));
-    } finally {
-      up.behave({});
-    }
+    await readLongStreamSlowly(up, tg, key, 500);
   });
 });
 
@@ -204,16 +211,6 @@ describe('a slow reader and the upstream timeout', () => {
   test('an upstream paused for a client slower than timeout_ms is not timed out', async () => {
     // timeout_ms bounds the upstream's silence; while the gateway itself holds the
     // upstream back for a slow client, the upstream is not silent, it is waiting.
-    const words = Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`);
-    up.behave({ text: words.join(' ') });
-    const client = new OpenAI({ apiKey: key, baseURL: `${tg.url}/v1`, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true } as const);
-    let text = '';
-    let n = 0;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta?.content ?? '';
-      if (++n === 1) await new Promise((r) => setTimeout(r, TIMEOUT_MS * 3));
-    }
-    assert.equal(text, words.join(' '));
+    await readLongStreamSlowly(up, tg, key, TIMEOUT_MS * 3);
   });
 });
