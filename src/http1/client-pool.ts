@@ -200,9 +200,10 @@ export class ClientPool {
     if (!this.#all.delete(conn)) return;
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
-    const next = this.#queue.shift();
-    if (next && !this.#closed) this.#open().start(next);
-    if (this.#closed && this.#all.size === 0 && this.#onDrained) {
+    if (!this.#closed) {
+      const next = this.#queue.shift();
+      if (next) this.#open().start(next);
+    } else if (this.#all.size === 0 && this.#onDrained) {
       const drained = this.#onDrained;
       this.#onDrained = null;
       drained();
