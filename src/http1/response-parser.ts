@@ -103,6 +103,13 @@ function keepAliveTimeout(header: string): number | undefined {
   return lastKeepAliveTimeout;
 }
 
+/** The value of an ASCII hex digit, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const lower = c | 32;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
+
 function join(prev: string | undefined, value: string): string {
   return prev === undefined ? value : `${prev}, ${value}`;
 }
@@ -367,14 +374,29 @@ export class ResponseParser {
   }
 
   #chunkSize(buf: Buffer, pos: number): number {
-    const next = this.#readLine(buf, pos);
-    if (next < 0) return buf.length;
-    const line = this.#line.slice(0, -2);
-    this.#line = '';
-    const semi = line.indexOf(';');
-    const sizeText = (semi < 0 ? line : line.slice(0, semi)).trimEnd();
-    if (!CHUNK_SIZE.test(sizeText)) throw new ResponseParseError('invalid chunk size');
-    const size = parseInt(sizeText, 16);
+    let size = 0;
+    let next = -1;
+    if (this.#line === '') {
+      // A streamed response has a size line per event, nearly always whole in one read
+      // and without extensions: read its hex digits straight from the bytes.
+      let i = pos;
+      for (; i < buf.length && i - pos < 13; i++) {
+        const d = hexDigit(buf[i]!);
+        if (d < 0) break;
+        size = size * 16 + d;
+      }
+      if (i > pos && buf[i] === 13 && buf[i + 1] === 10) next = i + 2;
+    }
+    if (next < 0) {
+      next = this.#readLine(buf, pos);
+      if (next < 0) return buf.length;
+      const line = this.#line.slice(0, -2);
+      this.#line = '';
+      const semi = line.indexOf(';');
+      const sizeText = (semi < 0 ? line : line.slice(0, semi)).trimEnd();
+      if (!CHUNK_SIZE.test(sizeText)) throw new ResponseParseError('invalid chunk size');
+      size = parseInt(sizeText, 16);
+    }
     if (size === 0) {
       this.#state = State.Trailers;
       this.#trailerBytes = 0;

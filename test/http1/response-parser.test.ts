@@ -141,6 +141,8 @@ describe('ResponseParser', () => {
       'non-numeric length': 'HTTP/1.1 200 OK\r\ncontent-length: 3x\r\n\r\n',
       'gzip transfer coding': 'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n',
       'bad chunk size': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n',
+      'chunk size of 14 digits': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n00000000000001\r\nx\r\n',
+      'chunk size with a sign': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n+1\r\nx\r\n',
       'chunk without CRLF after data': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n',
       'protocol switch': 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n',
     };
