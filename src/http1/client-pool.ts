@@ -3,12 +3,12 @@ import tls from 'node:tls';
 import { ResponseParser, type ParserSink, type ResponseHead, type ResponseHeaders } from './response-parser.ts';
 
 // A keep-alive pool of HTTP/1.1 connections to one origin, for the gateway's calls
-// to its upstreams. Why not undici: on the relay's hot path undici's per-request
-// machinery (request validation, queue resumption, timers, wasm parser callbacks per
-// header) cost about as much CPU as the rest of the relay; this pool writes each
-// request with one socket write and frames the response with ResponseParser, and
-// measured ~20 µs less CPU per request (bench/README.md). It does only what the
-// gateway needs: one request at a time per connection (no pipelining), bodies given
+// to its upstreams. Why not undici: its per-call machinery (request validation, queue
+// resumption, timers, a wasm parser calling back into JS for every header) was a large
+// share of the relay's CPU. This pool writes each request with one socket write and
+// frames the response with ResponseParser: ~10 µs less user CPU per call than undici's
+// Pool.dispatch() (`node bench/upstream-client.ts`; bench/README.md). It does only what
+// the gateway needs: one request at a time per connection (no pipelining), bodies given
 // whole as a string, responses streamed to a handler with backpressure.
 
 export interface RequestOptions {
