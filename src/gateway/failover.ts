@@ -93,8 +93,9 @@ export async function sendWithFailover(
 
 /**
  * One attempt. The time to the response headers is bounded by a timer of its own, from
- * the dispatch (the pool's silence timer starts only once a connection is writing). The call is kept on the Exchange so that a client that goes away aborts it,
- * before or after its headers.
+ * the dispatch (the pool's silence timer starts only once a connection is writing). The
+ * call is kept on the Exchange so that a client that goes away aborts it, before or
+ * after its headers.
  */
 async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): Promise<UpstreamResponse> {
   const up = route.upstream;
