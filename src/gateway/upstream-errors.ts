@@ -39,7 +39,8 @@ export function fromTransportError(err: unknown): GatewayError {
     return new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.');
   }
   if (code === 'ECONNREFUSED') return new GatewayError('upstream_error', 'Could not connect to the upstream provider (connection refused).');
-  if (code === 'ECONNRESET' || code === 'UPSTREAM_CLOSED' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
+  if (code === 'ECONNRESET' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
+  if (code === 'UPSTREAM_CLOSED') return new GatewayError('upstream_error', 'The upstream provider closed the connection before its answer was complete.');
   if (code === 'UPSTREAM_BAD_RESPONSE') return invalidUpstreamResponse('its HTTP framing could not be parsed');
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new GatewayError('upstream_error', 'Could not resolve the upstream provider.');
   return new GatewayError('upstream_error', 'The upstream provider could not be reached.');

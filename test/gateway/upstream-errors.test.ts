@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { assertNoLeaks, expectError, freePort, post, UPSTREAM_SECRET, upstreamSecrets } from '../helpers/http.ts';
@@ -182,5 +183,55 @@ describe('upstream errors', () => {
     const res = await chat();
     assert.equal(res.status, 200, res.text);
     assert.equal(JSON.parse(res.text).choices[0].message.content, 'still alive');
+  });
+});
+
+describe('upstream errors below HTTP', () => {
+  // An upstream that breaks HTTP itself: what the client sees comes from the gateway's
+  // own HTTP client (src/http1/), not from a status the upstream chose.
+  let tg: TestGateway;
+  let key: string;
+  let server: net.Server;
+  let answer: (sock: net.Socket) => void = () => {};
+  let forbidden: string[];
+
+  before(async () => {
+    server = net.createServer((sock) => {
+      sock.on('error', () => {});
+      sock.once('data', () => answer(sock));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    tg = await startTestGateway({
+      config: {
+        providers: [{ id: 'raw', kind: 'openai', base_url: `http://127.0.0.1:${port}/v1`, api_key: UPSTREAM_SECRET }],
+        models: [{ id: 'raw-model', upstreams: [{ provider: 'raw', model: 'm' }], pricing: { input: '1', output: '1' } }],
+      },
+    });
+    ({ key } = await tg.customer());
+    forbidden = [UPSTREAM_SECRET, key, `127.0.0.1:${port}`, `:${port}/`];
+  });
+  after(async () => {
+    await tg.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const chat = (stream: boolean) => post(`${tg.url}/v1/chat/completions`, { model: 'raw-model', stream, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  const upstream502 = { status: 502, type: 'api_error', code: 'upstream_error', param: null };
+
+  test('a response that is not valid HTTP → 502 naming an invalid response', async () => {
+    answer = (sock) => sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\nok');
+    for (const stream of [false, true]) {
+      const e = expectError(await chat(stream), upstream502, forbidden);
+      assert.match(e.message, /invalid response/, e.message);
+    }
+  });
+
+  test('a connection closed before any answer → 502 saying the upstream closed it', async () => {
+    answer = (sock) => sock.destroy();
+    for (const stream of [false, true]) {
+      const e = expectError(await chat(stream), upstream502, forbidden);
+      assert.match(e.message, /closed the connection/, e.message);
+    }
   });
 });
