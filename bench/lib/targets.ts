@@ -25,6 +25,8 @@ export interface Target {
   body(stream: boolean): string;
   /** Extra facts for the JSON report (ports, versions). */
   info: Record<string, unknown>;
+  /** The process under test, when the bench started it (not for direct). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -102,6 +104,7 @@ async function startRelay(ctx: TargetContext, name: 'bare' | 'nginx', port: numb
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${UPSTREAM_KEY}` },
     body: (stream) => chatBody(UPSTREAM_MODEL, stream, ctx.promptBytes),
     info: { port, ...info, log: child.logPath },
+    pid: child.proc.pid,
     stop: () => child.stop(),
   };
 }
@@ -314,6 +317,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
         log: child.logPath,
         credits_endpoint: credits.status === 404 ? 'missing (404), balance not funded' : `HTTP ${credits.status}`,
       },
+      pid: child.proc.pid,
       stop: () => child.stop(),
     };
   } catch (err) {
