@@ -13,15 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  freePort,
-  installCleanupHooks,
-  pinned,
-  pinningAvailable,
-  startChild,
-  waitForHttp,
-  type Child,
-} from './lib/children.ts';
+import { installCleanupHooks, pinningAvailable } from './lib/children.ts';
 import {
   computeRatios,
   evaluateGoals,
@@ -40,6 +32,7 @@ import {
   startNginx,
   startGateway,
   startPeer,
+  startUpstream,
   TARGET_NAMES,
   verifyTarget,
   type Target,
@@ -166,14 +159,6 @@ function gitCommit(): string | null {
   return r.stdout.trim() + (dirty.stdout.trim() !== '' ? '+dirty' : '');
 }
 
-async function startUpstream(tmpDir: string, core: number | null, nodeFlags: string[]): Promise<{ child: Child; port: number }> {
-  const port = await freePort();
-  const { cmd, args } = pinned(core, process.execPath, [...nodeFlags, path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(port)]);
-  const child = startChild('fake upstream', cmd, args, { logPath: path.join(tmpDir, 'upstream.log') });
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
-  return { child, port };
-}
-
 async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target> {
   switch (name) {
     case 'direct':
@@ -240,7 +225,7 @@ async function main(): Promise<number> {
   const loadBefore = os.loadavg();
   const started = new Date();
 
-  const upstream = await startUpstream(tmpDir, loadCore, opts.nodeFlags);
+  const upstream = await startUpstream(repoRoot, tmpDir, loadCore, opts.nodeFlags);
   const ctx: TargetContext = {
     repoRoot,
     tmpDir,

@@ -14,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, installCleanupHooks, pinned, startChild, waitForHttp } from './lib/children.ts';
-import { startBare, startGateway, type TargetContext } from './lib/targets.ts';
+import { installCleanupHooks } from './lib/children.ts';
+import { startBare, startGateway, startUpstream, type TargetContext } from './lib/targets.ts';
 import { runWrk, writeWrkScript } from './lib/wrk.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,10 +61,7 @@ function threadTicks(pid: number): Map<string, number> {
 
 installCleanupHooks();
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-cpu-'));
-const upstreamPort = await freePort();
-const up = pinned(1, process.execPath, [path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(upstreamPort)]);
-const upstream = startChild('fake upstream', up.cmd, up.args, { logPath: path.join(tmpDir, 'upstream.log') });
-await waitForHttp(`http://127.0.0.1:${upstreamPort}/healthz`, upstream, { timeoutMs: 15_000, ok: (s) => s === 200 });
+const { child: upstream, port: upstreamPort } = await startUpstream(repoRoot, tmpDir, 1, []);
 const ctx: TargetContext = { repoRoot, tmpDir, upstreamPort, core: 0, nodeFlags: [], promptBytes: 0 };
 const t = target === 'bare' ? await startBare(ctx) : await startGateway(ctx);
 const pid = t.pid!;

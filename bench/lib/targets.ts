@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, pinned, startChild, waitForHttp } from './children.ts';
+import { freePort, pinned, startChild, waitForHttp, type Child } from './children.ts';
 
 export type TargetName = 'direct' | 'nginx' | 'bare' | 'gateway' | 'peer';
 export const TARGET_NAMES: readonly TargetName[] = ['direct', 'nginx', 'bare', 'gateway', 'peer'];
@@ -25,7 +25,7 @@ export interface Target {
   body(stream: boolean): string;
   /** Extra facts for the JSON report (ports, versions). */
   info: Record<string, unknown>;
-  /** The process under test, when the bench started it (not for direct). */
+  /** The process the bench started for this target (nginx: its master); none for direct. */
   pid?: number;
   stop(): Promise<void>;
 }
@@ -73,6 +73,15 @@ function chatBody(model: string, stream: boolean, promptBytes: number): string {
   };
   if (stream) body.stream = true;
   return JSON.stringify(body);
+}
+
+/** The fake upstream (bench/fake-upstream.ts) on a free port, pinned to `core`, once it answers /healthz. */
+export async function startUpstream(repoRoot: string, tmpDir: string, core: number | null, nodeFlags: string[]): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const { cmd, args } = pinned(core, process.execPath, [...nodeFlags, path.join(repoRoot, 'bench/fake-upstream.ts'), '--port', String(port)]);
+  const child = startChild('fake upstream', cmd, args, { logPath: path.join(tmpDir, 'upstream.log') });
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
+  return { child, port };
 }
 
 export function directTarget(ctx: TargetContext): Target {
