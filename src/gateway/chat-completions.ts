@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
 import { writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
+import { withTopLevelMembers } from '../protocol/json-members.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
 import { picoToUsd } from '../billing/money.ts';
 import { authenticate } from './authenticate.ts';
@@ -78,7 +79,7 @@ function abortOnClientClose(res: ServerResponse, ex: Exchange): void {
   });
 }
 
-async function readJson(res: UpstreamResponse): Promise<unknown> {
+async function readJson(res: UpstreamResponse): Promise<{ json: unknown; text: string }> {
   let text: string;
   try {
     text = await res.body.text();
@@ -86,10 +87,23 @@ async function readJson(res: UpstreamResponse): Promise<unknown> {
     throw fromTransportError(err);
   }
   try {
-    return JSON.parse(text);
+    return { json: JSON.parse(text), text };
   } catch {
     throw invalidUpstreamResponse('the body is not JSON');
   }
+}
+
+/**
+ * The client's answer: the upstream's own text with `changes` made, or the translated
+ * body serialised. Parsing and re-serialising a 24 KB chat answer took 57 µs, parsing and
+ * editing its text 29–37 µs (one 1536-float embedding: 160 against 113–120 µs); and
+ * re-serialising changes what the upstream wrote (`1.0` becomes `1`, escapes are
+ * rewritten, floats get their shortest spelling). On a 440-byte answer the edit is
+ * 0.5–0.8 µs slower; the upstream's own bytes win at every size, as for requests.
+ */
+function responseText(parsed: ParsedChatResponse & { text: string }, changes: Record<string, unknown>): string {
+  const edited = parsed.untranslated ? withTopLevelMembers(parsed.text, changes) : null;
+  return edited ?? JSON.stringify(Object.assign(parsed.body, changes));
 }
 
 function setRouteHeaders(ex: Exchange, route: Route): void {
@@ -115,12 +129,13 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
 
   if (!info.stream) {
-    const receive = async (): Promise<ParsedChatResponse> => {
+    const receive = async (): Promise<ParsedChatResponse & { text: string }> => {
       const { route, res: up } = await send();
-      const parsed = route.upstream.adapter.parseChatResponse(await readJson(up));
+      const { json, text } = await readJson(up);
+      const parsed = route.upstream.adapter.parseChatResponse(json);
       if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
       ex.usage = addUsage(ex.usage, parsed.usage);
-      return parsed;
+      return { ...parsed, text };
     };
     let parsed = await receive();
     const schema = model.config.validate_json_schema ? requestedSchema(body) : undefined;
@@ -135,18 +150,19 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       }
     }
     const out = parsed.body;
-    out.model = info.model;
+    const changes: Record<string, unknown> = { model: info.model };
     if (ex.usage) {
-      out.usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
+      const usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
       const cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
-      out.usage.cost = cost;
+      usage.cost = cost;
+      changes.usage = usage;
       ex.headers['x-tollgate-cost'] = cost;
     }
     setRouteHeaders(ex, ex.route!);
     ex.status = 200;
     ex.headers['x-tollgate-latency-ms'] = String(Math.round(performance.now() - ex.startedAt));
     ex.markFirstByte();
-    writeJson(res, 200, ex.headers, JSON.stringify(out));
+    writeJson(res, 200, ex.headers, responseText(parsed, changes));
     return;
   }
 
@@ -197,17 +213,18 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   );
   setRouteHeaders(ex, route);
   const parse = route.upstream.adapter.parseEmbeddingsResponse!;
-  const parsed = parse(await readJson(up));
+  const { json, text } = await readJson(up);
+  const parsed = parse(json);
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
-  out.model = info.model;
+  const changes: Record<string, unknown> = { model: info.model };
   if (parsed.usage) {
     ex.usage = parsed.usage;
     const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
-    if (out.usage && typeof out.usage === 'object') out.usage.cost = cost;
+    if (out.usage && typeof out.usage === 'object') changes.usage = { ...out.usage, cost };
     ex.headers['x-tollgate-cost'] = cost;
   }
   ex.status = 200;
   ex.markFirstByte();
-  writeJson(res, 200, ex.headers, JSON.stringify(out));
+  writeJson(res, 200, ex.headers, responseText({ ...parsed, text }, changes));
 }

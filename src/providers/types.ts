@@ -71,6 +71,11 @@ export interface ParsedChatResponse {
   /** An OpenAI chat.completion object; the gateway rewrites model and usage. */
   body: Record<string, any>;
   usage: Usage | null;
+  /**
+   * True when `body` is the upstream's own JSON, not a translation: the gateway then
+   * sends the upstream's text with only `model` and `usage` replaced.
+   */
+  untranslated?: boolean;
 }
 
 export interface ProviderAdapter {

@@ -194,6 +194,50 @@ describe('chat completions (non-streaming)', () => {
     assert.equal(r.model, 'deepseek/deepseek-v4-flash');
   });
 
+  test('the answer is the upstream\'s own bytes but for model and usage: spacing, number spellings and escapes survive', async () => {
+    // Pieces of a pretty-printed answer; only the model and usage values may change.
+    const head = '{\n  "id": "chatcmpl-raw1",\n  "object": "chat.completion",\n  "created": 1764540000,\n  "model": ';
+    const middle =
+      ',\n  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9 \\"ok\\""}, "logprobs": null, "finish_reason": "stop"}],' +
+      '\n  "x_vendor_score": 1.0,\n  "x_vendor_id": 12345678901234567890,\n  "usage": ';
+    const usage = '{"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "prompt_cache_hit_tokens": 8, "prompt_cache_miss_tokens": 4}';
+    const tail = ',\n  "system_fingerprint": "fp_raw"\n}\n';
+    up.behave({ rawBody: `${head}"upstream-flash"${middle}${usage}${tail}` });
+    const res = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] }, { key });
+    assert.equal(res.status, 200);
+    const expectedStart = `${head}"deepseek-v4-flash"${middle}`;
+    assert.ok(res.text.startsWith(expectedStart), `the answer changed before its usage:\n${res.text}`);
+    assert.ok(res.text.endsWith(tail), `the answer changed after its usage:\n${res.text}`);
+    const written = JSON.parse(res.text.slice(expectedStart.length, res.text.length - tail.length));
+    assert.equal(written.prompt_tokens, 12);
+    assert.equal(written.completion_tokens, 3);
+    assert.equal(written.total_tokens, 15);
+    assert.equal(written.prompt_tokens_details.cached_tokens, 8);
+    assert.equal(written.prompt_cache_hit_tokens, 8);
+    assert.equal(written.prompt_cache_miss_tokens, 4);
+    assert.equal(written.cost, res.headers.get('x-tollgate-cost'));
+    assert.match(written.cost, /^0\.\d+$/);
+    // And it is still what the SDK reads.
+    const r = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.choices[0]!.message.content, 'café "ok"');
+    assert.equal(r.model, 'deepseek-v4-flash');
+    assert.equal(r.usage!.prompt_tokens_details!.cached_tokens, 8);
+  });
+
+  test('an upstream answer that names model twice is re-serialised, with the public model once', async () => {
+    up.behave({
+      rawBody: '{"id":"chatcmpl-dup","object":"chat.completion","created":1,"model":"upstream-flash","model":"upstream-flash-2",' +
+        '"choices":[{"index":0,"message":{"role":"assistant","content":"dup"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}',
+    });
+    const res = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] }, { key });
+    assert.equal(res.status, 200);
+    assert.equal(res.text.split('"model"').length - 1, 1, res.text);
+    const body = JSON.parse(res.text);
+    assert.equal(body.model, 'deepseek-v4-flash');
+    assert.equal(body.choices[0].message.content, 'dup');
+    assert.equal(body.usage.total_tokens, 3);
+  });
+
   test('the /api/v1 prefix serves chat completions', async () => {
     up.behave({ text: 'via api prefix' });
     const c2 = new OpenAI({ baseURL: `${tg.url}/api/v1`, apiKey: key, maxRetries: 0 });

@@ -92,6 +92,16 @@ describe('models and embeddings', () => {
     assert.equal(up.requests[n]!.text, sent.replace('"model": "embed-small"', '"model": "text-embedding-3-small"'));
   });
 
+  test('embeddings: the client gets the upstream\'s float spellings, with only model and usage changed', async () => {
+    // Re-serialising would print these as 0.1, -0.00001 and 2.5.
+    const head = '{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.10000000000000000555, -1.0E-5, 2.50]}], "model": ';
+    const tail = '}';
+    up.behave({ rawBody: `${head}"text-embedding-3-small", "usage": {"prompt_tokens": 12, "total_tokens": 12}${tail}` });
+    const r = await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, `${head}"embed-small", "usage": {"prompt_tokens":12,"total_tokens":12,"cost":"0.00000024"}${tail}`);
+  });
+
   test('a chat model on /v1/embeddings and an embedding model on /v1/chat/completions are 400s', async () => {
     const n = up.requests.length;
     expectError(await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'x' }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });

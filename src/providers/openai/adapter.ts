@@ -89,7 +89,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
-    return { body, usage: readOpenAIUsage(body?.usage) };
+    return { body, usage: readOpenAIUsage(body?.usage), untranslated: true };
   },
   createStreamTranslator,
   buildEmbeddingsRequest(body, upstreamModel, provider, bodyText) {
@@ -98,7 +98,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
-    return { body, usage: readOpenAIUsage(body?.usage) };
+    return { body, usage: readOpenAIUsage(body?.usage), untranslated: true };
   },
   parseError(_status, text) {
     // OpenAI: {"error":{...}}; LinkModel-style: {"code","msg","request_id"}; plain text.
