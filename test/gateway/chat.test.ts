@@ -208,15 +208,17 @@ describe('chat completions (non-streaming)', () => {
     const expectedStart = `${head}"deepseek-v4-flash"${middle}`;
     assert.ok(res.text.startsWith(expectedStart), `the answer changed before its usage:\n${res.text}`);
     assert.ok(res.text.endsWith(tail), `the answer changed after its usage:\n${res.text}`);
-    const written = JSON.parse(res.text.slice(expectedStart.length, res.text.length - tail.length));
-    assert.equal(written.prompt_tokens, 12);
-    assert.equal(written.completion_tokens, 3);
-    assert.equal(written.total_tokens, 15);
-    assert.equal(written.prompt_tokens_details.cached_tokens, 8);
-    assert.equal(written.prompt_cache_hit_tokens, 8);
-    assert.equal(written.prompt_cache_miss_tokens, 4);
-    assert.equal(written.cost, res.headers.get('x-tollgate-cost'));
-    assert.match(written.cost, /^0\.\d+$/);
+    // 4 × $0.16/M + 8 × $0.004/M + 3 × $0.30/M = $0.000001572
+    assert.deepEqual(JSON.parse(res.text.slice(expectedStart.length, res.text.length - tail.length)), {
+      prompt_tokens: 12,
+      completion_tokens: 3,
+      total_tokens: 15,
+      prompt_tokens_details: { cached_tokens: 8 },
+      prompt_cache_hit_tokens: 8,
+      prompt_cache_miss_tokens: 4,
+      cost: '0.000001572',
+    });
+    assert.equal(res.headers.get('x-tollgate-cost'), '0.000001572');
     // And it is still what the SDK reads.
     const r = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] });
     assert.equal(r.choices[0]!.message.content, 'café "ok"');
