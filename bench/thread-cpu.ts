@@ -14,9 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { installCleanupHooks } from './lib/children.ts';
+import { execFileSync } from 'node:child_process';
+import { installCleanupHooks, pinningAvailable } from './lib/children.ts';
 import { startBare, startGateway, startUpstream, type TargetContext } from './lib/targets.ts';
-import { runWrk, writeWrkScript } from './lib/wrk.ts';
+import { runWrk, writeWrkScript, wrkProblems } from './lib/wrk.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -30,7 +31,11 @@ const { values } = parseArgs({
 });
 const target = values.target!;
 const mode = values.mode!;
-if (!['gateway', 'bare'].includes(target) || !['nonstream', 'stream'].includes(mode)) {
+const connections = Number(values.connections);
+const durationS = Number(values.duration);
+const rounds = Number(values.rounds);
+const positive = (n: number): boolean => Number.isInteger(n) && n > 0;
+if (!['gateway', 'bare'].includes(target) || !['nonstream', 'stream'].includes(mode) || !positive(connections) || !positive(durationS) || !positive(rounds)) {
   console.error('usage: node bench/thread-cpu.ts [--target gateway|bare] [--mode nonstream|stream] [--connections N] [--duration S] [--rounds N]');
   process.exit(2);
 }
@@ -39,10 +44,10 @@ if (os.platform() !== 'linux') {
   process.exit(2);
 }
 
-/** Clock ticks per second of /proc's utime/stime: 100 on every Linux this runs on. */
-const TICKS_PER_S = 100;
+/** Clock ticks per second of /proc's utime/stime (USER_HZ). */
+const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** utime+stime in ticks of every thread of `pid`, by "tid:name". */
+/** utime+stime in ticks of every thread of `pid`, by "name#tid". */
 function threadTicks(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
@@ -60,22 +65,25 @@ function threadTicks(pid: number): Map<string, number> {
 }
 
 installCleanupHooks();
+const pin = pinningAvailable();
+if (!pin) console.warn('thread-cpu: WARNING: taskset or a second core is missing; running unpinned, so other processes share the target\'s cores');
+const targetCore = pin ? 0 : null;
+const loadCore = pin ? 1 : null;
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-thread-cpu-'));
-const { child: upstream, port: upstreamPort } = await startUpstream(repoRoot, tmpDir, 1, []);
-const ctx: TargetContext = { repoRoot, tmpDir, upstreamPort, core: 0, nodeFlags: [], promptBytes: 0 };
+const { child: upstream, port: upstreamPort } = await startUpstream(repoRoot, tmpDir, loadCore, []);
+const ctx: TargetContext = { repoRoot, tmpDir, upstreamPort, core: targetCore, nodeFlags: [], promptBytes: 0 };
 const t = target === 'bare' ? await startBare(ctx) : await startGateway(ctx);
 const pid = t.pid!;
 const script = path.join(tmpDir, 'request.lua');
 writeWrkScript(script, { url: t.url, headers: t.headers, body: t.body(mode === 'stream') });
-const connections = Number(values.connections);
-const durationS = Number(values.duration);
 try {
-  await runWrk({ script, url: t.url, connections: 64, durationS: 3, core: 1 }); // warm-up
-  for (let round = 1; round <= Number(values.rounds); round++) {
+  await runWrk({ script, url: t.url, connections: 64, durationS: 3, core: loadCore }); // warm-up
+  for (let round = 1; round <= rounds; round++) {
     const before = threadTicks(pid);
-    const r = await runWrk({ script, url: t.url, connections, durationS, core: 1 });
+    const r = await runWrk({ script, url: t.url, connections, durationS, core: loadCore });
     const after = threadTicks(pid);
-    if (r.non2xx > 0) throw new Error(`${r.non2xx} responses were not 2xx`);
+    const problems = wrkProblems(r);
+    if (problems.length > 0) throw new Error(`round ${round} is not a clean run: ${problems.join('; ')}`);
     const perThread: string[] = [];
     let total = 0;
     let helpers = 0;
