@@ -4,6 +4,7 @@ import type { AccountState } from '../billing/account-state.ts';
 import type { Reservation } from '../billing/billing.ts';
 import type { LimitsGrant } from '../limits/limits.ts';
 import { pricesToJsonText } from '../billing/prices.ts';
+import { fromByteString } from '../protocol/byte-strings.ts';
 import { countChatInputTokens, countEmbeddingInputTokens, countTextTokens } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import type { UpstreamCall } from './upstream-call.ts';
@@ -36,6 +37,8 @@ export class Exchange {
   usage: Usage | null = null;
   /** `data:` frames already sent to the client (kept by reference, to count a cut stream). */
   readonly streamed: string[] = [];
+  /** `streamed` holds byte strings (protocol/byte-strings.ts), not text. */
+  streamedAsBytes = false;
   cost: bigint | null = null;
   ttfbMs: number | null = null;
   failover = false;
@@ -66,7 +69,8 @@ export class Exchange {
     if (this.usage) return { usage: this.usage, estimated: false };
     if (this.streamed.length === 0 || !this.body) return { usage: null, estimated: false };
     let text = '';
-    for (const frames of this.streamed) {
+    for (const sent of this.streamed) {
+      const frames = this.streamedAsBytes ? fromByteString(sent) : sent;
       for (const line of frames.split('\n')) {
         if (!line.startsWith('data: ')) continue;
         try {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
+import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import { errorBody } from '../protocol/errors.ts';
 import { replaceQuoted } from '../protocol/json-text.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
@@ -10,9 +11,14 @@ import { fromTransportError, scrub } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
 
 // Relays an upstream SSE stream as a native OpenAI stream, event by event as it
-// arrives: everything decoded from one upstream read goes out in one write, nothing is
-// held back. Chunks pass through as text; only frames that carry usage or an error are
+// arrives: everything from one upstream read goes out in one write, nothing is held
+// back. Chunks pass through as text; only frames that carry usage or an error are
 // parsed. The `model` is rewritten to the public id by string replacement.
+//
+// An OpenAI-wire stream (`passesOpenAIFrames`) is handled as byte strings
+// (protocol/byte-strings.ts): read as latin1, written as latin1, never decoded, so
+// its frames leave as the very bytes they came in as. Other wires are translated, so
+// they are decoded as UTF-8 text.
 
 export interface StreamRelayOptions {
   res: ServerResponse;
@@ -35,8 +41,17 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const { res, ex } = o;
   const items: StreamItem[] = [];
   const parser = new SseFrames(o.translator, items);
-  const decoder = new TextDecoder();
-  const publicModelJson = `"model":${JSON.stringify(o.publicModel)}`;
+  const bytes = o.translator.passesOpenAIFrames === true;
+  const encoding = bytes ? 'latin1' : 'utf8';
+  /** What the relay writes itself, in the stream's form. */
+  const own = bytes ? toByteString : (text: string) => text;
+  const publicModel = own(o.publicModel);
+  const publicModelJson = own(`"model":${JSON.stringify(o.publicModel)}`);
+  ex.streamedAsBytes = bytes;
+  const decoder = bytes ? null : new TextDecoder();
+  // A leading byte order mark sends the stream to eventsource-parser (sse-frames.ts),
+  // which drops it whether decoded or, as here, as three byte-valued characters.
+  const decode = (chunk: Buffer): string => (decoder ? decoder.decode(chunk, { stream: true }) : chunk.toString('latin1'));
   let modelNeedle: string | null | undefined; // undefined = not learned yet; null = no rewrite needed
   let done = false;
   let failed = false;
@@ -61,7 +76,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           ex.usage = item.usage;
           if (o.includeUsage) {
             const frame = item.frame;
-            frame.model = o.publicModel;
+            frame.model = publicModel;
             const usage = writeOpenAIUsage(frame.usage && typeof frame.usage === 'object' ? frame.usage : {}, item.usage);
             o.decorateUsage(usage);
             frame.usage = usage;
@@ -72,7 +87,9 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         case 'error': {
           failed = true;
           ex.errorCode = 'upstream_error';
-          out += `data: ${errorBody(scrub(item.error.message, o.upstream), 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+          // Scrubbed and cut as text: a byte string could be cut inside a character.
+          const message = bytes ? fromByteString(item.error.message) : item.error.message;
+          out += `data: ${own(errorBody(scrub(message, o.upstream), 'api_error', null, 'upstream_error', ex.id))}\n\n`;
           break;
         }
         case 'done':
@@ -102,7 +119,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       if (ended) return;
       ended = true;
       clearImmediate(headersAlone);
-      if (tail && !res.destroyed) res.end(tail);
+      if (tail && !res.destroyed) res.end(tail, encoding);
       else res.end();
       // After [DONE] the rest of the body (normally nothing) is read and dropped so the
       // upstream connection goes back to the pool; after a failure it is closed.
@@ -122,13 +139,13 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       } else {
         const ge = fromTransportError(err);
         ex.errorCode = ge.code;
-        tail = `data: ${ge.toBody(ex.id)}\n\n`;
+        tail = `data: ${own(ge.toBody(ex.id))}\n\n`;
       }
       failed = true;
       end();
     };
     const onChunk = (chunk: Buffer): void => {
-      parser.feed(decoder.decode(chunk, { stream: true }));
+      parser.feed(decode(chunk));
       if (items.length === 0) return;
       const out = render();
       if (out) ex.markFirstByte();
@@ -140,7 +157,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       if (out && !res.destroyed) {
         wrote = true;
         // A slow client: hold the upstream until this write has drained.
-        if (!res.write(out) && !paused) {
+        if (!res.write(out, encoding) && !paused) {
           paused = true;
           body.pause();
           res.once('drain', onDrain);
@@ -159,14 +176,14 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       })
       .then(() => {
         if (ended) return;
-        parser.feed(decoder.decode());
+        if (decoder) parser.feed(decoder.decode());
         parser.end();
         o.translator.end(items);
         tail = render();
         if (!done && !failed) {
           failed = true;
           ex.errorCode = 'upstream_stream_incomplete';
-          tail += `data: ${errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id)}\n\n`;
+          tail += `data: ${own(errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id))}\n\n`;
         }
         end();
       })
