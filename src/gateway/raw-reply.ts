@@ -4,11 +4,12 @@ import type { GatewayError } from '../protocol/errors.ts';
 // Responses of the data plane, written to node:http directly: one writeHead with every
 // header at once (no per-header setHeader), the body in the same write.
 
-export function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, json: string): void {
+/** `json` is text, or a byte string (protocol/byte-strings.ts) with encoding 'latin1'. */
+export function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, json: string, encoding: 'utf8' | 'latin1' = 'utf8'): void {
   headers['content-type'] = 'application/json';
-  headers['content-length'] = String(Buffer.byteLength(json));
+  headers['content-length'] = String(encoding === 'latin1' ? json.length : Buffer.byteLength(json));
   res.writeHead(status, headers);
-  res.end(json);
+  res.end(json, encoding);
 }
 
 /** An OpenAI-shaped error; `headers` (e.g. rate-limit headers already decided) go with it. */

@@ -30,6 +30,7 @@ type Mode = 'buffer' | 'text' | 'pipe' | 'discard';
 export class UpstreamBody {
   #controller: CallController;
   #mode: Mode = 'buffer';
+  #encoding: 'utf8' | 'latin1' = 'utf8';
   #chunks: Buffer[] = [];
   #ended = false;
   #error: Error | null = null;
@@ -49,8 +50,9 @@ export class UpstreamBody {
     return this.#ended || this.#error !== null;
   }
 
-  /** The whole body as UTF-8 text. */
-  text(): Promise<string> {
+  /** The whole body as UTF-8 text, or as a byte string (protocol/byte-strings.ts) with 'latin1'. */
+  text(encoding: 'utf8' | 'latin1' = 'utf8'): Promise<string> {
+    this.#encoding = encoding;
     if (this.#error) return Promise.reject(this.#error);
     if (this.#ended) return Promise.resolve(this.#joined());
     this.#mode = 'text';
@@ -144,8 +146,8 @@ export class UpstreamBody {
   #joined(): string {
     const chunks = this.#chunks;
     this.#chunks = [];
-    if (chunks.length === 1) return chunks[0]!.toString('utf8');
-    return Buffer.concat(chunks).toString('utf8');
+    if (chunks.length === 1) return chunks[0]!.toString(this.#encoding);
+    return Buffer.concat(chunks).toString(this.#encoding);
   }
 }
 

@@ -73,15 +73,17 @@ export interface ParsedChatResponse {
   /** An OpenAI chat.completion object; the gateway rewrites model and usage. */
   body: Record<string, any>;
   usage: Usage | null;
-  /**
-   * True when `body` is the upstream's own JSON, not a translation: the gateway then
-   * sends the upstream's text with only `model` and `usage` replaced.
-   */
-  untranslated?: boolean;
 }
 
 export interface ProviderAdapter {
   readonly kind: string;
+  /**
+   * True when parseChatResponse and parseEmbeddingsResponse return the upstream's own
+   * JSON, not a translation. The gateway then reads the answer as a byte string
+   * (protocol/byte-strings.ts) and sends the upstream's text back with only `model` and
+   * `usage` replaced.
+   */
+  readonly passesOpenAIBodies?: boolean;
   /** Headers every request to this provider carries (auth, version). */
   authHeaders(provider: ProviderConfig): Record<string, string>;
   buildChatRequest(call: ChatCall, provider: ProviderConfig): UpstreamRequest;

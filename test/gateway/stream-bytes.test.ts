@@ -56,13 +56,13 @@ describe('streams relayed as bytes', () => {
   const upstreams: Array<{ close(): Promise<void> }> = [];
 
   /** A gateway whose model `m` streams from an upstream sending `pieces`. */
-  const gatewayFor = async (pieces: Buffer[]) => {
+  const gatewayFor = async (pieces: Buffer[], ownedBy?: string) => {
     const up = await scriptedUpstream(pieces);
     upstreams.push(up);
     const gw = await startTestGateway({
       config: {
         providers: [{ id: 'p', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET }],
-        models: [{ id: 'm', upstreams: [{ provider: 'p', model: 'upstream-flash' }], pricing: { input: '0.16', output: '0.30' } }],
+        models: [{ id: 'm', ...(ownedBy ? { owned_by: ownedBy } : {}), upstreams: [{ provider: 'p', model: 'upstream-flash' }], pricing: { input: '0.16', output: '0.30' } }],
       },
     });
     upstreams.push(gw);
@@ -111,6 +111,17 @@ describe('streams relayed as bytes', () => {
     assert.equal(usage.model, 'm');
     assert.equal(usage.usage.total_tokens, 12);
     assert.equal(frames[2], 'data: [DONE]');
+  });
+
+  test('a public model id that is not ASCII is written into every frame as UTF-8, the usage frame too', async () => {
+    const gw = await gatewayFor([Buffer.from(frame('好') + frame('的') + usageFrame + DONE)], '深度求索');
+    ({ key } = await gw.customer());
+    const got = await streamBytes(gw, key, { model: '深度求索/m', stream_options: { include_usage: true } });
+    assert.equal(got.status, 200, got.bytes.toString('utf8'));
+    const frames = got.bytes.toString('utf8').split('\n\n').filter(Boolean);
+    assert.equal(frames.pop(), 'data: [DONE]');
+    assert.equal(frames.length, 3);
+    for (const f of frames) assert.equal(JSON.parse(f.slice(6)).model, '深度求索/m');
   });
 
   test('bytes that are not UTF-8 are relayed as they came, not replaced', async () => {

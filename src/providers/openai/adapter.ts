@@ -69,6 +69,7 @@ function errorInfo(e: any): UpstreamErrorInfo {
 
 export const openaiAdapter: ProviderAdapter = {
   kind: 'openai',
+  passesOpenAIBodies: true,
   authHeaders,
   buildChatRequest(call: ChatCall, provider) {
     const b = call.body;
@@ -89,7 +90,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
-    return { body, usage: readOpenAIUsage(body?.usage), untranslated: true };
+    return { body, usage: readOpenAIUsage(body?.usage) };
   },
   createStreamTranslator,
   buildEmbeddingsRequest(body, upstreamModel, provider, bodyText) {
@@ -98,7 +99,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
-    return { body, usage: readOpenAIUsage(body?.usage), untranslated: true };
+    return { body, usage: readOpenAIUsage(body?.usage) };
   },
   parseError(_status, text) {
     // OpenAI: {"error":{...}}; LinkModel-style: {"code","msg","request_id"}; plain text.
