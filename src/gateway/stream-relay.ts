@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
-import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
+import { toByteString } from '../protocol/byte-strings.ts';
 import { errorBody } from '../protocol/errors.ts';
 import { replaceQuoted } from '../protocol/json-text.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
@@ -45,7 +45,6 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const encoding = bytes ? 'latin1' : 'utf8';
   /** What the relay writes itself, in the stream's form. */
   const own = bytes ? toByteString : (text: string) => text;
-  const publicModel = own(o.publicModel);
   const publicModelJson = own(`"model":${JSON.stringify(o.publicModel)}`);
   ex.streamedAsBytes = bytes;
   const decoder = bytes ? null : new TextDecoder();
@@ -76,20 +75,18 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           ex.usage = item.usage;
           if (o.includeUsage) {
             const frame = item.frame;
-            frame.model = publicModel;
+            frame.model = o.publicModel;
             const usage = writeOpenAIUsage(frame.usage && typeof frame.usage === 'object' ? frame.usage : {}, item.usage);
             o.decorateUsage(usage);
             frame.usage = usage;
-            out += `data: ${JSON.stringify(frame)}\n\n`;
+            out += own(`data: ${JSON.stringify(frame)}\n\n`);
           }
           break;
         }
         case 'error': {
           failed = true;
           ex.errorCode = 'upstream_error';
-          // Scrubbed and cut as text: a byte string could be cut inside a character.
-          const message = bytes ? fromByteString(item.error.message) : item.error.message;
-          out += `data: ${own(errorBody(scrub(message, o.upstream), 'api_error', null, 'upstream_error', ex.id))}\n\n`;
+          out += `data: ${own(errorBody(scrub(item.error.message, o.upstream), 'api_error', null, 'upstream_error', ex.id))}\n\n`;
           break;
         }
         case 'done':

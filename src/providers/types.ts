@@ -48,8 +48,9 @@ export interface StreamTranslator {
    * True when push() forwards every one-line `data:` frame that holds no usage object
    * (protocol/usage.ts hasUsageObject) and no "error" unchanged as a 'chunk': the relay
    * then forwards runs of such frames without splitting them into events. Such a
-   * translator gets each event's data as a byte string (protocol/byte-strings.ts), and
-   * the text it pushes must be byte strings too: a frame parsed and serialised again is.
+   * translator gets each event's data as a byte string (protocol/byte-strings.ts): it
+   * decodes what it parses, and a 'chunk' it pushes is a byte string; the usage frame
+   * and the error it pushes are text, which the relay encodes.
    */
   readonly passesOpenAIFrames?: boolean;
   /** Feeds one upstream SSE event (event name may be absent); pushes items to `out`. */

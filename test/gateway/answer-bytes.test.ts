@@ -81,6 +81,31 @@ describe('non-streaming answers relayed as bytes', () => {
     assert.equal(body.usage.total_tokens, 7);
   });
 
+  test('an answer escaped as \\u sequences (as Python writes JSON) is kept as written', async () => {
+    const escaped = '\\u4f60\\u597d \\ud83d\\udc4d';
+    const { ask } = await setup(answer(escaped));
+    const got = await ask();
+    assert.equal(got.status, 200);
+    assert.ok(got.bytes.toString('utf8').includes(`"content": "${escaped}"`), got.bytes.toString('utf8'));
+    assert.equal(JSON.parse(got.bytes.toString('utf8')).choices[0].message.content, '你好 👍');
+  });
+
+  for (const escapes of [false, true]) {
+    test(`an answer naming model twice is serialised as valid UTF-8 (raw Chinese text${escapes ? ' and \\u escapes' : ''})`, async () => {
+      const content = escapes ? '你好 \\u00e9\\u4e16' : '你好 é世';
+      const raw = answer(content).toString('utf8').replace('"model": "upstream-flash",', '"model": "upstream-flash", "model": "upstream-flash-2",');
+      const { ask } = await setup(Buffer.from(raw));
+      const got = await ask();
+      assert.equal(got.status, 200);
+      assert.equal(Number(got.length), got.bytes.length);
+      const text = got.bytes.toString('utf8');
+      assert.equal(text.split('"model"').length - 1, 1, text);
+      const body = JSON.parse(text);
+      assert.equal(body.model, 'm');
+      assert.equal(body.choices[0].message.content, '你好 é世');
+    });
+  }
+
   test('bytes that are not UTF-8 are relayed as they came, not replaced', async () => {
     const { ask } = await setup(answer(Buffer.from([0x6f, 0x6b, 0xff, 0xe4, 0xbd])));
     const got = await ask();

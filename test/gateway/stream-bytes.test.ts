@@ -144,6 +144,33 @@ describe('streams relayed as bytes', () => {
     assert.equal(got.bytes.toString('utf8'), frame('first', 'm') + DONE);
   });
 
+  test('an error message escaped as \\u sequences (as Python writes JSON) reaches the client as that message', async () => {
+    const message = '服务器过载';
+    const escaped = JSON.stringify({ error: { message, type: 'server_error' } }).replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    assert.ok(escaped.includes('\\u670d'));
+    const gw = await gatewayFor([Buffer.from(frame('部分') + `data: ${escaped}\n\n`)]);
+    ({ key } = await gw.customer());
+    const got = await streamBytes(gw, key);
+    const frames = got.bytes.toString('utf8').split('\n\n').filter(Boolean).map((f) => JSON.parse(f.slice(6)));
+    assert.equal(frames[1].error.message, message);
+  });
+
+  for (const style of ['raw', 'escaped'] as const) {
+    test(`a content frame that also carries usage (Moonshot style) keeps its Chinese content (${style})`, async () => {
+      let both = JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'upstream-flash', choices: [{ index: 0, delta: { content: '完成' }, finish_reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }] });
+      if (style === 'escaped') both = both.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+      const gw = await gatewayFor([Buffer.from(frame('你好') + `data: ${both}\n\n` + DONE)]);
+      ({ key } = await gw.customer());
+      const got = await streamBytes(gw, key, { stream_options: { include_usage: true } });
+      const frames = got.bytes.toString('utf8').split('\n\n').filter(Boolean);
+      assert.equal(frames.pop(), 'data: [DONE]');
+      const parsed = frames.map((f) => JSON.parse(f.slice(6)));
+      assert.deepEqual(parsed.map((f) => f.choices[0]?.delta?.content ?? null), ['你好', '完成', null]);
+      assert.equal(parsed[2].usage.total_tokens, 5);
+      for (const f of parsed) assert.equal(f.model, 'm');
+    });
+  }
+
   test('an error event with a Chinese message reaches the client as that message', async () => {
     const message = '服务器过载，请稍后再试';
     const gw = await gatewayFor([Buffer.from(frame('部分') + `data: ${JSON.stringify({ error: { message, type: 'server_error' } })}\n\n`)]);

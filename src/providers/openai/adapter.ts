@@ -1,6 +1,7 @@
 import type { ChatCall, ProviderAdapter, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
 import { withTopLevelMembers } from '../../protocol/json-members.ts';
 import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
+import { fromByteString, toByteString } from '../../protocol/byte-strings.ts';
 import type { ProviderConfig } from '../../config/schema.ts';
 
 // OpenAI and every OpenAI-compatible upstream (DeepSeek, Moonshot, Groq, vLLM, Ollama...).
@@ -26,9 +27,10 @@ function createStreamTranslator(): StreamTranslator {
         out.push({ kind: 'chunk', json: data });
         return;
       }
+      // Parsed as text: what is built from it is text, which the relay encodes.
       let frame: Record<string, any>;
       try {
-        frame = JSON.parse(data);
+        frame = JSON.parse(fromByteString(data));
       } catch {
         out.push({ kind: 'chunk', json: data });
         return;
@@ -50,7 +52,7 @@ function createStreamTranslator(): StreamTranslator {
       if (hasChoices) {
         // A content frame that also carries usage: forward the content, report usage apart.
         const { usage: _u, ...rest } = frame;
-        out.push({ kind: 'chunk', json: JSON.stringify(rest) });
+        out.push({ kind: 'chunk', json: toByteString(JSON.stringify(rest)) });
       }
       out.push({ kind: 'usage', usage, frame: { id: frame.id, object: 'chat.completion.chunk', created: frame.created, model: frame.model, ...(frame.system_fingerprint !== undefined ? { system_fingerprint: frame.system_fingerprint } : {}), choices: [], usage: raw } });
     },
