@@ -26,11 +26,12 @@ import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.t
 export type Endpoint = 'chat' | 'embeddings';
 
 /**
- * Serves one data-plane request whose body is already parsed (see data-plane.ts). `text`
- * is that body as the client sent it: the upstream gets it unchanged but for the members
- * the gateway sets.
+ * Serves one data-plane request whose body is already parsed (see data-plane.ts).
+ * `bodyBytes` is that body as the client sent it, as a byte string
+ * (protocol/byte-strings.ts): the upstream gets it unchanged but for the members the
+ * gateway sets.
  */
-export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, text: string): Promise<void> {
+export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, bodyBytes: string): Promise<void> {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
   rt.inFlight++;
   try {
@@ -39,7 +40,7 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
     const account = rt.accounts.get(ex.key.accountId);
     ex.account = account instanceof Promise ? await account : account;
     if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
-    await (endpoint === 'chat' ? chat(rt, ex, body, res, text) : embeddings(rt, ex, body, res, text));
+    await (endpoint === 'chat' ? chat(rt, ex, body, res, bodyBytes) : embeddings(rt, ex, body, res, bodyBytes));
   } catch (err) {
     if (!(err instanceof GatewayError)) {
       rt.log.error({ err, request_id: ex.id }, 'unexpected error in request pipeline');
@@ -137,10 +138,15 @@ function writeAnswer(res: ServerResponse, headers: Record<string, string>, answe
   writeJson(res, 200, headers, text, answer.bytes ? 'latin1' : 'utf8');
 }
 
+/** `text` as a header value: percent-encoded unless it is printable ASCII (node:http refuses the rest). */
+function headerValue(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
+}
+
 function setRouteHeaders(ex: Exchange, route: Route): void {
   const h = ex.headers;
   h['x-tollgate-provider'] = route.upstream.id;
-  h['x-tollgate-upstream-model'] = route.model;
+  h['x-tollgate-upstream-model'] = headerValue(route.model);
   h['x-tollgate-failover'] = ex.failover ? 'true' : 'false';
 }
 

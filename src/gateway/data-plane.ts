@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { handleExchange, type Endpoint } from './chat-completions.ts';
@@ -68,7 +69,8 @@ export function dataPlaneListener(
     });
     req.on('end', () => {
       if (refused) return;
-      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const text = raw.toString('utf8');
       let body: unknown;
       if (text.length === 0) {
         writeError(res, id, new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'));
@@ -80,7 +82,9 @@ export function dataPlaneListener(
         writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
         return;
       }
-      void handleExchange(rt, endpoint, id, req, res, body, text);
+      // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
+      // ASCII body is its own byte string, any other is copied as one.
+      void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'));
     });
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});

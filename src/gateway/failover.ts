@@ -101,7 +101,7 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   const up = route.upstream;
   const extra = up.config.headers;
   const headers = Object.keys(extra).length ? { ...extra, ...req.headers } : req.headers;
-  const call = dispatchUpstream(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body });
+  const call = dispatchUpstream(up.pool, { path: up.basePath + req.path, method: 'POST', headers, body: req.body, bodyEncoding: req.bodyEncoding ?? 'utf8' });
   ex.upstreamCall = call;
   const timer = setTimeout(() => call.abort(Object.assign(new Error('upstream headers timeout'), { code: 'UPSTREAM_HEADERS_TIMEOUT' })), up.config.timeout_ms);
   try {

@@ -20,5 +20,12 @@ export function writeError(res: ServerResponse, requestId: string, err: GatewayE
   }
   const out: Record<string, string> = { 'x-request-id': requestId, ...headers };
   if (err.headers) Object.assign(out, err.headers);
-  writeJson(res, err.status, out, err.toBody(requestId));
+  try {
+    writeJson(res, err.status, out, err.toBody(requestId));
+  } catch {
+    // A header node:http refuses (a bug of ours) must not leave the client waiting:
+    // the error goes out with the request id alone.
+    if (!res.headersSent) writeJson(res, err.status, { 'x-request-id': requestId }, err.toBody(requestId));
+    else res.end();
+  }
 }

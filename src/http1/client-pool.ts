@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ResponseParser, type ParserSink, type ResponseHead, type ResponseHeaders } from './response-parser.ts';
+import { toByteString } from '../protocol/byte-strings.ts';
 
 // A keep-alive pool of HTTP/1.1 connections to one origin, for the gateway's calls
 // to its upstreams. Why not undici: its per-call machinery (request validation, queue
@@ -17,6 +18,8 @@ export interface RequestOptions {
   path: string;
   headers: Readonly<Record<string, string | undefined>>;
   body?: string;
+  /** 'latin1' when `body` is a byte string (protocol/byte-strings.ts): sent as its bytes. */
+  bodyEncoding?: 'utf8' | 'latin1';
 }
 
 /** What a handler can do to its own call. */
@@ -108,6 +111,7 @@ export class ClientPool {
     const head = this.#requestText(options);
     if (typeof head !== 'string') return call.fail(head);
     call.text = head;
+    if (options.bodyEncoding === 'latin1') call.encoding = 'latin1';
     const conn = this.#checkout();
     if (conn) conn.start(call);
     else if (this.#all.size < this.#options.connections) this.#open().start(call);
@@ -151,6 +155,7 @@ export class ClientPool {
       text += `${name}: ${value}\r\n`;
     }
     const body = o.body;
+    if (body !== undefined && o.bodyEncoding === 'latin1') return `${toByteString(text)}content-length: ${body.length}\r\n\r\n${body}`;
     if (body !== undefined) return `${text}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
     if (o.method === 'POST' || o.method === 'PUT' || o.method === 'PATCH') return `${text}content-length: 0\r\n\r\n`;
     return `${text}\r\n`;
@@ -240,6 +245,8 @@ class Call implements CallController {
   readonly handler: ResponseHandler;
   readonly noBody: boolean;
   text = '';
+  /** How `text` is written: 'latin1' when it is a byte string. */
+  encoding: 'utf8' | 'latin1' = 'utf8';
   conn: Connection | null = null;
   done = false;
 
@@ -310,7 +317,7 @@ class Connection implements ParserSink {
     call.conn = this;
     this.#parser.reset(call.noBody);
     this.#socket.ref();
-    this.#socket.write(call.text, 'utf8');
+    this.#socket.write(call.text, call.encoding);
     call.text = '';
   }
 

@@ -12,14 +12,16 @@ export interface UpstreamRequest {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** 'latin1' when `body` is a byte string (protocol/byte-strings.ts); text otherwise. */
+  bodyEncoding?: 'utf8' | 'latin1';
 }
 
 export interface ChatCall {
   /** The client's request body (OpenAI shape), validated; do not mutate. */
   body: ChatBody;
-  /** The body's JSON text as the client sent it, where there is one: `body` is its parse,
-   *  but for the max-tokens members admission may have clamped. An OpenAI-wire adapter
-   *  edits this text instead of serialising `body` again. */
+  /** The body as the client sent it, as a byte string (protocol/byte-strings.ts), where
+   *  there is one: `body` is its parse, but for the max-tokens members admission may have
+   *  clamped. An OpenAI-wire adapter edits these bytes instead of serialising `body`. */
   bodyText?: string | undefined;
   /** The model name to send upstream. */
   upstreamModel: string;
@@ -91,6 +93,7 @@ export interface ProviderAdapter {
   parseChatResponse(json: unknown): ParsedChatResponse;
   createStreamTranslator(call: ChatCall): StreamTranslator;
   /** Embeddings, where the wire protocol has them. */
+  /** `bodyText` as in ChatCall: the client's bytes. */
   buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig, bodyText?: string): UpstreamRequest;
   parseEmbeddingsResponse?(json: unknown): ParsedChatResponse;
   /** Extracts what an upstream error body says (any known shape), never throwing. */

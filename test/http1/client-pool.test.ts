@@ -300,6 +300,29 @@ describe('ClientPool: requests', () => {
     assert.equal(srv.connections, 1);
   });
 
+  test('a byte-string body (bodyEncoding latin1) arrives as its bytes, counted in bytes; header values stay UTF-8 as before', async (t) => {
+    const bytes = Buffer.concat([Buffer.from('{"a":"你好 ✓"}'), Buffer.from([0xff])]);
+    let seen: { body: Buffer; custom: string } | null = null;
+    const srv = await httpServer(t, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const i = req.rawHeaders.findIndex((h) => h.toLowerCase() === 'x-custom');
+        seen = { body: Buffer.concat(chunks), custom: Buffer.from(req.rawHeaders[i + 1]!, 'latin1').toString('utf8') };
+        res.end('done');
+      });
+    });
+    const pool = newPool(t, srv.origin);
+    const res = await request(pool, { method: 'POST', path: '/', headers: { 'x-custom': 'café' }, body: bytes.toString('latin1'), bodyEncoding: 'latin1' });
+    assert.equal(res.status, 200);
+    const s = seen as unknown as { body: Buffer; custom: string };
+    assert.deepEqual(s.body, bytes);
+    assert.equal(s.custom, 'café');
+    // And the connection is still in step: a second request on it is answered.
+    assert.equal((await request(pool, { method: 'POST', path: '/', headers: {}, body: 'x' })).status, 200);
+    assert.equal(srv.connections, 1);
+  });
+
   test('a POST without a body sends content-length: 0; a GET sends no content-length', async (t) => {
     const srv = await rawServer(t, (sock) => sock.write(OK));
     const pool = newPool(t, srv.origin);

@@ -87,8 +87,9 @@ export const openaiAdapter: ProviderAdapter = {
       // when the client did not ask for it.
       changes.stream_options = { ...(b.stream_options ?? {}), include_usage: true };
     }
-    const text = call.bodyText === undefined ? null : withTopLevelMembers(call.bodyText, changes);
-    return { path: '/chat/completions', headers: authHeaders(provider), body: text ?? JSON.stringify({ ...b, ...changes }) };
+    const text = call.bodyText === undefined ? null : withTopLevelMembers(call.bodyText, changes, true);
+    if (text !== null) return { path: '/chat/completions', headers: authHeaders(provider), body: text, bodyEncoding: 'latin1' };
+    return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify({ ...b, ...changes }) };
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
@@ -96,8 +97,9 @@ export const openaiAdapter: ProviderAdapter = {
   },
   createStreamTranslator,
   buildEmbeddingsRequest(body, upstreamModel, provider, bodyText) {
-    const text = bodyText === undefined ? null : withTopLevelMembers(bodyText, { model: upstreamModel });
-    return { path: '/embeddings', headers: authHeaders(provider), body: text ?? JSON.stringify({ ...body, model: upstreamModel }) };
+    const text = bodyText === undefined ? null : withTopLevelMembers(bodyText, { model: upstreamModel }, true);
+    if (text !== null) return { path: '/embeddings', headers: authHeaders(provider), body: text, bodyEncoding: 'latin1' };
+    return { path: '/embeddings', headers: authHeaders(provider), body: JSON.stringify({ ...body, model: upstreamModel }) };
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
