@@ -27,7 +27,9 @@ function createStreamTranslator(): StreamTranslator {
         out.push({ kind: 'chunk', json: data });
         return;
       }
-      // Parsed as text: what is built from it is text, which the relay encodes.
+      // `data` is a byte string (types.ts, passesOpenAIFrames): decoded to be parsed, so a
+      // \u escape cannot mix text into bytes. The chunk rebuilt from it is encoded again;
+      // the usage frame and the error stay text, which the relay encodes.
       let frame: Record<string, any>;
       try {
         frame = JSON.parse(fromByteString(data));
