@@ -138,9 +138,11 @@ function writeAnswer(res: ServerResponse, headers: Record<string, string>, answe
   writeJson(res, 200, headers, text, answer.bytes ? 'latin1' : 'utf8');
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** `text` as a header value: percent-encoded unless it is printable ASCII (node:http refuses the rest). */
 function headerValue(text: string): string {
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
+  return PRINTABLE_ASCII.test(text) ? text : encodeURIComponent(text);
 }
 
 function setRouteHeaders(ex: Exchange, route: Route): void {
@@ -156,13 +158,13 @@ function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
 }
 
-async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string): Promise<void> {
+async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {
   const info = validateChatRequest(requestBody);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
   abortOnClientClose(res, ex);
-  const callFor = (route: Route): ChatCall => ({ body, bodyText, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
+  const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap });
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
 
   if (!info.stream) {
@@ -233,7 +235,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   });
 }
 
-async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyText: string): Promise<void> {
+async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {
   const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
@@ -245,7 +247,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
     (r) => {
       const build = r.upstream.adapter.buildEmbeddingsRequest;
       if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
-      return build(body, r.model, r.upstream.config, bodyText);
+      return build(body, r.model, r.upstream.config, bodyBytes);
     },
   );
   setRouteHeaders(ex, route);

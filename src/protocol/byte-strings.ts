@@ -1,9 +1,10 @@
 // Byte strings: UTF-8 bytes held one per character (code units 0–255), as
 // `buffer.latin1Slice()` makes them and `Buffer.from(s, 'latin1')` turns them back.
 //
-// The stream relay, and the gateway for a non-streaming answer from an OpenAI-wire
-// upstream, work on the upstream's bytes this way instead of decoding UTF-8.
-// Everything it looks for (`data: `, `"model":"…"`, `"usage"`, `[DONE]`) is ASCII, and
+// With an OpenAI-wire upstream the gateway works on bytes this way instead of decoding
+// UTF-8: the stream relay, a non-streaming answer, and the request body sent upstream.
+// Everything it looks for (`data: `, `"model":"…"`, `"usage"`, `[DONE]`, the top-level
+// member names it edits) is ASCII, and
 // an ASCII character never occurs inside a multi-byte UTF-8 sequence, so every search
 // finds exactly what it finds in decoded text; what it forwards goes out as the same
 // bytes it came in as, and a character split across two reads needs no carrying over.

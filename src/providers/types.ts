@@ -22,7 +22,7 @@ export interface ChatCall {
   /** The body as the client sent it, as a byte string (protocol/byte-strings.ts), where
    *  there is one: `body` is its parse, but for the max-tokens members admission may have
    *  clamped. An OpenAI-wire adapter edits these bytes instead of serialising `body`. */
-  bodyText?: string | undefined;
+  bodyBytes?: string | undefined;
   /** The model name to send upstream. */
   upstreamModel: string;
   stream: boolean;
@@ -92,9 +92,8 @@ export interface ProviderAdapter {
   buildChatRequest(call: ChatCall, provider: ProviderConfig): UpstreamRequest;
   parseChatResponse(json: unknown): ParsedChatResponse;
   createStreamTranslator(call: ChatCall): StreamTranslator;
-  /** Embeddings, where the wire protocol has them. */
-  /** `bodyText` as in ChatCall: the client's bytes. */
-  buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig, bodyText?: string): UpstreamRequest;
+  /** Embeddings, where the wire protocol has them; `bodyBytes` as in ChatCall. */
+  buildEmbeddingsRequest?(body: ChatBody, upstreamModel: string, provider: ProviderConfig, bodyBytes?: string): UpstreamRequest;
   parseEmbeddingsResponse?(json: unknown): ParsedChatResponse;
   /** Extracts what an upstream error body says (any known shape), never throwing. */
   parseError(status: number, text: string): UpstreamErrorInfo;

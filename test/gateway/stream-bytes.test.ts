@@ -53,19 +53,19 @@ function cut(bytes: Buffer, ...at: number[]): Buffer[] {
 
 describe('streams relayed as bytes', () => {
   let key: string;
-  const upstreams: Array<{ close(): Promise<void> }> = [];
+  const closers: Array<{ close(): Promise<void> }> = [];
 
   /** A gateway whose model `m` streams from an upstream sending `pieces`. */
   const gatewayFor = async (pieces: Buffer[], ownedBy?: string) => {
     const up = await scriptedUpstream(pieces);
-    upstreams.push(up);
+    closers.push(up);
     const gw = await startTestGateway({
       config: {
         providers: [{ id: 'p', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET }],
         models: [{ id: 'm', ...(ownedBy ? { owned_by: ownedBy } : {}), upstreams: [{ provider: 'p', model: 'upstream-flash' }], pricing: { input: '0.16', output: '0.30' } }],
       },
     });
-    upstreams.push(gw);
+    closers.push(gw);
     return gw;
   };
   const streamBytes = async (gw: TestGateway, k: string, extra: Record<string, unknown> = {}) => {
@@ -78,7 +78,7 @@ describe('streams relayed as bytes', () => {
   };
 
   after(async () => {
-    for (const u of upstreams) await u.close();
+    for (const c of closers.reverse()) await c.close();
   });
 
   test('Chinese text and emoji split inside characters and inside the model name come back as the same bytes', async () => {

@@ -89,7 +89,7 @@ export const openaiAdapter: ProviderAdapter = {
       // when the client did not ask for it.
       changes.stream_options = { ...(b.stream_options ?? {}), include_usage: true };
     }
-    const text = call.bodyText === undefined ? null : withTopLevelMembers(call.bodyText, changes, true);
+    const text = call.bodyBytes === undefined ? null : withTopLevelMembers(call.bodyBytes, changes, true);
     if (text !== null) return { path: '/chat/completions', headers: authHeaders(provider), body: text, bodyEncoding: 'latin1' };
     return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify({ ...b, ...changes }) };
   },
@@ -98,8 +98,8 @@ export const openaiAdapter: ProviderAdapter = {
     return { body, usage: readOpenAIUsage(body?.usage) };
   },
   createStreamTranslator,
-  buildEmbeddingsRequest(body, upstreamModel, provider, bodyText) {
-    const text = bodyText === undefined ? null : withTopLevelMembers(bodyText, { model: upstreamModel }, true);
+  buildEmbeddingsRequest(body, upstreamModel, provider, bodyBytes) {
+    const text = bodyBytes === undefined ? null : withTopLevelMembers(bodyBytes, { model: upstreamModel }, true);
     if (text !== null) return { path: '/embeddings', headers: authHeaders(provider), body: text, bodyEncoding: 'latin1' };
     return { path: '/embeddings', headers: authHeaders(provider), body: JSON.stringify({ ...body, model: upstreamModel }) };
   },
