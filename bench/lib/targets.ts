@@ -43,6 +43,8 @@ export interface TargetContext {
   gatewayProfileDir?: string;
   /** 0: the issue's one-word request; otherwise a conversation of about this many bytes. */
   promptBytes: number;
+  /** Extra top-level YAML lines for the gateway's config (experiments). */
+  gatewayConfigLines?: string[];
 }
 
 /**
@@ -220,6 +222,7 @@ export function gatewayConfigYaml(opts: {
   dbPath: string;
   upstreamPort: number;
   logLevel?: string;
+  extraLines?: string[];
 }): string {
   const lines = [
     `listen: {host: 127.0.0.1, port: ${opts.port}}`,
@@ -235,6 +238,7 @@ export function gatewayConfigYaml(opts: {
     'default_plan: bench',
   ];
   if (opts.logLevel !== undefined) lines.push(`logging: {level: ${opts.logLevel}}`);
+  lines.push(...(opts.extraLines ?? []));
   return lines.join('\n') + '\n';
 }
 
@@ -283,7 +287,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
   const configPath = path.join(dir, 'tollgate.yaml');
   fs.writeFileSync(
     configPath,
-    gatewayConfigYaml({ port, dbPath: path.join(dir, 'bench.db'), upstreamPort: ctx.upstreamPort, logLevel: ctx.gatewayLogLevel }),
+    gatewayConfigYaml({ port, dbPath: path.join(dir, 'bench.db'), upstreamPort: ctx.upstreamPort, logLevel: ctx.gatewayLogLevel, extraLines: ctx.gatewayConfigLines }),
   );
   const adminToken = randomBytes(24).toString('hex'); // 48 chars
   const nodeFlags = ctx.gatewayProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.gatewayProfileDir}`] : [];
