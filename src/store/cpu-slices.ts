@@ -1,10 +1,10 @@
 // A thread that shares a core with the event loop must not hold it for long. A journal
-// flush of a few dozen rows runs 0.7–1.6 ms of CPU, and Linux's scheduler let such a
+// flush of a few dozen rows runs 0.6–1.6 ms of CPU, and Linux's scheduler let such a
 // burst run to its end before the woken event loop got the core back: on one core, a
-// request that arrived during a flush waited for all of it (bench/README.md, "The
-// journal's bursts"). Sleeping for a moment every slice of work hands the core to
-// whoever is waiting; when no one is, the sleep costs a few microseconds of wall time
-// and no CPU.
+// request that arrived during a flush waited for all of it (bench/README.md, "What
+// delays a request at c=1"). Sleeping for a moment every slice of work hands the core
+// to whoever is waiting; when no one is, a sleep costs the flush ~60 µs of wall time
+// and the thread a few µs of CPU.
 
 /**
  * Work between two sleeps, in ms. Each sleep costs the thread a few microseconds of CPU
