@@ -96,7 +96,8 @@ try {
     }
     perThread.push(`V8 helpers ${helpers.toFixed(1)}`);
     console.log(
-      `${target} ${mode} c=${connections} round ${round}: ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms; ` +
+      `${target} ${mode} c=${connections} round ${round}: ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ` +
+        `CPU steal ${r.stealPct === null ? 'n/a' : `${r.stealPct.toFixed(1)}%`}; ` +
         `CPU per request ${total.toFixed(1)} µs (${perThread.join(', ')})`,
     );
   }

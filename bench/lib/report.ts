@@ -33,7 +33,12 @@ export interface Summary {
   rounds: number;
   /** False when any round had non-2xx responses or socket errors. */
   clean: boolean;
+  /** The highest CPU steal of any of its wrk runs, in %; null when not measured (not Linux). */
+  stealMaxPct: number | null;
 }
+
+/** Steal above this share of the machine marks figures as the machine's, not the target's. */
+export const STEAL_WARN_PCT = 10;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,7 +57,13 @@ export function summarize(runs: ModeRun[]): Summary | null {
     p99_1: median(runs.map((r) => r.c1.latencyMs.p99)),
     rounds: runs.length,
     clean: runs.every((r) => r.problems.length === 0),
+    stealMaxPct: maxOrNull(runs.flatMap((r) => [r.c64.stealPct, r.c1.stealPct])),
   };
+}
+
+function maxOrNull(xs: Array<number | null>): number | null {
+  const known = xs.filter((x): x is number => x !== null);
+  return known.length === 0 ? null : Math.max(...known);
 }
 
 /** A summary that may be quoted: measured, and with only 2xx responses. */
@@ -170,13 +181,14 @@ function pad(cells: string[], widths: number[]): string {
 
 export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[]): string {
   const out: string[] = [];
-  const header = ['target', 'mode', 'req/s c=64', 'p50 c=64', 'p99 c=64', 'req/s c=1', 'p50 c=1', 'p99 c=1', 'status'];
+  const header = ['target', 'mode', 'req/s c=64', 'p50 c=64', 'p99 c=64', 'req/s c=1', 'p50 c=1', 'p99 c=1', 'steal max', 'status'];
   const rows: string[][] = [];
+  let stolen = 0;
   for (const t of targets) {
     for (const mode of MODES) {
       const s = summarize(t.runs[mode]);
       if (t.errors.length > 0 || s === null) {
-        rows.push([t.name, MODE_LABEL[mode], '-', '-', '-', '-', '-', '-', 'ERROR']);
+        rows.push([t.name, MODE_LABEL[mode], '-', '-', '-', '-', '-', '-', '-', 'ERROR']);
         continue;
       }
       const ms = (x: number): string => `${x.toFixed(2)} ms`;
@@ -189,8 +201,10 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
         Math.round(s.rps1).toLocaleString('en-US'),
         ms(s.p50_1),
         ms(s.p99_1),
+        s.stealMaxPct === null ? 'n/a' : `${s.stealMaxPct.toFixed(1)}%`,
         s.clean ? 'ok' : 'NON-2XX/ERRORS',
       ]);
+      if (s.stealMaxPct !== null && s.stealMaxPct > STEAL_WARN_PCT) stolen++;
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -198,6 +212,13 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
   for (const r of rows) out.push(pad(r, widths));
   const rounds = Math.max(0, ...targets.flatMap((t) => MODES.map((m) => t.runs[m].length)));
   if (rounds > 1) out.push(`(medians of ${rounds} rounds)`);
+  out.push("(steal max: the largest share of this VM's CPU time the hypervisor gave to other guests during one of the row's wrk runs)");
+  if (stolen > 0) {
+    out.push(
+      `WARNING: in ${stolen} row(s) the hypervisor took over ${STEAL_WARN_PCT}% of this VM's CPU during a run; ` +
+        'those figures say more about the machine than about the target (see results/latest.json for each run).',
+    );
+  }
 
   const problems = targets.flatMap((t) => [
     ...t.errors.map((e) => `${t.name}: ${e}`),

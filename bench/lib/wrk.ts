@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pinned, runToEnd } from './children.ts';
+import { cpuTimes, stealPct } from './steal.ts';
 
 export interface WrkRequest {
   url: string;
@@ -24,6 +25,8 @@ export interface WrkResult {
   /** Socket-level errors: connect, read, write, timeout. */
   socketErrors: { connect: number; read: number; write: number; timeout: number };
   latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Share of the machine's CPU time the hypervisor stole during the run, in %; null off Linux. */
+  stealPct: number | null;
 }
 
 const MARK = 'BENCH_JSON ';
@@ -106,7 +109,9 @@ export async function runWrk(opts: {
     opts.url,
   ];
   const { cmd, args: full } = pinned(opts.core, 'wrk', args);
+  const before = cpuTimes();
   const { code, stdout, stderr } = await runToEnd(cmd, full);
+  const steal = stealPct(before, cpuTimes());
   const line = stdout.split('\n').find((l) => l.startsWith(MARK));
   if (code !== 0 || line === undefined) {
     throw new Error(`wrk failed (exit ${code}): ${(stderr || stdout).trim().slice(0, 2_000)}`);
@@ -130,6 +135,7 @@ export async function runWrk(opts: {
       p999: ms(raw.p999_us),
       max: ms(raw.max_us),
     },
+    stealPct: steal,
   };
 }
 
