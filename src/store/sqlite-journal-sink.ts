@@ -16,13 +16,7 @@ const CHUNKS = [32, 8, 1] as const;
  * from 7.0–9.3 to 4.9–6.0 µs of user CPU per request. Rows keep their order, so ledger ids
  * follow the batch as before.
  */
-function chunkedInsert(
-  sqlite: BetterSqlite3.Database,
-  head: string,
-  row: string,
-  width: number,
-  pause: () => void,
-): (rows: readonly (readonly unknown[])[]) => void {
+function chunkedInsert(sqlite: BetterSqlite3.Database, head: string, row: string, width: number): (rows: readonly (readonly unknown[])[]) => void {
   const statements = CHUNKS.map((k) => ({
     k,
     statement: sqlite.prepare(`${head} VALUES ${new Array(k).fill(row).join(', ')}`),
@@ -38,18 +32,12 @@ function chunkedInsert(
           for (let c = 0; c < width; c++) params[r * width + c] = values[c];
         }
         statement.run(params);
-        pause();
       }
     }
   };
 }
 
-/**
- * `pause` is called between statements; the journal thread passes a `cpuSlicer` so a
- * large batch never holds a shared core for long. The event loop's own sink (in-memory
- * stores) must not block, and passes nothing.
- */
-export function createSqliteJournalSink(sqlite: BetterSqlite3.Database, pause: () => void = () => {}): (batch: JournalBatch) => void {
+export function createSqliteJournalSink(sqlite: BetterSqlite3.Database): (batch: JournalBatch) => void {
   const insertReservation = sqlite.prepare('INSERT OR IGNORE INTO reservations (request_id, account_id, amount, created_at) VALUES (?, ?, ?, ?)');
   const deleteReservation = sqlite.prepare('DELETE FROM reservations WHERE request_id = ?');
   const insertCharges = chunkedInsert(
@@ -57,23 +45,16 @@ export function createSqliteJournalSink(sqlite: BetterSqlite3.Database, pause: (
     'INSERT INTO ledger (account_id, kind, amount, request_id, note, actor, detail, created_at)',
     "(?, 'charge', ?, ?, NULL, 'gateway', ?, ?)",
     5,
-    pause,
   );
   const debit = sqlite.prepare('UPDATE accounts SET balance = balance - ? WHERE id = ?');
-  const insertRequests = chunkedInsert(sqlite, `INSERT OR IGNORE INTO requests (${REQUEST_COLUMNS.join(', ')})`, `(${REQUEST_COLUMNS.map(() => '?').join(', ')})`, REQUEST_COLUMNS.length, pause);
+  const insertRequests = chunkedInsert(sqlite, `INSERT OR IGNORE INTO requests (${REQUEST_COLUMNS.join(', ')})`, `(${REQUEST_COLUMNS.map(() => '?').join(', ')})`, REQUEST_COLUMNS.length);
 
   return sqlite.transaction((batch: JournalBatch) => {
-    for (const r of batch.reserves) {
-      insertReservation.run(r);
-      pause();
-    }
+    for (const r of batch.reserves) insertReservation.run(r);
     const debits = new Map<string, bigint>();
     const charges: unknown[][] = [];
     for (const [requestId, accountId, cost, detail, createdAt, persisted] of batch.settles) {
-      if (persisted === 1) {
-        deleteReservation.run(requestId);
-        pause();
-      }
+      if (persisted === 1) deleteReservation.run(requestId);
       if (cost === 0n) continue;
       charges.push([accountId, -cost, requestId, detail, createdAt]);
       debits.set(accountId, (debits.get(accountId) ?? 0n) + cost);

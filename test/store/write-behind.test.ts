@@ -179,26 +179,3 @@ test('a large batch (written 32, 8 and 1 rows per statement) lands every row, co
   assert.equal(await balance(other), 1_000_000n - spent(other));
   assert.deepEqual((await state(db)).reservations, []);
 });
-
-test('the sink pauses between statements, so the journal thread can hand its core back, and still writes everything', async (t) => {
-  const db = await store(t);
-  let pauses = 0;
-  const apply = createSqliteJournalSink(sqliteHandle(db)!, () => pauses++);
-  const wb = new WriteBehind(apply, log, { flushMs: 60_000 });
-  for (let i = 0; i < 41; i++) {
-    const id = `req_${String(i).padStart(3, '0')}`;
-    wb.reserve(id, ACCOUNT, 900n, i);
-    wb.record(record(id, 10n));
-  }
-  await wb.flush(); // 41 reservations, one statement each
-  assert.equal(pauses, 41 + 3, 'after each reservation, and after each statement of request rows (32, 8 and 1 rows)');
-  pauses = 0;
-  for (let i = 0; i < 41; i++) wb.settle(`req_${String(i).padStart(3, '0')}`, ACCOUNT, 10n, null, 100 + i);
-  await wb.flush(); // 41 reservation deletes, then charges in statements of 32, 8 and 1 rows
-  assert.equal(pauses, 41 + 3);
-  const s = await state(db);
-  assert.deepEqual(s.reservations, []);
-  assert.equal(s.charges.length, 41);
-  assert.equal(s.requests.length, 41);
-  assert.equal(s.balance, 1_000_000n - 410n);
-});
