@@ -213,6 +213,13 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
   const rounds = Math.max(0, ...targets.flatMap((t) => MODES.map((m) => t.runs[m].length)));
   if (rounds > 1) out.push(`(medians of ${rounds} rounds)`);
   out.push("(steal max: the largest share of this VM's CPU time the hypervisor gave to other guests during one of the row's wrk runs)");
+  const stealKnown = targets.some((t) => MODES.some((m) => t.runs[m].some((r) => r.c64.stealPct !== null || r.c1.stealPct !== null)));
+  if (!stealKnown) {
+    out.push(
+      '(steal n/a: this kernel has counted no steal since boot, so it is bare metal or its hypervisor does not report steal; ' +
+        'a noisy host is then invisible here: compare ratios from the same round, and repeat with --rounds)',
+    );
+  }
   if (stolen > 0) {
     out.push(
       `WARNING: in ${stolen} row(s) the hypervisor took over ${STEAL_WARN_PCT}% of this VM's CPU during a run; ` +

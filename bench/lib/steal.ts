@@ -25,8 +25,14 @@ export function cpuTimes(): CpuTimes | null {
   }
 }
 
-/** Percentage of all CPU time stolen between two readings; null when either is missing. */
+/**
+ * Percentage of all CPU time stolen between two readings; null when unknown: a reading
+ * is missing, or the kernel has counted no steal at all since boot. That is bare metal,
+ * or a hypervisor that does not report steal: under PVM (2026-12-01, `dmesg` says
+ * "Hypervisor detected: PVM") steal stays 0 while the same relay's req/s halves from one
+ * second to the next, so printing 0% there would call a noisy machine quiet.
+ */
 export function stealPct(before: CpuTimes | null, after: CpuTimes | null): number | null {
-  if (before === null || after === null || after.total <= before.total) return null;
+  if (before === null || after === null || after.total <= before.total || after.steal === 0) return null;
   return (100 * (after.steal - before.steal)) / (after.total - before.total);
 }
