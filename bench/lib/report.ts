@@ -216,8 +216,8 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
   const stealKnown = targets.some((t) => MODES.some((m) => t.runs[m].some((r) => r.c64.stealPct !== null || r.c1.stealPct !== null)));
   if (!stealKnown) {
     out.push(
-      '(steal n/a: this kernel has counted no steal since boot, so it is bare metal or its hypervisor does not report steal; ' +
-        'a noisy host is then invisible here: compare ratios from the same round, and repeat with --rounds)',
+      '(steal n/a: this kernel has counted no steal since boot (bare metal, or a hypervisor that does not report it), ' +
+        'or there is no /proc/stat; a noisy host is then invisible here: compare ratios from the same round, and repeat with --rounds)',
     );
   }
   if (stolen > 0) {
