@@ -188,7 +188,10 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
     if (req.method !== 'POST' || !path.replace(/\?.*$/, '').endsWith('/v1/messages')) {
       return sendJson(404, errorBody('not_found_error', `Not found: ${req.method} ${path}`));
     }
-    const apiKey = req.headers['x-api-key'];
+    // The API takes the key as x-api-key (what the gateway sends) or as a bearer token
+    // (what the official SDK sends since 1.x).
+    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const apiKey = req.headers['x-api-key'] ?? bearer;
     if (!apiKey) return sendJson(401, errorBody('authentication_error', 'x-api-key header is required'));
     if (opts.apiKey !== undefined && apiKey !== opts.apiKey) return sendJson(401, read('error-401.json'));
     const problem = body === null ? 'body: invalid JSON' : validateAnthropicRequest(req.headers, body);
