@@ -136,6 +136,20 @@ describe('Vercel AI SDK against the gateway', () => {
     assert.equal(up.requests.length, n, 'nothing reached the upstream');
   });
 
+  test('the provider\'s default model (the Responses API) gets a clear 404, as the README says', async () => {
+    const n = up.requests.length;
+    await assert.rejects(generateText({ model: provider('deepseek-v4-flash'), prompt: 'hi', maxRetries: 0 }), (err: unknown) => {
+      assert.ok(APICallError.isInstance(err), `an APICallError, got ${String(err)}`);
+      assert.equal(err.statusCode, 404);
+      assert.match(err.url, /\/v1\/responses$/);
+      const body = JSON.parse(err.responseBody ?? '{}');
+      assert.equal(body.error.code, 'not_found');
+      assert.match(body.error.message, /\/v1\/responses/);
+      return true;
+    });
+    assert.equal(up.requests.length, n);
+  });
+
   test('an unknown model surfaces as a 404 model_not_found the SDK does not retry', async () => {
     const n = up.requests.length;
     await assert.rejects(generateText({ model: provider.chat('no-such-model'), prompt: 'hi' }), (err: unknown) => {
