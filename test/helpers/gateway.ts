@@ -25,6 +25,8 @@ export interface TestGatewayOptions {
   config?: Record<string, unknown>;
   /** Upstream base URL for the default single-provider setup. */
   upstream?: string;
+  /** The gateway's logger (default: silent, or TEST_LOG_LEVEL). */
+  logger?: pino.Logger;
 }
 
 /** A config with one OpenAI-compatible provider and a few models at lincorelink's prices. */
@@ -50,7 +52,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     flush_interval_ms: 20,
     ...raw,
   });
-  const gw = await startGateway(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), allowSimulated: true });
+  const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const gw = await startGateway(config, { logger, allowSimulated: true });
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${gw.url}/admin/v1${path}`, {
       method,
