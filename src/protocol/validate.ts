@@ -74,6 +74,15 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
   if (rf !== undefined && rf !== null && (typeof rf !== 'object' || Array.isArray(rf) || typeof rf.type !== 'string')) {
     bad("'response_format' must be an object with a string 'type'.", 'response_format');
   }
+  if (rf?.type === 'json_schema') {
+    // As OpenAI does: a schema that is not an object (`false`, a string) can never be met,
+    // and would otherwise come back as the model's failure (502) instead of the client's.
+    const js = rf.json_schema;
+    if (typeof js !== 'object' || js === null || Array.isArray(js)) bad(`'response_format.json_schema' must be an object, got ${typeName(js)}.`, 'response_format.json_schema');
+    if (js.schema !== undefined && (typeof js.schema !== 'object' || js.schema === null || Array.isArray(js.schema))) {
+      bad(`'response_format.json_schema.schema' must be a JSON Schema object, got ${typeName(js.schema)}.`, 'response_format.json_schema.schema');
+    }
+  }
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   return { model, stream: stream === true, includeUsage: stream === true && so?.include_usage === true, maxTokens };
 }

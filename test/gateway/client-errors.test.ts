@@ -114,6 +114,10 @@ describe('client errors', () => {
       ['max_tokens 1.5', { ...CHAT, max_tokens: 1.5 }, bad('max_tokens')],
       ['max_completion_tokens -1', { ...CHAT, max_completion_tokens: -1 }, bad('max_completion_tokens')],
       ['tools not an array', { ...CHAT, tools: {} }, bad('tools')],
+      ['response_format not an object', { ...CHAT, response_format: 'json' }, bad('response_format')],
+      ['a json_schema response_format without json_schema', { ...CHAT, response_format: { type: 'json_schema' } }, bad('response_format.json_schema')],
+      ['a json_schema whose schema is false', { ...CHAT, response_format: { type: 'json_schema', json_schema: { name: 's', schema: false } } }, bad('response_format.json_schema.schema')],
+      ['a json_schema whose schema is a string', { ...CHAT, response_format: { type: 'json_schema', json_schema: { name: 's', schema: 'object' } } }, bad('response_format.json_schema.schema')],
     ];
     for (const [name, body, exp] of cases) {
       test(`400 for ${name}`, async () => {
