@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { freePort, post } from '../helpers/http.ts';
+import { CLOSED_PORT, post } from '../helpers/http.ts';
 import { runTollgateToEnd } from '../helpers/tollgate-process.ts';
 
 // The operator CLI against a running gateway: accounts, keys, requests. Each command
@@ -72,12 +72,11 @@ describe('tollgate admin commands', { concurrency: true }, () => {
 
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
     const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
-    const closedPort = await freePort();
     const [badToken, unknown, missing, unreachable] = await Promise.all([
       runTollgateToEnd(['accounts', 'list', '--admin-token', 'wrong-token-wrong-token'], { env: { TOLLGATE_URL: tg.url } }),
       runTollgateToEnd(['keys', 'revoke', 'key_nope'], { env }),
       runTollgateToEnd(['accounts', 'create'], { env }),
-      runTollgateToEnd(['accounts', 'list', '--url', `http://127.0.0.1:${closedPort}`], { env }),
+      runTollgateToEnd(['accounts', 'list', '--url', `http://127.0.0.1:${CLOSED_PORT}`], { env }),
     ]);
     assert.equal(badToken.code, 1);
     assert.match(badToken.stderr, /HTTP 401: Invalid admin token/);
@@ -86,7 +85,7 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /missing --name/);
     assert.equal(unreachable.code, 1);
-    assert.match(unreachable.stderr, new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED`));
+    assert.match(unreachable.stderr, new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${CLOSED_PORT}: .*ECONNREFUSED`));
     for (const r of [badToken, unknown, missing, unreachable]) {
       assert.equal(r.stdout, '');
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');

@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { expectError, freePort, post, sleep, UPSTREAM_SECRET } from '../helpers/http.ts';
+import { CLOSED_PORT, expectError, post, sleep, UPSTREAM_SECRET } from '../helpers/http.ts';
 import { usdToPico } from '../../src/billing/money.ts';
 import { countTextTokens } from '../../src/limits/token-count.ts';
 
@@ -122,7 +122,7 @@ function dataFrames(text: string): string[] {
 // What fails over
 
 test('connection refused → the next route answers; the headers name it and say failover', async (t) => {
-  const dead = `http://127.0.0.1:${await freePort()}/v1`;
+  const dead = `http://127.0.0.1:${CLOSED_PORT}/v1`;
   const b = await fake(t, { text: 'from b' });
   const s = await setup(t, { dead: { url: dead }, b: { url: b.baseUrl } }, [{ provider: 'dead', priority: 1 }, { provider: 'b' }]);
   const res = await s.chat();
@@ -407,7 +407,7 @@ test('a single failing route gives its own error (not 503), with Retry-After on 
 // Limits and billing
 
 test('failover attempts do not count against the plan\'s rate limit', async (t) => {
-  const dead = `http://127.0.0.1:${await freePort()}/v1`;
+  const dead = `http://127.0.0.1:${CLOSED_PORT}/v1`;
   const b = await fake(t);
   const s = await setup(t, { dead: { url: dead }, b: { url: b.baseUrl } }, [{ provider: 'dead', priority: 1 }, { provider: 'b' }], { plans: [{ id: 'tight', rpm: 2 }], plan: 'tight' });
   // Two requests, each with two upstream attempts: both fit an rpm of 2.

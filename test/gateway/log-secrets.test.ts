@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { freePort, post, UPSTREAM_SECRET } from '../helpers/http.ts';
+import { CLOSED_PORT, post, UPSTREAM_SECRET } from '../helpers/http.ts';
 
 // Secrets never reach the logs: customer keys (valid, unknown, revoked, freshly created),
 // the upstream's key (even when the upstream echoes it back in an error), and admin
@@ -24,13 +24,12 @@ describe('nothing secret is logged, at any level', () => {
         done();
       },
     });
-    const deadPort = await freePort();
     tg = await startTestGateway({
       logger: pino({ level: 'trace' }, sink),
       config: {
         providers: [
           { id: 'fake', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET },
-          { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`, api_key: 'sk-dead-upstream-secret-456' },
+          { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${CLOSED_PORT}/v1`, api_key: 'sk-dead-upstream-secret-456' },
         ],
         models: [
           { id: 'flash', upstreams: [{ provider: 'fake', model: 'upstream-flash' }], pricing: { input: '0.16', output: '0.30' } },

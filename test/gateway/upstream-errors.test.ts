@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { assertNoLeaks, expectError, freePort, post, UPSTREAM_SECRET, upstreamSecrets } from '../helpers/http.ts';
+import { assertNoLeaks, CLOSED_PORT, expectError, post, UPSTREAM_SECRET, upstreamSecrets } from '../helpers/http.ts';
 
 // Upstream failures as the client sees them: the right status and code in OpenAI shape,
 // quickly, never a 500, never a hang, and never the upstream's key, URL or port, nor
@@ -15,17 +15,15 @@ describe('upstream errors', () => {
   let up: FakeOpenAI;
   let tg: TestGateway;
   let key: string;
-  let deadPort: number;
   let forbidden: string[];
 
   before(async () => {
     up = await startFakeOpenAI();
-    deadPort = await freePort(); // nothing listens here: connection refused
     tg = await startTestGateway({
       config: {
         providers: [
           { id: 'fake', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET, timeout_ms: TIMEOUT_MS },
-          { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`, api_key: UPSTREAM_SECRET },
+          { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${CLOSED_PORT}/v1`, api_key: UPSTREAM_SECRET },
         ],
         models: [
           { id: 'deepseek-v4-flash', owned_by: 'deepseek', upstreams: [{ provider: 'fake', model: 'upstream-flash' }], pricing: { input: '0.16', cached_input: '0.004', output: '0.30' } },
@@ -35,7 +33,7 @@ describe('upstream errors', () => {
       },
     });
     ({ key } = await tg.customer());
-    forbidden = [...upstreamSecrets(up), key, `127.0.0.1:${deadPort}`, `:${deadPort}/`];
+    forbidden = [...upstreamSecrets(up), key, `127.0.0.1:${CLOSED_PORT}`, `:${CLOSED_PORT}/`];
   });
   after(async () => {
     await tg.close();

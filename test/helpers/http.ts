@@ -86,3 +86,12 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** A port that was free a moment ago (for processes that cannot be given port 0). */
 export { freePort } from './process.ts';
+
+/**
+ * A port where connections are refused. Not one from freePort(): a port free a moment
+ * ago can be taken by a server another test file (running alongside) starts on port 0,
+ * and a "dead" upstream then answers. Port 2 is below the ephemeral range, so no port-0
+ * server ever gets it, nothing on a test machine listens there, and unlike 9 (discard)
+ * it is not on fetch's list of blocked ports, so the CLI's fetch tries it too.
+ */
+export const CLOSED_PORT = 2;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientPool, type CallController, type PoolOptions, type RequestOptions, type ResponseHandler } from '../../src/http1/client-pool.ts';
 import type { ResponseHeaders } from '../../src/http1/response-parser.ts';
-import { freePort, sleep } from '../helpers/http.ts';
+import { CLOSED_PORT, sleep } from '../helpers/http.ts';
 
 // The upstream connection pool against real servers on 127.0.0.1: node:http servers
 // for well-formed exchanges, raw node:net servers for hand-made (often malformed) byte
@@ -663,8 +663,7 @@ describe('ClientPool: transport failures', () => {
 
 
   test('connection refused: ECONNREFUSED, and queued calls fail too', async (t) => {
-    const port = await freePort();
-    const pool = newPool(t, `http://127.0.0.1:${port}`, { connections: 1 });
+    const pool = newPool(t, `http://127.0.0.1:${CLOSED_PORT}`, { connections: 1 });
     const calls = [request(pool), request(pool), request(pool)];
     for (const c of calls) await rejectsWithCode(c, 'ECONNREFUSED');
     assert.equal(pool.size, 0);
