@@ -6,7 +6,7 @@ import type { WriteBehind } from '../store/write-behind.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
 import type { AccountState, AccountStates } from './account-state.ts';
 import { costOf, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
-import { picoToUsd, type Pico } from './money.ts';
+import { MAX_PICO, picoToUsd, type Pico } from './money.ts';
 
 // Prepaid billing: reserve the most a request can cost before the upstream is called,
 // settle to the exact metered cost when it ends. Reservations and balances live in
@@ -123,13 +123,26 @@ export class Billing {
   async post(accountId: string, kind: 'credit' | 'refund' | 'adjustment', amount: Pico, note: string | null, actor: string): Promise<{ entryId: number; balance: Pico }> {
     const state = await this.#accounts.get(accountId);
     if (!state) throw new GatewayError('not_found', `No account '${accountId}'.`);
+    // A balance lives in a signed 64-bit column. Past it, SQLite's arithmetic turns the
+    // sum into a float and the exact balance is gone, so refuse the entry instead. Checked
+    // here and again by the UPDATE itself, which sees concurrent entries.
+    const outOfRange = (): GatewayError =>
+      new GatewayError('invalid_request', `This entry would take the balance to ${picoToUsd(state.balance + amount)} USD, beyond the ±${picoToUsd(MAX_PICO)} USD a balance can hold.`, { param: 'amount_usd' });
+    const next = state.balance + amount;
+    if (next > MAX_PICO || next < -MAX_PICO) throw outOfRange();
     const id = await this.#db.transaction().execute(async (trx) => {
       const row = await trx
         .insertInto('ledger')
         .values({ account_id: accountId, kind, amount, request_id: null, note, actor, detail: null, created_at: Date.now() })
         .returning('id')
         .executeTakeFirstOrThrow();
-      await trx.updateTable('accounts').set((eb) => ({ balance: eb('balance', '+', amount), updated_at: Date.now() })).where('id', '=', accountId).execute();
+      const updated = await trx
+        .updateTable('accounts')
+        .set((eb) => ({ balance: eb('balance', '+', amount), updated_at: Date.now() }))
+        .where('id', '=', accountId)
+        .where((eb) => eb.between(eb('balance', '+', amount), -MAX_PICO, MAX_PICO))
+        .executeTakeFirst();
+      if (updated.numUpdatedRows !== 1n) throw outOfRange(); // rolls the ledger entry back
       return Number(row.id);
     });
     state.balance += amount;

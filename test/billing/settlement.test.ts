@@ -251,6 +251,40 @@ test('credits, refunds and adjustments move the balance and are all in the ledge
   await verify(tg);
 });
 
+test('no entry can take a balance past what its 64-bit column holds, one at a time or concurrently', async (t) => {
+  const { tg } = await setup(t);
+  const { accountId } = await tg.customer({ creditUsd: '0' });
+  const credit = (usd: string) => tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: usd });
+  const adjust = (usd: string) => tg.admin('POST', `/accounts/${accountId}/adjustments`, { amount_usd: usd, reason: 'range test' });
+  assert.equal((await credit('9000000')).status, 201);
+  // $9M + $1M is past $9,223,372.036854775807: refused, naming the field and the limit.
+  const over = await credit('1000000');
+  assert.equal(over.status, 400);
+  assert.equal(over.body.error.param, 'amount_usd');
+  assert.match(over.body.error.message, /10000000\.00 USD, beyond the ±9223372\.036854775807 USD/);
+  // Up to the very last picodollar is fine.
+  assert.equal((await credit('223372.036854775807')).status, 201);
+  assert.equal((await credit('0.000000000001')).status, 400);
+  assert.equal((await account(tg, accountId)).balance_usd, '9223372.036854775807');
+  // The same bound below zero.
+  assert.equal((await adjust('-9223372.036854775807')).status, 201);
+  assert.equal((await adjust('-9223372.036854775807')).status, 201);
+  assert.equal((await adjust('-0.000000000001')).status, 400);
+  assert.equal((await account(tg, accountId)).balance_usd, '-9223372.036854775807');
+  await verify(tg);
+
+  // Concurrent credits, posted in one turn of the event loop: each passes the in-memory
+  // check before any has landed, so only the store's own check can stop the overflow.
+  // Exactly two of five $4M credits fit.
+  const other = await tg.customer({ creditUsd: '0' });
+  const results = await Promise.allSettled(Array.from({ length: 5 }, () => tg.gw.rt.billing.post(other.accountId, 'credit', usdToPico('4000000'), null, 'admin')));
+  assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected']);
+  for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason?.message), /beyond the ±9223372\.036854775807 USD/);
+  assert.equal((await account(tg, other.accountId)).balance_usd, '8000000.00');
+  assert.equal((await ledger(tg, other.accountId)).length, 2, 'a refused entry leaves nothing in the ledger');
+  await verify(tg);
+});
+
 test('a price change applies to requests admitted after it; each request records its prices', async (t) => {
   const { up, tg } = await setup(t);
   up.behave({ promptTokens: 100, completionTokens: 10 });
