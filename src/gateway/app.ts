@@ -29,6 +29,15 @@ export function buildApp(rt: Runtime): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+    // The router's own refusals (a path that is not valid percent-encoding, a path
+    // segment past maxParamLength) would otherwise leave in Fastify's shape, without a
+    // request id.
+    frameworkErrors: (err, request, reply) => {
+      reply.header('x-request-id', request.id);
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const message = tooLong ? 'A segment of the URL path is longer than the 100 characters allowed.' : 'The URL path is not valid (check its percent-encoding).';
+      sendError(reply, request.id, new GatewayError('invalid_request', message, { status: tooLong ? 414 : 400 }));
+    },
   });
 
   // Bodies are JSON whatever the Content-Type says (curl -d sends form encoding), parsed
