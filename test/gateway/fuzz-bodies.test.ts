@@ -1,13 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
+import { startFakeGemini } from '../helpers/fake-gemini.ts';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 // Bad input of every shape, generated: valid requests with values swapped for the wrong
 // type, deleted or added members, JSON cut short, bytes that are not UTF-8. Whatever
 // arrives, the gateway answers (no hang), never with a 500, and every error is
-// OpenAI-shaped with the request id; the ledger still balances afterwards. The generator
-// is seeded, so a failure names the seed and body that reproduce it.
+// OpenAI-shaped with the request id; the ledger still balances afterwards. The same cases
+// go to an OpenAI-wire upstream and through the Anthropic and Gemini translations. The
+// generator is seeded, so a failure names the seed and body that reproduce it.
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const CASES = Number(process.env.FUZZ_CASES ?? 400);
@@ -104,67 +107,83 @@ function generate(rand: () => number, n: number): Case[] {
   return cases;
 }
 
-describe('generated bad input', () => {
-  let up: FakeOpenAI;
-  let tg: TestGateway;
-  let key: string;
-
-  before(async () => {
-    up = await startFakeOpenAI();
-    tg = await startTestGateway({ upstream: up.baseUrl });
-    ({ key } = await tg.customer({ creditUsd: '1000' }));
+/** A started upstream of one wire, and the gateway config that routes every model to it. */
+async function upstreamOf(wire: 'openai' | 'anthropic' | 'gemini'): Promise<{ config: Record<string, unknown>; close: () => Promise<void> }> {
+  if (wire === 'openai') {
+    const up = await startFakeOpenAI();
     // A JSON answer, so json_schema requests can be met.
     up.behave({ text: '{"ok":true}' });
-  });
-  after(async () => {
-    await tg.close();
-    await up.close();
-  });
+    return { config: defaultConfig(up.baseUrl), close: () => up.close() };
+  }
+  const up = wire === 'anthropic' ? await startFakeAnthropic({ eventDelayMs: 0 }) : await startFakeGemini({ eventDelayMs: 0 });
+  const config = defaultConfig('http://127.0.0.1:2/v1') as { providers: Array<Record<string, unknown>>; models: Array<{ upstreams: Array<{ provider: string; model: string }> }> };
+  config.providers = [{ id: 'fake', kind: wire, base_url: up.baseUrl, api_key: 'fuzz-upstream-key' }];
+  for (const m of config.models) m.upstreams = [{ provider: 'fake', model: wire === 'anthropic' ? 'claude-haiku-4-5' : 'gemini-2.5-flash' }];
+  return { config, close: () => up.close() };
+}
 
-  test(`${CASES} generated requests (seed ${SEED}): no 500, no hang, every error OpenAI-shaped`, async () => {
-    const cases = generate(prng(SEED), CASES);
-    const statuses = new Map<number, number>();
-    // 8 at a time: concurrent, as a client's retries and parallel calls would be.
-    for (let i = 0; i < cases.length; i += 8) {
-      await Promise.all(
-        cases.slice(i, i + 8).map(async (c, j) => {
-          const where = `case ${i + j} (${c.label}, seed ${SEED}): POST ${c.path} ${JSON.stringify(c.body.toString('latin1').slice(0, 300))}`;
-          const res = await fetch(`${tg.url}${c.path}`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-            body: c.body,
-            signal: AbortSignal.timeout(10_000),
-          });
-          const text = await res.text();
-          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-          // The one 5xx that is not the gateway's: a schema the model's answer did not meet.
-          const modelMissedSchema = res.status === 502 && text.includes('"code":"response_format_validation_failed"');
-          assert.ok(res.status < 500 || modelMissedSchema, `${where} → ${res.status} ${text.slice(0, 300)}`);
-          assert.match(res.headers.get('x-request-id') ?? '', /^req_/, where);
-          if (res.status >= 400) {
-            const body = JSON.parse(text);
-            const e = body.error;
-            assert.ok(e && typeof e.message === 'string' && e.message.length > 0, `${where}: error.message`);
-            assert.equal(typeof e.type, 'string', where);
-            assert.ok('param' in e && 'code' in e, `${where}: param and code present`);
-            assert.equal(e.request_id, res.headers.get('x-request-id'), where);
-          } else if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-            assert.ok(text.endsWith('data: [DONE]\n\n'), `${where}: a stream ends with [DONE]`);
-          } else {
-            assert.doesNotThrow(() => JSON.parse(text), where);
-          }
-        }),
-      );
-    }
-    if (process.env.FUZZ_VERBOSE) console.log(JSON.stringify([...statuses]));
-    // The generator reached both sides: some requests were refused and some relayed.
-    const ok = [...statuses].filter(([s]) => s < 300).reduce((a, [, n]) => a + n, 0);
-    const refused = [...statuses].filter(([s]) => s >= 400).reduce((a, [, n]) => a + n, 0);
-    assert.ok(ok >= CASES / 20 && refused >= CASES / 4, `statuses ${JSON.stringify([...statuses])}`);
+for (const wire of ['openai', 'anthropic', 'gemini'] as const) {
+  describe(`generated bad input (${wire} upstream)`, () => {
+    let up: { close: () => Promise<void> };
+    let tg: TestGateway;
+    let key: string;
 
-    // Still serving, and no money appeared or vanished along the way.
-    assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);
-    await tg.gw.rt.journal.flush();
-    assert.deepEqual((await tg.admin('GET', '/ledger/verify')).body, { ok: true, mismatches: [] });
+    before(async () => {
+      const u = await upstreamOf(wire);
+      up = u;
+      tg = await startTestGateway({ config: u.config });
+      ({ key } = await tg.customer({ creditUsd: '1000' }));
+    });
+    after(async () => {
+      await tg.close();
+      await up.close();
+    });
+
+    test(`${CASES} generated requests (seed ${SEED}): no 500, no hang, every error OpenAI-shaped`, async () => {
+      const cases = generate(prng(SEED), CASES);
+      const statuses = new Map<number, number>();
+      // 8 at a time: concurrent, as a client's retries and parallel calls would be.
+      for (let i = 0; i < cases.length; i += 8) {
+        await Promise.all(
+          cases.slice(i, i + 8).map(async (c, j) => {
+            const where = `${wire}, case ${i + j} (${c.label}, seed ${SEED}): POST ${c.path} ${JSON.stringify(c.body.toString('latin1').slice(0, 300))}`;
+            const res = await fetch(`${tg.url}${c.path}`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+              body: c.body,
+              signal: AbortSignal.timeout(10_000),
+            });
+            const text = await res.text();
+            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            // The one 5xx that is not the gateway's: a schema the model's answer did not meet.
+            const modelMissedSchema = res.status === 502 && text.includes('"code":"response_format_validation_failed"');
+            assert.ok(res.status < 500 || modelMissedSchema, `${where} → ${res.status} ${text.slice(0, 300)}`);
+            assert.match(res.headers.get('x-request-id') ?? '', /^req_/, where);
+            if (res.status >= 400) {
+              const body = JSON.parse(text);
+              const e = body.error;
+              assert.ok(e && typeof e.message === 'string' && e.message.length > 0, `${where}: error.message`);
+              assert.equal(typeof e.type, 'string', where);
+              assert.ok('param' in e && 'code' in e, `${where}: param and code present`);
+              assert.equal(e.request_id, res.headers.get('x-request-id'), where);
+            } else if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+              assert.ok(text.endsWith('data: [DONE]\n\n'), `${where}: a stream ends with [DONE]`);
+            } else {
+              assert.doesNotThrow(() => JSON.parse(text), where);
+            }
+          }),
+        );
+      }
+      if (process.env.FUZZ_VERBOSE) console.log(wire, JSON.stringify([...statuses]));
+      // The generator reached both sides: some requests were refused and some relayed.
+      const ok = [...statuses].filter(([st]) => st < 300).reduce((a, [, n]) => a + n, 0);
+      const refused = [...statuses].filter(([st]) => st >= 400).reduce((a, [, n]) => a + n, 0);
+      assert.ok(ok >= CASES / 40 && refused >= CASES / 4, `statuses ${JSON.stringify([...statuses])}`);
+
+      // Still serving, and no money appeared or vanished along the way.
+      assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);
+      await tg.gw.rt.journal.flush();
+      assert.deepEqual((await tg.admin('GET', '/ledger/verify')).body, { ok: true, mismatches: [] });
+    });
   });
-});
+}
