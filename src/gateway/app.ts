@@ -7,6 +7,7 @@ import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
 import { registerAdminRoutes } from '../admin/routes.ts';
 import { newRequestId } from './request-id.ts';
+import { onClientError } from './client-error.ts';
 
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
@@ -23,6 +24,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
       return server;
     },
     logger: false,
+    clientErrorHandler: onClientError,
     bodyLimit: rt.config.max_body_bytes,
     genReqId: newRequestId,
     requestIdHeader: false,

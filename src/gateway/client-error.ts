@@ -1,0 +1,29 @@
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import { errorBody } from '../protocol/errors.ts';
+import { newRequestId } from './request-id.ts';
+
+// A request node:http cannot parse (headers too large, a broken request line, a bad
+// Content-Length) never reaches a handler. It is answered here in the same OpenAI shape
+// as every other error, with a request id, and the connection is closed, since what
+// follows on it cannot be trusted to start a new request.
+
+function classify(code: string | undefined): [status: number, errorCode: string, message: string] {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request_timeout', 'The request was not received in time.'];
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'request_too_large', 'The request headers are larger than this server accepts.'];
+  return [400, 'invalid_request', 'The request is not valid HTTP/1.1.'];
+}
+
+export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const [status, code, message] = classify(err.code);
+    const id = newRequestId();
+    const body = errorBody(message, 'invalid_request_error', null, code, id);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
