@@ -45,3 +45,33 @@ test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 m
   assert.ok(best < 100, `best of ${runs.length} took ${best.toFixed(1)} ms (${runs.map((r) => r.ms.toFixed(1)).join(', ')})`);
   assert.equal(up.requests.length, calls, 'the upstream was not called');
 });
+
+test('a 300 KB prompt that is one long word is refused as fast (the tokenizer is quadratic in a word\'s length)', async (t) => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  const { key } = await tg.customer({ plan: 'basic' });
+  // Letters in no repeating pattern and no whitespace: one pre-tokenizer piece. Counted
+  // whole, this held the event loop for 18 s; 150 KB took 4.4 s and was then relayed.
+  let word = '';
+  for (let i = 0; i < 300_000; i++) word += String.fromCharCode(97 + ((i * 7919) % 26));
+  const send = async (content: string) => {
+    const t0 = performance.now();
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content }] }),
+    });
+    return { ms: performance.now() - t0, status: res.status, text: await res.text() };
+  };
+  const over = await send(word);
+  assert.equal(over.status, 413, over.text);
+  assert.equal(JSON.parse(over.text).error.code, 'context_length_exceeded');
+  assert.ok(over.ms < 1_000, `refused in ${over.ms.toFixed(0)} ms`);
+  const under = await send(word.slice(0, 150_000));
+  assert.equal(under.status, 200, under.text);
+  assert.ok(under.ms < 1_000, `relayed in ${under.ms.toFixed(0)} ms`);
+});

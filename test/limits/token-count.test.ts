@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chatInputTokenBound, chatInputTokenFloor, countChatInputTokens, estimateChatInputTokens, measureChatInput, measureEmbeddingInput, textTokenFloor } from '../../src/limits/token-count.ts';
+import { chatInputTokenBound, chatInputTokenFloor, countChatInputTokens, countTextTokens, estimateChatInputTokens, measureChatInput, measureEmbeddingInput, textTokenFloor } from '../../src/limits/token-count.ts';
 
 // The cheap bounds that let most requests skip the tokenizer must really bound it:
 // floor ≤ count ≤ bound, on every kind of text.
@@ -77,4 +77,32 @@ test('embeddings are measured per input', () => {
   assert.equal(over.over, true);
   assert.equal(over.index, 1);
   assert.equal(measureEmbeddingInput({ input: Array.from({ length: 200 }, () => 1) }, 100).over, true);
+});
+
+test('long runs without whitespace are counted in linear time, close to the exact count; other text exactly', async () => {
+  const { countTokens: exact } = await import('gpt-tokenizer');
+  const plain = { disallowedSpecial: new Set<string>() };
+  const r = rng(7);
+  // Text whose runs are all short is counted exactly as the tokenizer counts it whole.
+  for (let i = 0; i < 50; i++) {
+    const text = randomText(r, 2000);
+    assert.equal(countTextTokens(text), exact(text, plain));
+  }
+  // Long runs: base64 and Chinese without spaces, close to exact (within 0.5%).
+  let b64 = '';
+  while (b64.length < 100_000) b64 += Math.floor(r() * 2 ** 32).toString(36) + (r() < 0.1 ? '+/' : '');
+  const zh = '我们今天讨论的是一个非常重要的问题，'.repeat(2000);
+  for (const text of [b64, zh]) {
+    const n = countTextTokens(text);
+    const e = exact(text, plain);
+    assert.ok(n >= e * 0.995 && n <= e * 1.005, `${n} against exact ${e}`);
+  }
+  // The case that made it necessary: 200 KB of letters in one run (exact: seconds).
+  let word = '';
+  for (let i = 0; i < 200_000; i++) word += String.fromCharCode(97 + ((i * 7919) % 26));
+  const t0 = performance.now();
+  const n = countTextTokens(word);
+  const ms = performance.now() - t0;
+  assert.ok(n > 50_000, `counted ${n}`);
+  assert.ok(ms < 1_000, `took ${ms.toFixed(0)} ms`);
 });
