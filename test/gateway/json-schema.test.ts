@@ -178,4 +178,29 @@ describe('response_format json_schema validation and retry', () => {
     assert.equal(text, '{"city":"Paris"}');
     assert.equal(up.bodies.length, n + 1);
   });
+  test('a schema pattern that backtracks exponentially is checked in linear time, and still enforced', async () => {
+    // ^(a+)+$ against 40 a's and a '!' takes a backtracking engine minutes.
+    const redos = { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } }, required: ['a'] };
+    const bad = JSON.stringify({ a: `${'a'.repeat(40)}!` });
+    up.answer({ content: bad, prompt: 5, completion: 5 });
+    const t0 = performance.now();
+    const res = await post(`${tg.url}/v1/chat/completions`, request('checked', { response_format: { type: 'json_schema', json_schema: { name: 'r', schema: redos } } }), { key });
+    const ms = performance.now() - t0;
+    const e = expectError(res, { status: 502, type: 'api_error', code: 'response_format_validation_failed', param: 'response_format' });
+    assert.match(e.message, /must match pattern/);
+    assert.ok(ms < 2_000, `answered in ${ms.toFixed(0)} ms`);
+    // A conforming answer passes the same pattern.
+    up.answer({ content: JSON.stringify({ a: 'aaaa' }), prompt: 5, completion: 5 });
+    const ok = await post(`${tg.url}/v1/chat/completions`, request('checked', { response_format: { type: 'json_schema', json_schema: { name: 'r', schema: redos } } }), { key });
+    assert.equal(ok.status, 200, ok.text);
+  });
+
+  test('a pattern the linear engine cannot run (a back-reference) leaves the answer to the upstream: relayed, not retried', async () => {
+    const schema = { type: 'object', properties: { a: { type: 'string', pattern: '^(x)\\1$' } } };
+    up.answer({ content: JSON.stringify({ a: 'no match' }), prompt: 5, completion: 5 });
+    const n = up.bodies.length;
+    const res = await post(`${tg.url}/v1/chat/completions`, request('checked', { response_format: { type: 'json_schema', json_schema: { name: 'b', schema } } }), { key });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(up.bodies.length, n + 1, 'not retried');
+  });
 });
