@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { pick, prng } from '../helpers/fuzz.ts';
 
 // The admin API with generated bad input, as the data plane gets in
 // test/gateway/fuzz-bodies.test.ts: valid bodies with values swapped, deleted or added,
@@ -10,18 +11,6 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const CASES = Number(process.env.FUZZ_CASES ?? 400);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 /** Amounts at and around every edge usdToPico and the balance range have. */
 const AMOUNTS: unknown[] = [

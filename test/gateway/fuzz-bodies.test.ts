@@ -4,6 +4,7 @@ import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
 import { startFakeGemini } from '../helpers/fake-gemini.ts';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { pick, prng } from '../helpers/fuzz.ts';
 
 // Bad input of every shape, generated: valid requests with values swapped for the wrong
 // type, deleted or added members, JSON cut short, bytes that are not UTF-8. Whatever
@@ -14,18 +15,6 @@ import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/ga
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const CASES = Number(process.env.FUZZ_CASES ?? 400);
-
-/** mulberry32: a small, fast, seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS: Array<{ path: string; body: Record<string, unknown> }> = [
   { path: '/v1/chat/completions', body: { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] } },
@@ -41,10 +30,6 @@ const ODD_VALUES: unknown[] = [
 ];
 
 type Json = unknown;
-
-function pick<T>(rand: () => number, xs: readonly T[]): T {
-  return xs[Math.floor(rand() * xs.length)]!;
-}
 
 /** Every path into a JSON value (keys and indexes), the root excluded. */
 function paths(v: Json, prefix: Array<string | number> = []): Array<Array<string | number>> {

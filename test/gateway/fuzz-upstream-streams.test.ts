@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { pick, prng } from '../helpers/fuzz.ts';
 
 // The relay against generated upstream streams: valid frames mixed with comments, pings,
 // CRLF line ends, frames without the space after `data:`, JSON split over data lines,
@@ -14,18 +15,6 @@ import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/ga
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
 const CASES = Number(process.env.FUZZ_CASES ?? 200);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id: 'chatcmpl-f', object: 'chat.completion.chunk', created: 1, model: 'upstream-flash', choices: [{ index: 0, delta, finish_reason: null }], ...extra });

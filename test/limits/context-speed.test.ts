@@ -8,7 +8,8 @@ import { chat, limitsConfig, textOfTokens } from './helpers.ts';
 // before the upstream is called, within 100 ms: the count stops once the cap is passed
 // (~128K tokens tokenized, not 1M).
 
-test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 ms, upstream untouched', async (t) => {
+/** A gateway with lincorelink's plans, its fake upstream, and a Basic-plan key. */
+async function basicCustomer(t: { after: (fn: () => Promise<void>) => void }) {
   const up = await startFakeOpenAI();
   const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
   t.after(async () => {
@@ -16,6 +17,11 @@ test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 m
     await up.close();
   });
   const { key } = await tg.customer({ plan: 'basic' });
+  return { up, tg, key };
+}
+
+test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 ms, upstream untouched', async (t) => {
+  const { up, tg, key } = await basicCustomer(t);
   assert.equal((await chat(tg, key)).status, 200); // a warm gateway, as in production
   const calls = up.requests.length;
   // encoded once: the client's own work of encoding 5 MB is not the gateway's latency
@@ -47,13 +53,7 @@ test('a ~1M-token request is refused with 413 against a 128K cap, in under 100 m
 });
 
 test('a 300 KB prompt that is one long word is refused as fast (the tokenizer is quadratic in a word\'s length)', async (t) => {
-  const up = await startFakeOpenAI();
-  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
-  t.after(async () => {
-    await tg.close();
-    await up.close();
-  });
-  const { key } = await tg.customer({ plan: 'basic' });
+  const { tg, key } = await basicCustomer(t);
   // Letters in no repeating pattern and no whitespace: one pre-tokenizer piece. Counted
   // whole, this held the event loop for 18 s; 150 KB took 4.4 s and was then relayed.
   let word = '';
