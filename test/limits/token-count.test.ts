@@ -105,4 +105,12 @@ test('long runs without whitespace are counted in linear time, close to the exac
   const ms = performance.now() - t0;
   assert.ok(n > 50_000, `counted ${n}`);
   assert.ok(ms < 1_000, `took ${ms.toFixed(0)} ms`);
+  // And runs one short of the cut, where finding the runs is the work (a regex for them
+  // took 0.8 s over this 1 MB).
+  let runs = '';
+  for (let i = 0; runs.length < 1_000_000; i++) runs += `${word.slice(i % 1000, (i % 1000) + 511)} `;
+  const t1 = performance.now();
+  assert.ok(countTextTokens(runs) > 100_000);
+  const ms1 = performance.now() - t1;
+  assert.ok(ms1 < 1_500, `took ${ms1.toFixed(0)} ms`);
 });
