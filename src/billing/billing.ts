@@ -8,6 +8,9 @@ import type { AccountState, AccountStates } from './account-state.ts';
 import { costOf, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
 import { MAX_PICO, picoToUsd, type Pico } from './money.ts';
 
+/** More tokens than any model reads or writes in one request (the largest context windows hold ~10M). */
+const MAX_PLAUSIBLE_TOKENS = 100_000_000;
+
 // Prepaid billing: reserve the most a request can cost before the upstream is called,
 // settle to the exact metered cost when it ends. Reservations and balances live in
 // memory (AccountStates), where a check-and-reserve is one synchronous step, so
@@ -92,31 +95,53 @@ export class Billing {
     return r;
   }
 
+  /** What `usage` costs under `r`, or null when the report is not believable (see settle). */
+  #costOf(r: Reservation, usage: Usage): Pico | null {
+    for (const n of [usage.prompt, usage.cached, usage.cacheWrite, usage.completion]) {
+      if (!Number.isSafeInteger(n) || n > MAX_PLAUSIBLE_TOKENS) return null;
+    }
+    const cost = costOf(usage, r.prices);
+    return cost > MAX_PICO || r.account.balance - cost < -MAX_PICO ? null : cost;
+  }
+
+  /** What the client is told the request cost: what settle will charge for this usage. */
   quote(r: Reservation, usage: Usage): Pico {
-    return costOf(usage, r.prices);
+    return this.#costOf(r, usage) ?? r.amount;
   }
 
   /**
    * Replaces the reservation with the exact charge (or releases it when usage is null).
    * A charge above the reservation (an upstream that ignored max_tokens) is charged in
    * full: the balance may go below zero by that overrun only.
+   *
+   * A usage report that cannot be true (a count that is not a safe integer or is above
+   * MAX_PLAUSIBLE_TOKENS, or a cost that would take the balance out of its 64-bit range)
+   * is an upstream fault. Charged as reported, one such report of 1e300 tokens made the
+   * balance -1.6e293 USD and left the journal failing on every batch after it, for every
+   * account. Such a request is charged its reservation, the most it was allowed to cost,
+   * and its ledger entry says `usage_rejected`.
    */
-  settle(r: Reservation, usage: Usage | null, exceptional: { usage_estimated?: true } = {}): Pico {
-    if (r.settled) return 0n;
+  settle(r: Reservation, usage: Usage | null, exceptional: { usage_estimated?: true } = {}): { cost: Pico; rejected: boolean } {
+    if (r.settled) return { cost: 0n, rejected: false };
     r.settled = true;
     this.#open.delete(r.requestId);
-    const cost = usage ? costOf(usage, r.prices) : 0n;
+    const believed = usage ? this.#costOf(r, usage) : 0n;
+    const rejected = believed === null;
+    const cost = believed ?? r.amount;
     r.account.reserved -= r.amount;
     r.account.balance -= cost;
-    if (cost > r.amount) this.#log.warn({ request_id: r.requestId, reserved: r.amount.toString(), cost: cost.toString() }, 'charge exceeded reservation');
+    if (rejected) {
+      const u = usage!;
+      this.#log.error({ request_id: r.requestId, prompt: u.prompt, cached: u.cached, cache_write: u.cacheWrite, completion: u.completion }, 'upstream reported usage that cannot be true; charged the reservation');
+    } else if (cost > r.amount) this.#log.warn({ request_id: r.requestId, reserved: r.amount.toString(), cost: cost.toString() }, 'charge exceeded reservation');
     if (r.amount > 0n || cost > 0n) {
       // The charge's token counts, prices and reservation are in the request's log row
       // (same batch, same transaction); the ledger entry keeps only what is exceptional.
-      const d = cost > r.amount ? { ...exceptional, overrun_usd: picoToUsd(cost - r.amount) } : exceptional;
-      const detail = d.usage_estimated || 'overrun_usd' in d ? JSON.stringify(d) : null;
+      const d = rejected ? { ...exceptional, usage_rejected: true } : cost > r.amount ? { ...exceptional, overrun_usd: picoToUsd(cost - r.amount) } : exceptional;
+      const detail = Object.keys(d).length > 0 ? JSON.stringify(d) : null;
       this.#journal.settle(r.requestId, r.account.id, cost, detail, Date.now());
     }
-    return cost;
+    return { cost, rejected };
   }
 
   /** Credits, refunds and adjustments: written at once, in one transaction with the balance. */

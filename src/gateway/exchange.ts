@@ -105,7 +105,10 @@ export class Exchange {
     if (this.reservation) {
       const billable = this.#billableUsage();
       usage = billable.usage;
-      this.cost = rt.billing.settle(this.reservation, usage, billable.estimated ? { usage_estimated: true } : {});
+      const settled = rt.billing.settle(this.reservation, usage, billable.estimated ? { usage_estimated: true } : {});
+      this.cost = settled.cost;
+      // A report that was not believed counts for nothing else either (limits, the log).
+      if (settled.rejected) usage = null;
     }
     this.grant?.release(usage ? usage.prompt + usage.completion : 0);
     rt.journal.record({

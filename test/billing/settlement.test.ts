@@ -66,6 +66,56 @@ test('a non-streaming request is charged exactly its metered usage, traced in th
   await verify(tg);
 });
 
+test('usage an upstream cannot have meant is not billed as reported: the request costs its reservation, and the journal goes on', async (t) => {
+  const { up, tg } = await setup(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '10' });
+  const call = async (stream = false) => {
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', max_tokens: 10, stream, ...(stream ? { stream_options: { include_usage: true } } : {}), messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    return { id: res.headers.get('x-request-id')!, status: res.status, text: await res.text() };
+  };
+  // 1e300 prompt tokens: charged as reported, this made the balance -1.6e293 USD and
+  // every later journal batch fail. 2^60 is a safe-integer overflow of its own.
+  const absurd = [
+    { prompt_tokens: 1e300, completion_tokens: 5, total_tokens: 1e300 },
+    { prompt_tokens: 5, completion_tokens: 2 ** 60, total_tokens: 2 ** 60 },
+  ];
+  const ids: string[] = [];
+  for (const [i, usage] of absurd.entries()) {
+    up.behave({ usage });
+    const r = await call(i === 1);
+    assert.equal(r.status, 200, r.text);
+    ids.push(r.id);
+  }
+  up.behave({ promptTokens: 7, completionTokens: 3 });
+  const normal = await call();
+  assert.equal(normal.status, 200);
+  await tg.gw.rt.journal.flush();
+  const entries = await ledger(tg, accountId);
+  for (const id of ids) {
+    const charge = entries.find((e) => e.kind === 'charge' && e.request_id === id);
+    assert.ok(charge, `a charge for ${id}`);
+    assert.equal(charge.detail.usage_rejected, true);
+    const row = (await tg.admin('GET', `/requests?account_id=${accountId}`)).body.data.find((x: any) => x.id === id);
+    assert.ok(row, 'the request was logged');
+    assert.ok(usdToPico(charge.detail.reserved_usd) > 0n);
+    assert.equal(-usdToPico(charge.amount_usd), usdToPico(charge.detail.reserved_usd), 'charged exactly the reservation');
+    assert.equal(row.cost_usd, picoToUsd(usdToPico(charge.detail.reserved_usd)));
+    assert.equal(row.prompt_tokens, 0, 'the unbelievable counts are not logged as tokens');
+  }
+  // The journal still works: the request after them is logged and charged as metered.
+  const after = entries.find((e) => e.kind === 'charge' && e.request_id === normal.id);
+  assert.ok(after, 'the next request was charged');
+  assert.equal(-usdToPico(after.amount_usd), 7n * 160_000n + 3n * 300_000n);
+  const a = await account(tg, accountId);
+  assert.equal(a.reserved_usd, '0.00');
+  assert.ok(usdToPico(a.balance_usd) > usdToPico('9.99'), `balance ${a.balance_usd}`);
+  await verify(tg);
+});
+
 test('streams are billed exactly like non-streaming requests, with or without include_usage', async (t) => {
   const { up, tg } = await setup(t);
   up.behave({ text: 'a b c d', promptTokens: 40, completionTokens: 4 });
