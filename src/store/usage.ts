@@ -6,9 +6,11 @@ const DAY_MS = 86_400_000;
 
 /** Token and cost totals of an account's requests, grouped by UTC day, model or key. */
 export async function usageTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: 'day' | 'model' | 'key' }) {
-  // Integer division works the same in SQLite and PostgreSQL for bigint columns.
+  // Integer division works the same in SQLite and PostgreSQL for bigint columns, and
+  // only then: DAY_MS goes in as a bigint, because better-sqlite3 binds a JS number as a
+  // float, which made every request's timestamp a day of its own.
   const group =
-    q.group_by === 'day' ? sql<string>`cast(created_at / ${DAY_MS} as text)` : q.group_by === 'model' ? sql<string>`coalesce(model, '')` : sql<string>`coalesce(key_id, '')`;
+    q.group_by === 'day' ? sql<string>`cast(created_at / ${BigInt(DAY_MS)} as text)` : q.group_by === 'model' ? sql<string>`coalesce(model, '')` : sql<string>`coalesce(key_id, '')`;
   let sel = db
     .selectFrom('requests')
     .select([
@@ -18,7 +20,12 @@ export async function usageTotals(db: Db, accountId: string, q: { from?: number 
       sql<bigint>`sum(cached_tokens)`.as('cached_tokens'),
       sql<bigint>`sum(cache_write_tokens)`.as('cache_write_tokens'),
       sql<bigint>`sum(completion_tokens)`.as('completion_tokens'),
-      sql<bigint>`coalesce(sum(cost), 0)`.as('cost'),
+      // A plain sum(cost) raises "integer overflow" once an account's spend in the range
+      // passes $9.2M (int64 picodollars). Whole micro-dollars and the rest are summed
+      // apart and joined exactly in JS: cost = (cost / 10^6) * 10^6 + cost % 10^6 under
+      // truncating division, in SQLite and PostgreSQL alike.
+      sql<bigint>`coalesce(sum(cost / 1000000), 0)`.as('cost_micro'),
+      sql<bigint>`coalesce(sum(cost % 1000000), 0)`.as('cost_rest'),
     ])
     .where('account_id', '=', accountId)
     .groupBy('grp')
@@ -38,7 +45,7 @@ export async function usageTotals(db: Db, accountId: string, q: { from?: number 
       cache_write_tokens: Number(r.cache_write_tokens),
       completion_tokens: completion,
       total_tokens: prompt + completion,
-      cost_usd: picoToUsd(BigInt(r.cost)),
+      cost_usd: picoToUsd(BigInt(r.cost_micro) * 1_000_000n + BigInt(r.cost_rest)),
     };
   });
 }

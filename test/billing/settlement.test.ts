@@ -364,7 +364,9 @@ test('a price change applies to requests admitted after it; each request records
   assert.equal(usage.body.data[0].prompt_tokens, 200);
   assert.equal(usage.body.data[0].cost_usd, picoToUsd(100n * 160_000n + 10n * 300_000n + 100n * 1_000_000n + 10n * 2_000_000n));
   const byDay = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=day`);
+  assert.equal(byDay.body.data.length, 1, 'both requests in one day');
   assert.equal(byDay.body.data[0].day, new Date().toISOString().slice(0, 10));
+  assert.equal(byDay.body.data[0].requests, 2);
   const byKey = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=key`);
   assert.equal(byKey.body.data.length, 1);
 });
