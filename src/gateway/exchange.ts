@@ -4,11 +4,11 @@ import type { AccountState } from '../billing/account-state.ts';
 import type { Reservation } from '../billing/billing.ts';
 import type { LimitsGrant } from '../limits/limits.ts';
 import { pricesToJsonText } from '../billing/prices.ts';
-import { fromByteString } from '../protocol/byte-strings.ts';
-import { countChatInputTokens, countEmbeddingInputTokens, countTextTokens } from '../limits/token-count.ts';
+import { countChatInputTokens, countEmbeddingInputTokens } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import type { UpstreamCall } from './upstream-call.ts';
 import type { Runtime } from './runtime.ts';
+import { StreamedText } from './streamed-text.ts';
 
 // The state of one request as it moves through the pipeline, and the one place its
 // outcome is settled and recorded, however the request ended.
@@ -35,10 +35,8 @@ export class Exchange {
   errorCode: string | null = null;
   /** Usage as the upstream reported it; null when it never did. */
   usage: Usage | null = null;
-  /** `data:` frames already sent to the client (kept by reference, to count a cut stream). */
-  readonly streamed: string[] = [];
-  /** `streamed` holds byte strings (protocol/byte-strings.ts), not text. */
-  streamedAsBytes = false;
+  /** `data:` frames already sent to the client, to count a cut stream. */
+  readonly streamed = new StreamedText();
   cost: bigint | null = null;
   ttfbMs: number | null = null;
   failover = false;
@@ -67,35 +65,14 @@ export class Exchange {
    */
   #billableUsage(): { usage: Usage | null; estimated: boolean } {
     if (this.usage) return { usage: this.usage, estimated: false };
-    if (this.streamed.length === 0 || !this.body) return { usage: null, estimated: false };
-    let text = '';
-    for (const sent of this.streamed) {
-      const frames = this.streamedAsBytes ? fromByteString(sent) : sent;
-      for (const line of frames.split('\n')) {
-        if (!line.startsWith('data: ')) continue;
-        try {
-          for (const c of JSON.parse(line.slice(6)).choices ?? []) {
-            const d = c?.delta;
-            if (!d) continue;
-            if (typeof d.content === 'string') text += d.content;
-            if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
-            for (const t of d.tool_calls ?? []) {
-              if (typeof t?.function?.name === 'string') text += t.function.name;
-              if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
-            }
-          }
-        } catch {
-          /* a chunk we cannot read adds nothing */
-        }
-      }
-    }
+    if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
     // Admission already counted the prompt when it had to (near a context cap).
     const prompt = this.grant?.inputTokensCounted
       ? this.grant.inputTokens
       : this.endpoint === 'embeddings'
         ? countEmbeddingInputTokens(this.body)
         : countChatInputTokens(this.body);
-    return { usage: { prompt, cached: 0, cacheWrite: 0, completion: countTextTokens(text), reasoning: 0 }, estimated: true };
+    return { usage: { prompt, cached: 0, cacheWrite: 0, completion: this.streamed.completionTokens(), reasoning: 0 }, estimated: true };
   }
 
   finish(rt: Runtime): void {

@@ -46,7 +46,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   /** What the relay writes itself, in the stream's form. */
   const own = bytes ? toByteString : (text: string) => text;
   const publicModelJson = own(`"model":${JSON.stringify(o.publicModel)}`);
-  ex.streamedAsBytes = bytes;
+  ex.streamed.asBytes = bytes;
   const decoder = bytes ? null : new TextDecoder();
   // A leading byte order mark sends the stream to eventsource-parser (sse-frames.ts),
   // which drops it whether decoded or, as here, as three byte-valued characters.

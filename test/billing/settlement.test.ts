@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -221,6 +223,53 @@ test('a stream the upstream cuts midway is charged for the text already streamed
   assert.equal(charge.detail.usage_estimated, true);
   assert.equal(charge.detail.completion_tokens, countTextTokens('alpha beta gamma'));
   assert.ok(charge.detail.prompt_tokens > 0);
+  await verify(tg);
+});
+
+test('a long stream cut after ~1 MB is charged for every word it sent (kept as text, not frames)', async (t) => {
+  // An upstream that streams 6,000 one-word chunks in batches, then drops the connection.
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < 6_000; i += 100) {
+        let batch = '';
+        for (let j = i; j < i + 100; j++) {
+          batch += `data: ${JSON.stringify({ id: 'chatcmpl-long', object: 'chat.completion.chunk', created: 1, model: 'upstream-flash', choices: [{ index: 0, delta: { content: `${j ? ' ' : ''}w${j}` }, finish_reason: null }] })}\n\n`;
+        }
+        res.write(batch);
+        await new Promise((r) => setImmediate(r));
+      }
+      res.socket?.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const tg = await startTestGateway({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` });
+  t.after(async () => {
+    await tg.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const res = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, max_tokens: 20_000, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const raw = await res.text();
+  assert.ok(raw.length > 800_000, `a long stream (${raw.length} bytes): ${raw.slice(0, 300)}`);
+  assert.doesNotMatch(raw, /\[DONE\]/);
+  // What the client received, counted the same way: the text of every content delta.
+  let sent = '';
+  for (const line of raw.split('\n')) {
+    if (!line.startsWith('data: {"id"')) continue;
+    sent += JSON.parse(line.slice(6)).choices[0]?.delta?.content ?? '';
+  }
+  assert.ok(sent.startsWith('w0 w1 ') && sent.endsWith(' w5999'), 'all 6,000 words arrived');
+  await tg.gw.rt.journal.flush();
+  const charge = (await ledger(tg, accountId)).find((e) => e.kind === 'charge')!;
+  assert.equal(charge.detail.usage_estimated, true);
+  assert.equal(charge.detail.completion_tokens, countTextTokens(sent));
   await verify(tg);
 });
 

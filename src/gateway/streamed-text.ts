@@ -1,0 +1,75 @@
+import { fromByteString } from '../protocol/byte-strings.ts';
+import { countTextTokens } from '../limits/token-count.ts';
+
+// The frames a stream has sent, kept to bill a stream cut before the upstream reported
+// its usage: the text of their deltas, counted with the tokenizer. A chunk frame is
+// ~200 bytes for about one token, so kept whole a 32K-token answer held ~6 MB per
+// stream until it ended. Past FOLD_BYTES the kept frames are reduced to the text their
+// deltas carry (about a fortieth of their size) and dropped. A short stream costs
+// nothing more than before; a long one pays a JSON.parse per frame past the first
+// FOLD_BYTES; the tokenizer still runs only for a stream that was cut.
+
+const FOLD_BYTES = 256 * 1024;
+
+/** The text an OpenAI chunk frame's deltas carry (content, reasoning, tool calls). */
+function deltaText(frames: string): string {
+  let text = '';
+  for (const line of frames.split('\n')) {
+    if (!line.startsWith('data: ')) continue;
+    try {
+      for (const c of JSON.parse(line.slice(6)).choices ?? []) {
+        const d = c?.delta;
+        if (!d) continue;
+        if (typeof d.content === 'string') text += d.content;
+        if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
+        for (const t of d.tool_calls ?? []) {
+          if (typeof t?.function?.name === 'string') text += t.function.name;
+          if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
+        }
+      }
+    } catch {
+      /* a chunk we cannot read adds nothing */
+    }
+  }
+  return text;
+}
+
+export class StreamedText {
+  /** Frames are byte strings (protocol/byte-strings.ts), not text. */
+  asBytes = false;
+  #frames: string[] = [];
+  #kept = 0;
+  /** The delta text of frames already folded. */
+  #text = '';
+  #any = false;
+
+  /** Whole `data:` frames, as written to the client. */
+  push(frames: string): void {
+    this.#frames.push(frames);
+    this.#any = true;
+    this.#kept += frames.length;
+    if (this.#kept > FOLD_BYTES) this.#fold();
+  }
+
+  /** Nothing was sent. */
+  get empty(): boolean {
+    return !this.#any;
+  }
+
+  /** Characters held now, frames and folded text (a fortieth or so of what was sent). */
+  get keptChars(): number {
+    return this.#kept + this.#text.length;
+  }
+
+  /** Output tokens of everything sent. */
+  completionTokens(): number {
+    this.#fold();
+    return countTextTokens(this.#text);
+  }
+
+  #fold(): void {
+    for (const sent of this.#frames) this.#text += deltaText(this.asBytes ? fromByteString(sent) : sent);
+    this.#frames = [];
+    this.#kept = 0;
+  }
+}

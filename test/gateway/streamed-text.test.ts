@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StreamedText } from '../../src/gateway/streamed-text.ts';
+import { toByteString } from '../../src/protocol/byte-strings.ts';
+import { countTextTokens } from '../../src/limits/token-count.ts';
+
+// What a stream keeps to bill itself if it is cut: bounded memory, the same count.
+
+const frame = (delta: Record<string, unknown>) =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+
+test('a long stream keeps at most ~256 KB of frames plus their text, and counts exactly what it sent', () => {
+  const s = new StreamedText();
+  assert.equal(s.empty, true);
+  let text = '';
+  let maxKept = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const piece = ` word${i}`;
+    text += piece;
+    s.push(frame({ content: piece }));
+    maxKept = Math.max(maxKept, s.keptChars);
+  }
+  assert.equal(s.empty, false);
+  // ~2.4 MB of frames went through; kept whole they would all still be held. Now: at
+  // most 256 KB of frames, plus the text they carried.
+  assert.ok(maxKept <= 256 * 1024 + 200 + text.length, `kept up to ${maxKept} characters`);
+  assert.ok(maxKept < 600_000, `kept up to ${maxKept} characters`);
+  assert.equal(s.completionTokens(), countTextTokens(text));
+  assert.equal(s.keptChars, text.length);
+});
+
+test('byte-string frames (Chinese, emoji), reasoning and tool-call text are all counted; unreadable frames add nothing', () => {
+  const s = new StreamedText();
+  s.asBytes = true;
+  let text = '';
+  for (let i = 0; i < 3_000; i++) {
+    const content = `你好，世界 🙂 ${i}`;
+    text += content;
+    s.push(toByteString(frame({ content })));
+  }
+  s.push(toByteString(frame({ reasoning_content: ' 思考中' })));
+  s.push(toByteString(frame({ tool_calls: [{ index: 0, function: { name: 'get_weather', arguments: '{"city":"巴黎"}' } }] })));
+  s.push(toByteString('data: {not json\n\n: a comment\n\n'));
+  text += ' 思考中' + 'get_weather' + '{"city":"巴黎"}';
+  assert.equal(s.completionTokens(), countTextTokens(text));
+});
