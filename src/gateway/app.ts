@@ -13,6 +13,8 @@ import { onClientError } from './client-error.ts';
 // API under /admin/v1. Every response carries x-request-id.
 
 const KEEP_ALIVE_MS = 65_000;
+/** Longest URL path segment the router takes (ids, model names); longer ones get a 414. */
+const MAX_PARAM_LENGTH = 100;
 
 export function buildApp(rt: Runtime): FastifyInstance {
   const dataPlane: DataPlaneState = { draining: false };
@@ -30,14 +32,14 @@ export function buildApp(rt: Runtime): FastifyInstance {
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // The router's own refusals (a path that is not valid percent-encoding, a path
     // segment past maxParamLength) would otherwise leave in Fastify's shape, without a
     // request id.
     frameworkErrors: (err, request, reply) => {
       reply.header('x-request-id', request.id);
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      const message = tooLong ? 'A segment of the URL path is longer than the 100 characters allowed.' : 'The URL path is not valid (check its percent-encoding).';
+      const message = tooLong ? `A segment of the URL path is longer than the ${MAX_PARAM_LENGTH} characters allowed.` : 'The URL path is not valid (check its percent-encoding).';
       sendError(reply, request.id, new GatewayError('invalid_request', message, { status: tooLong ? 414 : 400 }));
     },
   });
