@@ -179,3 +179,34 @@ test('a large batch (written 32, 8 and 1 rows per statement) lands every row, co
   assert.equal(await balance(other), 1_000_000n - spent(other));
   assert.deepEqual((await state(db)).reservations, []);
 });
+
+test('45 requests open across a commit: every reservation is written (32, 8 and 1 per statement) and each is deleted when its request settles', async (t) => {
+  const db = await store(t);
+  const { batches, sink } = recordingSink(db);
+  const wb = new WriteBehind(sink, log, { flushMs: 60_000 });
+  const ids = Array.from({ length: 45 }, (_, i) => `req_${String(i).padStart(3, '0')}`);
+  ids.forEach((id, i) => wb.reserve(id, ACCOUNT, 900n + BigInt(i), 5000 + i));
+  await wb.flush();
+  const open = await db.selectFrom('reservations').selectAll().orderBy('request_id').execute();
+  assert.deepEqual(
+    open.map((r) => [r.request_id, r.account_id, BigInt(r.amount), Number(r.created_at)]),
+    ids.map((id, i) => [id, ACCOUNT, 900n + BigInt(i), 5000 + i]),
+  );
+  // A reservation written again (a retried batch) is ignored, not an error, and not changed.
+  sink({ records: [], reserves: [[ids[0]!, ACCOUNT, 1n, 1]], settles: [] });
+  assert.equal(BigInt((await db.selectFrom('reservations').select('amount').where('request_id', '=', ids[0]!).executeTakeFirstOrThrow()).amount), 900n);
+
+  // Settle all but the last two: 43 = 32 + 8 + 3 x 1 deletions in one commit.
+  ids.slice(0, 43).forEach((id, i) => {
+    wb.settle(id, ACCOUNT, i % 4 === 0 ? 0n : 10n, null, 6000 + i);
+    wb.record(record(id, i % 4 === 0 ? 0n : 10n));
+  });
+  await wb.flush();
+  assert.equal(batches[2]!.settles.filter((s) => s[5] === 1).length, 43);
+  const s = await state(db);
+  assert.deepEqual(s.reservations, ids.slice(43));
+  const paid = ids.slice(0, 43).filter((_, i) => i % 4 !== 0);
+  assert.deepEqual(s.charges.map((c) => c.request_id), paid);
+  assert.equal(s.balance, 1_000_000n - 10n * BigInt(paid.length));
+  assert.equal(s.requests.length, 43);
+});
