@@ -11,6 +11,7 @@ import type { JournalBatch } from './write-behind.ts';
 const sqlite = new BetterSqlite3((workerData as { file: string }).file);
 tuneSqlite(sqlite);
 const apply = createSqliteJournalSink(sqlite);
+parentPort!.postMessage('ready');
 
 parentPort!.on('message', (msg: { id: number; batch: JournalBatch } | 'close') => {
   if (msg === 'close') {

@@ -15,7 +15,8 @@ export async function startWorkerJournalSink(file: string): Promise<WorkerJourna
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let next = 0;
   let dead: Error | null = null;
-  worker.on('message', (m: { id: number; error?: string }) => {
+  worker.on('message', (m: { id: number; error?: string } | 'ready') => {
+    if (m === 'ready') return;
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
@@ -31,8 +32,15 @@ export async function startWorkerJournalSink(file: string): Promise<WorkerJourna
   worker.on('exit', (code) => {
     if (code !== 0) fail(new Error(`journal worker exited with code ${code}`));
   });
+  // Ready once the worker has opened the file: one it cannot open fails the start.
   await new Promise<void>((resolve, reject) => {
-    worker.once('online', resolve);
+    const onReady = (m: unknown) => {
+      if (m !== 'ready') return;
+      worker.off('message', onReady);
+      worker.off('error', reject);
+      resolve();
+    };
+    worker.on('message', onReady);
     worker.once('error', reject);
   });
   return {

@@ -14,7 +14,7 @@ export const REQUEST_COLUMNS = [
  *  thread by structured clone, and flat arrays of primitives clone far cheaper than objects. */
 export type RequestRow = unknown[];
 
-function requestRow(r: RequestRecord): RequestRow {
+export function requestRow(r: RequestRecord): RequestRow {
   // Spelled out, in REQUEST_COLUMNS order: a loop over the names is a megamorphic
   // keyed load per column, on every request.
   return [

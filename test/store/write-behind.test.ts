@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { openStore, sqliteHandle, type Db } from '../../src/store/open.ts';
 import { createSqliteJournalSink } from '../../src/store/sqlite-journal-sink.ts';
-import { WriteBehind, type JournalBatch, type RequestRecord } from '../../src/store/write-behind.ts';
+import { WriteBehind, requestRow, type JournalBatch, type RequestRecord } from '../../src/store/write-behind.ts';
+import { startWorkerJournalSink } from '../../src/store/worker-journal-sink.ts';
 
 // The journal's contract with the store: every charge lands with its ledger entry and
 // balance change; a reservation is in the store exactly while its request is open
@@ -209,4 +213,41 @@ test('45 requests open across a commit: every reservation is written (32, 8 and 
   assert.deepEqual(s.charges.map((c) => c.request_id), paid);
   assert.equal(s.balance, 1_000_000n - 10n * BigInt(paid.length));
   assert.equal(s.requests.length, 43);
+});
+
+test('a statement that fails inside a commit rolls the whole batch back, and the next batch commits', async (t) => {
+  const db = await store(t);
+  const apply = createSqliteJournalSink(sqliteHandle(db)!);
+  // A charge for an account the store does not have breaks the ledger's foreign key,
+  // after the batch's reservation and before its request rows.
+  const broken: JournalBatch = {
+    records: [requestRow(record('req_bad', 5n))],
+    reserves: [['req_open', ACCOUNT, 900n, 1]],
+    settles: [['req_bad', 'acct_missing', 5n, null, 2, 0]],
+  };
+  assert.throws(() => apply(broken), /FOREIGN KEY/);
+  let s = await state(db);
+  assert.deepEqual([s.reservations, s.charges, s.requests, s.balance], [[], [], [], 1_000_000n]);
+
+  apply({ records: [requestRow(record('req_ok', 7n))], reserves: [['req_open', ACCOUNT, 900n, 1]], settles: [['req_ok', ACCOUNT, 7n, null, 2, 0]] });
+  s = await state(db);
+  assert.deepEqual([s.reservations, s.charges.map((c) => c.request_id), s.requests.map((r) => r.id), s.balance], [['req_open'], ['req_ok'], ['req_ok'], 1_000_000n - 7n]);
+});
+
+test('the journal thread commits to the store file, and a file it cannot open fails its start', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-journal-worker-'));
+  const file = path.join(dir, 'store.db');
+  const db = await openStore(`sqlite:${file}`);
+  t.after(async () => {
+    await db.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await db.insertInto('accounts').values({ id: ACCOUNT, name: 'j', plan: null, balance: 1_000_000n, suspended: 0, created_at: 0n, updated_at: 0n }).execute();
+  const worker = await startWorkerJournalSink(file);
+  await worker.sink({ records: [requestRow(record('req_w', 3n))], reserves: [['req_open', ACCOUNT, 900n, 1]], settles: [['req_w', ACCOUNT, 3n, null, 2, 0]] });
+  // Committed when the sink resolves: visible to the store's own connection at once.
+  const s = await state(db);
+  assert.deepEqual([s.reservations, s.charges.map((c) => c.request_id), s.requests.map((r) => r.id), s.balance], [['req_open'], ['req_w'], ['req_w'], 1_000_000n - 3n]);
+  await worker.close();
+  await assert.rejects(startWorkerJournalSink(path.join(dir, 'missing', 'x.db')), /unable to open|cannot open/i);
 });
