@@ -194,7 +194,9 @@ describe('a slow reader and the upstream timeout', () => {
   let up: FakeOpenAI;
   let tg: TestGateway;
   let key: string;
-  const TIMEOUT_MS = 400;
+  // The fake upstream builds its 16 MB of frames before it answers; under load that alone
+  // once took longer than 400 ms, and the gateway rightly timed out the silence.
+  const TIMEOUT_MS = 1_000;
 
   before(async () => {
     up = await startFakeOpenAI();
