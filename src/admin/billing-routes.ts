@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { parseWith } from './validate.ts';
+import { page } from './page.ts';
 import { perMillionToPerToken, picoToUsd, usdToPico } from '../billing/money.ts';
 import { pricesToJson } from '../billing/prices.ts';
 import type { AccountRow } from '../store/accounts.ts';
@@ -66,8 +67,8 @@ export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustA
     const q = parseWith(ledgerQuery, request.query);
     await mustAccount(request.params.id!);
     await rt.journal.flush();
-    const data = await listLedger(rt.db, request.params.id!, q.limit, q.before);
-    return { object: 'list', data, has_more: data.length === q.limit };
+    const { rows, hasMore } = page(await listLedger(rt.db, request.params.id!, q.limit + 1, q.before), q.limit);
+    return { object: 'list', data: rows, has_more: hasMore };
   });
 
   admin.get('/accounts/:id/usage', async (request: Req) => {

@@ -4,6 +4,7 @@ import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { requireAdmin } from './auth.ts';
 import { parseWith } from './validate.ts';
+import { page } from './page.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
 import { getAccount, insertAccount, listAccounts, updateAccount } from '../store/accounts.ts';
@@ -25,6 +26,7 @@ const requestsQuery = z.object({
   account_id: z.string().optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),
+  before: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -54,8 +56,8 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
 
       admin.get('/accounts', async (request: Req) => {
         const q = parseWith(listQuery, request.query);
-        const rows = await listAccounts(rt.db, { limit: q.limit, after: q.after });
-        return { object: 'list', data: rows.map((a) => accountJson(a, rt.accounts.peek(a.id))), has_more: rows.length === q.limit };
+        const { rows, hasMore } = page(await listAccounts(rt.db, { limit: q.limit + 1, after: q.after }), q.limit);
+        return { object: 'list', data: rows.map((a) => accountJson(a, rt.accounts.peek(a.id))), has_more: hasMore };
       });
 
       admin.get('/accounts/:id', async (request: Req) => {
@@ -116,7 +118,8 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       admin.get('/requests', async (request: Req) => {
         const q = parseWith(requestsQuery, request.query);
         await rt.journal.flush();
-        return { object: 'list', data: await queryRequests(rt.db, q) };
+        const { rows, hasMore } = page(await queryRequests(rt.db, { ...q, limit: q.limit + 1 }), q.limit);
+        return { object: 'list', data: rows, has_more: hasMore };
       });
       registerBillingRoutes(admin, rt, mustAccount);
       registerPlansRoutes(admin, rt, mustAccount);

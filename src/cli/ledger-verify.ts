@@ -1,11 +1,10 @@
-import { loadConfig } from '../config/load.ts';
+import { loadStorage } from '../config/load.ts';
 import { openStore } from '../store/open.ts';
 import { verifyLedger } from '../store/ledger.ts';
 
 /** Checks balance = sum(ledger) for every account, reading the store directly. Exit 1 on any difference. */
 export async function ledgerVerify(configFile: string | undefined): Promise<number> {
-  const config = loadConfig(configFile);
-  const db = await openStore(config.storage);
+  const db = await openStore(loadStorage(configFile));
   try {
     const accounts = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<bigint>().as('n')).executeTakeFirstOrThrow();
     const mismatches = await verifyLedger(db);

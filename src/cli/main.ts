@@ -11,13 +11,16 @@ Usage:
 
 Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token or TOLLGATE_ADMIN_TOKEN):
   tollgate accounts create --name NAME [--plan PLAN]
-  tollgate accounts list
+  tollgate accounts list [--limit N] [--after ACCOUNT_ID]
   tollgate accounts get ACCOUNT_ID
   tollgate accounts update ACCOUNT_ID [--name NAME] [--plan PLAN] [--suspended true|false]
   tollgate keys create ACCOUNT_ID [--name NAME] [--expires-at ISO8601]
   tollgate keys list ACCOUNT_ID
   tollgate keys revoke KEY_ID
-  tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N]
+  tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N] [--before REQUEST_ID]
+
+Lists answer {data, has_more}; the next page starts --after (accounts) or --before
+(requests) the last id shown.
 `;
 
 const options = {
@@ -32,6 +35,8 @@ const options = {
   from: { type: 'string' },
   to: { type: 'string' },
   limit: { type: 'string' },
+  after: { type: 'string' },
+  before: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -44,6 +49,19 @@ function target(v: Record<string, string | boolean | undefined>): AdminTarget {
 function need(value: string | undefined, what: string): string {
   if (!value) throw new Error(`missing ${what}; see tollgate --help`);
   return value;
+}
+
+/** A yes/no option: only `true` or `false`, so a typo cannot flip an account's state. */
+function flag(name: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new Error(`${name} takes true or false, not "${value}"`);
+}
+
+function query(params: Record<string, string | boolean | undefined>): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (typeof v === 'string' && v !== '') q.set(k, v);
+  return q;
 }
 
 function print(v: unknown): void {
@@ -71,13 +89,13 @@ async function main(argv: string[]): Promise<void> {
     case 'accounts': {
       const t = target(v);
       if (sub === 'create') return print(await adminCall(t, 'POST', '/accounts', { name: need(v.name, '--name'), ...(v.plan ? { plan: v.plan } : {}) }));
-      if (sub === 'list') return print(await adminCall(t, 'GET', '/accounts'));
+      if (sub === 'list') return print(await adminCall(t, 'GET', `/accounts?${query({ limit: v.limit, after: v.after })}`));
       if (sub === 'get') return print(await adminCall(t, 'GET', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`));
       if (sub === 'update') {
         const body: Record<string, unknown> = {};
         if (v.name) body.name = v.name;
         if (v.plan) body.plan = v.plan;
-        if (v.suspended) body.suspended = v.suspended === 'true';
+        if (v.suspended !== undefined) body.suspended = flag('--suspended', v.suspended);
         return print(await adminCall(t, 'PATCH', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`, body));
       }
       break;
@@ -95,11 +113,7 @@ async function main(argv: string[]): Promise<void> {
       break;
     }
     case 'requests': {
-      const q = new URLSearchParams();
-      if (v.account) q.set('account_id', v.account);
-      if (v.from) q.set('from', v.from);
-      if (v.to) q.set('to', v.to);
-      if (v.limit) q.set('limit', v.limit);
+      const q = query({ account_id: v.account, from: v.from, to: v.to, limit: v.limit, before: v.before });
       return print(await adminCall(target(v), 'GET', `/requests?${q}`));
     }
   }

@@ -52,32 +52,47 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
   return result.data;
 }
 
+/** The config file as YAML, not yet interpolated or validated. */
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+    throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);
+  }
+  return (parsed ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * The storage setting alone, for commands that only open the store (`ledger verify`):
+ * a provider's key that is not set in the operator's shell must not stop them.
+ */
+export function loadStorage(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const path = file ?? env.TOLLGATE_CONFIG;
+  const raw = path ? readConfigFile(path) : {};
+  const storage = raw.storage === undefined ? undefined : interpolate(raw.storage, env, ['storage']);
+  const result = configSchema.shape.storage.safeParse(storage);
+  if (!result.success) throw new ConfigError(`invalid ${path ? `config file ${path}` : 'configuration'}:\n  storage: ${result.error.issues[0]!.message}`);
+  return result.data;
+}
+
 /**
  * Loads the config file if one is named (flag or TOLLGATE_CONFIG); otherwise starts from
  * nothing. A config that lists no providers and no models gets the built-in catalog for
  * every provider whose API key is in the environment.
  */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
-  let raw: Record<string, unknown> = {};
   const path = file ?? env.TOLLGATE_CONFIG;
-  if (path) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (err) {
-      throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
-    }
-    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
-      throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);
-    }
-    raw = interpolate(parsed ?? {}, env) as Record<string, unknown>;
-  }
+  const raw = path ? (interpolate(readConfigFile(path), env) as Record<string, unknown>) : {};
   // An empty value (`${TOLLGATE_ADMIN_TOKEN:-}`) means "not set".
   for (const k of ['admin_token', 'secret'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
   if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;

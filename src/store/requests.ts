@@ -1,12 +1,15 @@
 import type { Db } from './open.ts';
 import { picoToUsd } from '../billing/money.ts';
 
-export async function queryRequests(db: Db, q: { account_id?: string | undefined; from?: number | undefined; to?: number | undefined; limit: number }) {
+export async function queryRequests(db: Db, q: { account_id?: string | undefined; from?: number | undefined; to?: number | undefined; before?: string | undefined; limit: number }) {
   // Request ids sort by time (request-id.ts), so the primary key orders the log.
   let sel = db.selectFrom('requests').selectAll().orderBy('id', 'desc').limit(q.limit);
   if (q.account_id) sel = sel.where('account_id', '=', q.account_id);
   if (q.from !== undefined) sel = sel.where('created_at', '>=', BigInt(q.from));
   if (q.to !== undefined) sel = sel.where('created_at', '<', BigInt(q.to));
+  // The cursor is the last id of the previous page: ids are unique where times are not,
+  // so no request sharing a millisecond with the page's end is skipped.
+  if (q.before !== undefined) sel = sel.where('id', '<', q.before);
   const rows = await sel.execute();
   return rows.map((r) => ({
     id: r.id,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -105,4 +105,27 @@ test('tollgate ledger verify exits non-zero and names the difference when a bala
   const v = await runCli(['ledger', 'verify', '--config', gw.configFile]);
   assert.equal(v.code, 1);
   assert.match(v.stdout, new RegExp(`MISMATCH ${acct.id}: balance 5.000001 USD, ledger sum 5.00 USD, difference 0.000001 USD`));
+});
+
+test('tollgate ledger verify needs only the storage setting: an unset provider key does not stop it, a bad storage does', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-verify-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const gw = await spawnGateway({ admin_token: ADMIN }, { dir });
+  gw.proc.kill('SIGTERM');
+  assert.equal(await gw.exited, 0);
+  const config = join(dir, 'other.yaml');
+  const providerWithUnsetKey = 'providers:\n  - {id: up, kind: openai, base_url: "http://127.0.0.1:9/v1", api_key: "${TG_VERIFY_UNSET_KEY}"}\n';
+  writeFileSync(config, `storage: "sqlite:\${TG_VERIFY_DB}"\n${providerWithUnsetKey}`);
+  const env = { TG_VERIFY_DB: join(dir, 'tollgate.db') };
+  const ok = await runCli(['ledger', 'verify', '--config', config], env);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /ledger ok: 0 accounts/);
+  // The full config still refuses the unset key where it matters.
+  const serve = await runCli(['serve', '--config', config], env);
+  assert.equal(serve.code, 78);
+  assert.match(serve.stderr, /TG_VERIFY_UNSET_KEY is not set/);
+  writeFileSync(config, `storage: "mysql://x"\n${providerWithUnsetKey}`);
+  const bad = await runCli(['ledger', 'verify', '--config', config], env);
+  assert.equal(bad.code, 78);
+  assert.match(bad.stderr, /storage: must be sqlite:<path>/);
 });

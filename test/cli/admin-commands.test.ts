@@ -70,6 +70,37 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal(again.status, 401);
   });
 
+  test('accounts update --suspended takes only true or false; list and requests page with --limit, --after and --before', async () => {
+    const account = await cli('accounts', 'create', '--name', 'Pager');
+    assert.equal((await cli('accounts', 'update', account.id, '--suspended', 'true')).suspended, true);
+    for (const typo of ['yes', '1', 'True', '']) {
+      const r = await runTollgateToEnd(['accounts', 'update', account.id, '--suspended', typo], { env: { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+      assert.equal(r.code, 1, `--suspended ${typo}`);
+      assert.match(r.stderr, /--suspended takes true or false/);
+    }
+    assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.suspended, true, 'a typo changed nothing');
+    assert.equal((await cli('accounts', 'update', account.id, '--suspended', 'false')).suspended, false);
+
+    const firstPage = await cli('accounts', 'list', '--limit', '1');
+    assert.equal(firstPage.data.length, 1);
+    const rest = await cli('accounts', 'list', '--limit', '1000', '--after', firstPage.data[0].id);
+    const all = await cli('accounts', 'list', '--limit', '1000');
+    assert.deepEqual([firstPage.data[0].id, ...rest.data.map((a: any) => a.id)], all.data.map((a: any) => a.id));
+    assert.equal(firstPage.has_more, all.data.length > 1);
+
+    const { accountId, key } = await tg.customer({ creditUsd: '1' });
+    for (let i = 0; i < 2; i++) {
+      const r = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key });
+      assert.equal(r.status, 200, r.text);
+    }
+    const newest = await cli('requests', '--account', accountId, '--limit', '1');
+    assert.equal(newest.has_more, true);
+    const older = await cli('requests', '--account', accountId, '--limit', '1', '--before', newest.data[0].id);
+    assert.equal(older.data.length, 1);
+    assert.ok(older.data[0].id < newest.data[0].id);
+    assert.equal(older.has_more, false);
+  });
+
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
     const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
     const [badToken, unknown, missing, unreachable] = await Promise.all([

@@ -1,0 +1,87 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { post } from '../helpers/http.ts';
+
+// Lists are read a page at a time: `has_more` must be exact (a full last page has no
+// more), and following the cursor must visit every row once, in order.
+
+describe('admin lists page exactly', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ upstream: up.baseUrl });
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  /** Follows a list from its first page; returns the ids of every page. */
+  async function walk(first: string, next: (lastId: string) => string): Promise<string[][]> {
+    const pages: string[][] = [];
+    let path = first;
+    for (;;) {
+      const r = await tg.admin('GET', path);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const ids = r.body.data.map((x: { id: string | number }) => String(x.id));
+      pages.push(ids);
+      if (!r.body.has_more) return pages;
+      assert.ok(pages.length < 20, 'the pages end');
+      path = next(ids.at(-1)!);
+    }
+  }
+
+  test('accounts: a full last page says has_more false; --after walks every account once', async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) created.push((await tg.admin('POST', '/accounts', { name: `pager ${i}` })).body.id);
+    const all = (await tg.admin('GET', '/accounts?limit=1000')).body;
+    assert.equal(all.has_more, false);
+    const total = all.data.length;
+    assert.ok(total >= 5);
+    const exact = await tg.admin('GET', `/accounts?limit=${total}`);
+    assert.equal(exact.body.data.length, total);
+    assert.equal(exact.body.has_more, false, 'a page that holds exactly the rest has no more');
+    assert.equal((await tg.admin('GET', `/accounts?limit=${total - 1}`)).body.has_more, true);
+
+    const pages = await walk('/accounts?limit=2', (last) => `/accounts?limit=2&after=${last}`);
+    assert.deepEqual(pages.flat(), all.data.map((a: { id: string }) => a.id));
+    assert.ok(pages.at(-1)!.length > 0, 'no empty last page');
+    for (const id of created) assert.ok(pages.flat().includes(id));
+  });
+
+  test('the request log: before= walks every request once, newest first', async () => {
+    const { accountId, key } = await tg.customer({ creditUsd: '1' });
+    const sent = await Promise.all(
+      Array.from({ length: 7 }, async () => {
+        const r = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key });
+        assert.equal(r.status, 200, r.text);
+        return r.headers.get('x-request-id')!;
+      }),
+    );
+    const first = await tg.admin('GET', `/requests?account_id=${accountId}&limit=7`);
+    assert.equal(first.body.data.length, 7);
+    assert.equal(first.body.has_more, false);
+    const newestFirst = first.body.data.map((r: { id: string }) => r.id);
+    assert.deepEqual([...newestFirst].sort().reverse(), newestFirst);
+    assert.deepEqual([...newestFirst].sort(), [...sent].sort());
+
+    const pages = await walk(`/requests?account_id=${accountId}&limit=3`, (last) => `/requests?account_id=${accountId}&limit=3&before=${last}`);
+    assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
+    assert.deepEqual(pages.flat(), newestFirst);
+  });
+
+  test('the ledger: has_more is exact and before= walks every entry once', async () => {
+    const { accountId } = await tg.customer({ creditUsd: '1' });
+    for (let i = 0; i < 3; i++) assert.equal((await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '1' })).status, 201);
+    const all = (await tg.admin('GET', `/accounts/${accountId}/ledger`)).body;
+    assert.equal(all.data.length, 4);
+    assert.equal((await tg.admin('GET', `/accounts/${accountId}/ledger?limit=4`)).body.has_more, false);
+    const pages = await walk(`/accounts/${accountId}/ledger?limit=2`, (last) => `/accounts/${accountId}/ledger?limit=2&before=${last}`);
+    assert.deepEqual(pages.map((p) => p.length), [2, 2]);
+    assert.deepEqual(pages.flat(), all.data.map((e: { id: number }) => String(e.id)));
+  });
+});
