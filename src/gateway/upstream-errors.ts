@@ -1,13 +1,14 @@
 import { GatewayError, type ErrorType } from '../protocol/errors.ts';
 import type { UpstreamErrorInfo } from '../providers/types.ts';
 import type { Upstream } from './upstreams.ts';
+import { retryAfterFromUpstream } from './upstream-retry-after.ts';
 import { scrubErrorInfo } from './upstream-scrub.ts';
 
 // How upstream failures reach the client. The upstream's key, URL and host never do:
 // what the upstream said passes through scrubErrorInfo (upstream-scrub.ts) first.
 
 /** An HTTP error status from the upstream, in OpenAI shape. */
-export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfter: string | undefined): GatewayError {
+export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): GatewayError {
   const info = scrubErrorInfo(raw, upstream);
   const message = info.message;
   if (status === 401 || status === 403 || info.credentialsRejected) {
@@ -15,7 +16,7 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
   }
   if (status === 429) {
-    const wait = retryAfter ?? (info.retryAfterSeconds !== undefined ? String(info.retryAfterSeconds) : '1');
+    const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);
     return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': wait }, codeOverride: 'upstream_rate_limited' });
   }
   if (status >= 400 && status < 500) {
