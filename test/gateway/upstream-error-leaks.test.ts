@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import OpenAI from 'openai';
 import pino from 'pino';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -181,6 +182,24 @@ describe('what an upstream error says of its key and address reaches no one', ()
       assert.ok(line, `a log line for HTTP ${status}`);
       assert.equal(line.request_id, id);
     }
+  });
+
+  test('what the official SDK shows of such errors: the useful part, none of the secrets', async () => {
+    const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+    const ask = { model: 'flash', messages: [{ role: 'user' as const, content: 'hi' }] };
+    up.behave({ status: 400, errorBody: { error: { message: `bad request for key ${MASKED}`, type: nastyHost(), param: KEY, code: KEY } } });
+    const e = await client.chat.completions.create(ask).then(() => assert.fail('no error'), (err: unknown) => err);
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.deepEqual([e.message, e.type, e.code, e.param], ['400 bad request for key [redacted]', 'invalid_request_error', 'upstream_invalid_request', '[redacted]']);
+    expectedCodes.set(e.headers!.get('x-request-id')!, 'upstream_invalid_request');
+    streamThenError(JSON.stringify({ error: `${KEY} at 127.0.0.1:${up.port}` }));
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const c of await client.chat.completions.create({ ...ask, stream: true })) seen.push(c.choices[0]?.delta.content ?? '');
+    })().then(() => assert.fail('no error'), (x: unknown) => x);
+    assert.deepEqual(seen, ['partial']);
+    assert.ok(err instanceof OpenAI.APIError, String(err));
+    assert.equal(err.message, '[redacted] at [upstream]');
   });
 
   test('4. the request log (GET /admin/v1/requests) holds the safe codes and nothing of the upstream; nor do our logs', async () => {
