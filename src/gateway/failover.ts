@@ -76,7 +76,9 @@ export async function sendWithFailover(
         rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;
       }
-      if (error.code === 'upstream_error') rt.log.error({ provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
+      // Of the 4xx left here, only rejected credentials become a 502 (upstream-errors.ts);
+      // an upstream's own code could be "upstream_error" too, so the status decides.
+      if (error.status === 502) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
       breaker.success();
       throw error;
     }

@@ -7,7 +7,7 @@ import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
 import { SseFrames } from './sse-frames.ts';
 import type { UpstreamBody } from './upstream-call.ts';
-import { fromTransportError, scrub } from './upstream-errors.ts';
+import { fromStreamError, fromTransportError } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
 
 // Relays an upstream SSE stream as a native OpenAI stream, event by event as it
@@ -85,8 +85,9 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         }
         case 'error': {
           failed = true;
-          ex.errorCode = 'upstream_error';
-          out += `data: ${own(errorBody(scrub(item.error.message, o.upstream), 'api_error', null, 'upstream_error', ex.id))}\n\n`;
+          const ge = fromStreamError(o.upstream, item.error);
+          ex.errorCode = ge.code;
+          out += `data: ${own(ge.toBody(ex.id))}\n\n`;
           break;
         }
         case 'done':

@@ -1,35 +1,35 @@
-import { GatewayError } from '../protocol/errors.ts';
+import { GatewayError, type ErrorType } from '../protocol/errors.ts';
 import type { UpstreamErrorInfo } from '../providers/types.ts';
 import type { Upstream } from './upstreams.ts';
+import { retryAfterFromUpstream } from './upstream-retry-after.ts';
+import { scrubErrorInfo } from './upstream-scrub.ts';
 
 // How upstream failures reach the client. The upstream's key, URL and host never do:
-// messages are scrubbed of them before they leave.
-
-export function scrub(message: string, upstream: Upstream): string {
-  let m = message;
-  const key = upstream.config.api_key;
-  if (key && key.length >= 6) m = m.split(key).join('[redacted]');
-  const url = new URL(upstream.config.base_url);
-  m = m.split(upstream.config.base_url).join('[upstream]').split(url.host).join('[upstream]');
-  return m.length > 1000 ? `${m.slice(0, 1000)}…` : m;
-}
+// what the upstream said passes through scrubErrorInfo (upstream-scrub.ts) first.
 
 /** An HTTP error status from the upstream, in OpenAI shape. */
-export function fromUpstreamStatus(upstream: Upstream, status: number, info: UpstreamErrorInfo, retryAfter: string | undefined): GatewayError {
-  const message = scrub(info.message, upstream);
+export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): GatewayError {
+  const info = scrubErrorInfo(raw, upstream);
+  const message = info.message;
   if (status === 401 || status === 403 || info.credentialsRejected) {
     // The provider rejected the operator's credentials: not the customer's key problem.
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
   }
   if (status === 429) {
-    const wait = retryAfter ?? (info.retryAfterSeconds !== undefined ? String(info.retryAfterSeconds) : '1');
+    const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);
     return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': wait }, codeOverride: 'upstream_rate_limited' });
   }
   if (status >= 400 && status < 500) {
-    const type = (info.type as any) ?? 'invalid_request_error';
+    // The upstream's own type and code, where they are identifiers (upstream-scrub.ts).
+    const type = (info.type ?? 'invalid_request_error') as ErrorType;
     return new GatewayError('invalid_request', message, { status, type, param: info.param ?? null, codeOverride: info.code ?? 'upstream_invalid_request' });
   }
   return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
+}
+
+/** An error the upstream reported inside its stream, after the client's 200 went out. */
+export function fromStreamError(upstream: Upstream, raw: UpstreamErrorInfo): GatewayError {
+  return new GatewayError('upstream_error', scrubErrorInfo(raw, upstream).message);
 }
 
 /** A transport failure: refused, reset, timed out, unparseable. */

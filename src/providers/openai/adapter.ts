@@ -34,11 +34,16 @@ function createStreamTranslator(): StreamTranslator {
       try {
         frame = JSON.parse(fromByteString(data));
       } catch {
-        out.push({ kind: 'chunk', json: data });
+        // A frame no client could read either; one naming "error" is taken for a broken
+        // error frame, whose text must not reach the client unscrubbed.
+        if (data.includes('"error"')) out.push({ kind: 'error', error: { message: 'The upstream provider sent an unreadable error event.' } });
+        else out.push({ kind: 'chunk', json: data });
         return;
       }
-      if (frame && typeof frame.error === 'object' && frame.error && !Array.isArray(frame.choices)) {
-        out.push({ kind: 'error', error: errorInfo(frame.error) });
+      // Any error member ends the stream: an object or a bare string, with or without
+      // choices (OpenRouter sends one alongside a choice with finish_reason "error").
+      if (frame && frame.error != null && frame.error !== false) {
+        out.push({ kind: 'error', error: frameErrorInfo(frame.error) });
         return;
       }
       // Moonshot puts usage inside choices[0]; OpenAI and DeepSeek on a final frame.
@@ -60,6 +65,11 @@ function createStreamTranslator(): StreamTranslator {
     },
     end() {},
   };
+}
+
+function frameErrorInfo(e: unknown): UpstreamErrorInfo {
+  if (typeof e === 'string') return { message: e || 'upstream error' };
+  return e && typeof e === 'object' ? errorInfo(e) : { message: 'upstream error' };
 }
 
 function errorInfo(e: any): UpstreamErrorInfo {

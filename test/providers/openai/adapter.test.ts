@@ -25,3 +25,32 @@ test('hasUsageObject tells a usage object from usage: null, spaces allowed', () 
   assert.equal(hasUsageObject('{"choices":[{"delta":{}}],"usage":null}'), false);
   assert.equal(hasUsageObject('{"choices":[{"delta":{"content":"\\"usage\\":{"}}]}'), false);
 });
+
+test('every error frame becomes an error item, never a chunk passed on raw', () => {
+  const push = (data: string) => {
+    const out: any[] = [];
+    openaiAdapter.createStreamTranslator({ body, upstreamModel: 'up', stream: true }).push({ data }, out);
+    return out;
+  };
+  const cases: Array<[string, string]> = [
+    ['{"error":{"message":"overloaded","type":"server_error"}}', 'overloaded'],
+    // A bare string, as some OpenAI-compatible servers send.
+    ['{"error":"sk-UPSTREAM-SECRET-123 at 127.0.0.1:1"}', 'sk-UPSTREAM-SECRET-123 at 127.0.0.1:1'],
+    // Together with choices, empty or not.
+    ['{"error":{"message":"sk-UPSTREAM-SECRET-123"},"choices":[]}', 'sk-UPSTREAM-SECRET-123'],
+    ['{"id":"c","error":{"code":"server_error","message":"Provider disconnected"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}', 'Provider disconnected'],
+    // Not JSON: no client could read it, and it is no chunk to pass on.
+    ['{"error":{"message":"sk-UPSTREAM-SECRET-123"', 'The upstream provider sent an unreadable error event.'],
+  ];
+  for (const [data, message] of cases) {
+    const out = push(data);
+    assert.equal(out.length, 1, data);
+    assert.equal(out[0].kind, 'error', data);
+    // The item carries what the upstream said; the relay scrubs it (upstream-scrub.ts).
+    assert.equal(out[0].error.message, message, data);
+  }
+  // A chunk whose content mentions "error", or an error member that is null, is a chunk.
+  for (const data of ['{"choices":[{"index":0,"delta":{"content":"\\"error\\""}}]}', '{"choices":[{"index":0,"delta":{"content":"x"}}],"error":null}']) {
+    assert.deepEqual(push(data), [{ kind: 'chunk', json: data }], data);
+  }
+});
