@@ -5,7 +5,7 @@ import type { Db } from '../store/open.ts';
 import type { WriteBehind } from '../store/write-behind.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
 import type { AccountState, AccountStates } from './account-state.ts';
-import { costOf, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
+import { costOf, isFree, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
 import { MAX_PICO, picoToUsd, type Pico } from './money.ts';
 
 /** More tokens than any model reads or writes in one request (the largest context windows hold ~10M). */
@@ -82,7 +82,12 @@ export class Billing {
     const prices = this.#prices.get(modelId)!;
     const amount = maxCostOf(inputTokens, maxOutputTokens, prices);
     const available = account.balance - account.reserved;
-    if (amount > 0n && available < amount) {
+    // A free model's requests cost nothing, so they run at any balance. Any other request
+    // needs money available, whatever it reserves: it is charged what the upstream
+    // reports, so at $0 it can only add to a debt (embeddings of `[""]` reserved $0 and
+    // ran without end). maxCostOf never reserves 0 on a priced model; this rule does not
+    // rest on that.
+    if (!isFree(prices) && (available <= 0n || available < amount)) {
       throw new GatewayError(
         'insufficient_funds',
         `Insufficient balance: this request may cost up to $${picoToUsd(amount)} (${inputTokens} input tokens, up to ${maxOutputTokens} output tokens) and $${picoToUsd(available > 0n ? available : 0n)} is available. Top up, or set a lower max_tokens.`,
