@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
-import { writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
+import { sumCounts, writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
 import { withTopLevelMembers } from '../protocol/json-members.ts';
 import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
@@ -152,10 +152,17 @@ function setRouteHeaders(ex: Exchange, route: Route): void {
   h['x-tollgate-failover'] = ex.failover ? 'true' : 'false';
 }
 
+/** Both attempts' usage; a count that cannot be true in either stays so (-5 + 10 would pass for 5). */
 function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   if (!a) return b;
   if (!b) return a;
-  return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
+  return {
+    prompt: sumCounts(a.prompt, b.prompt),
+    cached: sumCounts(a.cached, b.cached),
+    cacheWrite: sumCounts(a.cacheWrite, b.cacheWrite),
+    completion: sumCounts(a.completion, b.completion),
+    reasoning: sumCounts(a.reasoning, b.reasoning),
+  };
 }
 
 async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {

@@ -53,8 +53,10 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
 
   const mergeUsage = (u: unknown) => {
     if (!u || typeof u !== 'object') return;
-    // message_delta usage is cumulative; a null field there means "unchanged".
-    for (const [k, v] of Object.entries(u)) if (typeof v === 'number') rawUsage[k] = v;
+    // message_delta usage is cumulative; a null field there means "unchanged". Any other
+    // value is taken, a string too: it is for convertAnthropicUsage (and then billing) to
+    // judge, not to be passed over for the message_start count it should have replaced.
+    for (const [k, v] of Object.entries(u)) if (v !== null) rawUsage[k] = v;
   };
 
   return {
