@@ -16,8 +16,6 @@ export interface Usage {
   reasoning: number;
 }
 
-export const ZERO_USAGE: Usage = Object.freeze({ prompt: 0, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 });
-
 // A count that cannot be true (-5, 10.5, "500", 1e400 which JSON reads as Infinity) is
 // kept as it came, or as NaN when it is not a number at all, so that billing sees it and
 // charges the reservation (billing.ts settle). Turned into 0 or floored here, as it once
@@ -69,9 +67,16 @@ function firstNonZeroCount(...counts: number[]): number {
   return first;
 }
 
-/** Reads an OpenAI-style usage object, including DeepSeek's and Moonshot's cache fields. */
-export function readOpenAIUsage(u: Record<string, any> | null | undefined): Usage | null {
+/**
+ * Reads an OpenAI-style usage object, including DeepSeek's and Moonshot's cache fields.
+ * Null when it lacks a count the format always carries (`prompt_tokens`, and for chat
+ * `completion_tokens`; embeddings have none): such a report says nothing of what was
+ * used, and the answer is billed by estimate, as one with no usage at all.
+ */
+export function readOpenAIUsage(u: Record<string, any> | null | undefined, kind: 'chat' | 'embeddings' = 'chat'): Usage | null {
   if (!u || typeof u !== 'object') return null;
+  if ((u.prompt_tokens ?? u.input_tokens) == null) return null;
+  if (kind === 'chat' && (u.completion_tokens ?? u.output_tokens) == null) return null;
   const prompt = reportedCount(u.prompt_tokens ?? u.input_tokens);
   const details = u.prompt_tokens_details ?? u.input_tokens_details;
   const cached = capCount(firstNonZeroCount(reportedCount(details?.cached_tokens), reportedCount(u.prompt_cache_hit_tokens), reportedCount(u.cached_tokens)), prompt);

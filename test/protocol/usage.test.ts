@@ -38,6 +38,18 @@ test('counts that cannot be true are kept as they came (NaN when not numbers), f
   assert.equal(read({ prompt_tokens: -5, prompt_tokens_details: { cached_tokens: 3 } }).prompt, -5);
 });
 
+test('a report without the counts its format always carries is no report (null), to be billed by estimate', () => {
+  assert.equal(readOpenAIUsage({}), null);
+  assert.equal(readOpenAIUsage({ total_tokens: 50 }), null);
+  assert.equal(readOpenAIUsage({ prompt_tokens: 10, total_tokens: 10 }), null, 'a chat report has a completion count');
+  assert.equal(readOpenAIUsage({ prompt_tokens: null, completion_tokens: 3 }), null);
+  assert.equal(readOpenAIUsage({ total_tokens: 9 }, 'embeddings'), null);
+  // An embeddings report has no completion count.
+  assert.deepEqual(readOpenAIUsage({ prompt_tokens: 9, total_tokens: 9 }, 'embeddings'), { prompt: 9, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 });
+  // A count present but not a number is a report, an impossible one.
+  assert.equal(readOpenAIUsage({ prompt_tokens: 'n/a', completion_tokens: 3 })!.prompt, NaN);
+});
+
 test('sumCounts and capCount keep a count that is not whole rather than hide it', () => {
   assert.equal(sumCounts(10, 20), 30);
   assert.equal(sumCounts(10, -5), -5);
