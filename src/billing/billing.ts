@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { GatewayError } from '../protocol/errors.ts';
-import type { Usage } from '../protocol/usage.ts';
+import { isWholeCount, type Usage } from '../protocol/usage.ts';
 import type { Db } from '../store/open.ts';
 import type { WriteBehind } from '../store/write-behind.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
 import type { AccountState, AccountStates } from './account-state.ts';
-import { costOf, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
+import { costOf, isFree, maxCostOf, pricesFromConfig, type Prices } from './prices.ts';
 import { MAX_PICO, picoToUsd, type Pico } from './money.ts';
 
 /** More tokens than any model reads or writes in one request (the largest context windows hold ~10M). */
@@ -82,7 +82,12 @@ export class Billing {
     const prices = this.#prices.get(modelId)!;
     const amount = maxCostOf(inputTokens, maxOutputTokens, prices);
     const available = account.balance - account.reserved;
-    if (amount > 0n && available < amount) {
+    // A free model's requests cost nothing, so they run at any balance. Any other request
+    // needs money available, whatever it reserves: it is charged what the upstream
+    // reports, so at $0 it can only add to a debt (embeddings of `[""]` reserved $0 and
+    // ran without end). maxCostOf never reserves 0 on a priced model; this rule does not
+    // rest on that.
+    if (!isFree(prices) && (available <= 0n || available < amount)) {
       throw new GatewayError(
         'insufficient_funds',
         `Insufficient balance: this request may cost up to $${picoToUsd(amount)} (${inputTokens} input tokens, up to ${maxOutputTokens} output tokens) and $${picoToUsd(available > 0n ? available : 0n)} is available. Top up, or set a lower max_tokens.`,
@@ -97,8 +102,9 @@ export class Billing {
 
   /** What `usage` costs under `r`, or null when the report is not believable (see settle). */
   #costOf(r: Reservation, usage: Usage): Pico | null {
-    for (const n of [usage.prompt, usage.cached, usage.cacheWrite, usage.completion]) {
-      if (!Number.isSafeInteger(n) || n > MAX_PLAUSIBLE_TOKENS) return null;
+    // Readers keep a count that is not whole as it came (protocol/usage.ts reportedCount).
+    for (const n of [usage.prompt, usage.cached, usage.cacheWrite, usage.completion, usage.reasoning]) {
+      if (!isWholeCount(n) || n > MAX_PLAUSIBLE_TOKENS) return null;
     }
     const cost = costOf(usage, r.prices);
     return cost > MAX_PICO || r.account.balance - cost < -MAX_PICO ? null : cost;
@@ -114,8 +120,9 @@ export class Billing {
    * A charge above the reservation (an upstream that ignored max_tokens) is charged in
    * full: the balance may go below zero by that overrun only.
    *
-   * A usage report that cannot be true (a count that is not a safe integer or is above
-   * MAX_PLAUSIBLE_TOKENS, or a cost that would take the balance out of its 64-bit range)
+   * A usage report that cannot be true (a count that is negative, not a whole number, not
+   * a number at all, or above MAX_PLAUSIBLE_TOKENS, or a cost that would take the balance
+   * out of its 64-bit range)
    * is an upstream fault. Charged as reported, one such report of 1e300 tokens made the
    * balance -1.6e293 USD and left the journal failing on every batch after it, for every
    * account. Such a request is charged its reservation, the most it was allowed to cost,
@@ -132,7 +139,7 @@ export class Billing {
     r.account.balance -= cost;
     if (rejected) {
       const u = usage!;
-      this.#log.error({ request_id: r.requestId, prompt: u.prompt, cached: u.cached, cache_write: u.cacheWrite, completion: u.completion }, 'upstream reported usage that cannot be true; charged the reservation');
+      this.#log.error({ request_id: r.requestId, prompt: u.prompt, cached: u.cached, cache_write: u.cacheWrite, completion: u.completion, reasoning: u.reasoning }, 'upstream reported usage that cannot be true; charged the reservation');
     } else if (cost > r.amount) this.#log.warn({ request_id: r.requestId, reserved: r.amount.toString(), cost: cost.toString() }, 'charge exceeded reservation');
     if (r.amount > 0n || cost > 0n) {
       // The charge's token counts, prices and reservation are in the request's log row

@@ -70,8 +70,25 @@ export function costOf(u: Usage, p: Prices): Pico {
   return fresh * p.input + BigInt(u.cached) * p.cachedInput + BigInt(u.cacheWrite) * p.cacheWrite + BigInt(u.completion) * p.output;
 }
 
-/** The most a request can cost: every input token at the dearer input rate, plus the output cap. */
+/** True when every price is zero: nothing such a model's requests do can cost anything. */
+export function isFree(p: Prices): boolean {
+  return p.input === 0n && p.cachedInput === 0n && p.cacheWrite === 0n && p.output === 0n;
+}
+
+function dearer(a: Pico, b: Pico): Pico {
+  return a > b ? a : b;
+}
+
+/**
+ * The most a request can cost, reserved before the upstream is called: every input token
+ * at the dearest input rate, plus the output cap. On a priced model it is never less than
+ * one token at the model's dearest rate: an embeddings input of `[""]` measures 0 tokens
+ * but was billed 4 by the upstream, and a reservation of 0 let an account at $0 run such
+ * requests without end.
+ */
 export function maxCostOf(inputTokens: number, maxOutputTokens: number, p: Prices): Pico {
-  const inputRate = p.cacheWrite > p.input ? p.cacheWrite : p.input;
-  return BigInt(inputTokens) * inputRate + BigInt(maxOutputTokens) * p.output;
+  const inputRate = dearer(dearer(p.input, p.cachedInput), p.cacheWrite);
+  const max = BigInt(inputTokens) * inputRate + BigInt(maxOutputTokens) * p.output;
+  const floor = dearer(inputRate, p.output);
+  return max < floor ? floor : max;
 }

@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
-import { writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
+import { sumCounts, writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
 import { withTopLevelMembers } from '../protocol/json-members.ts';
 import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
 import { picoToUsd } from '../billing/money.ts';
+import { countTextTokens } from '../limits/token-count.ts';
 import { authenticate } from './authenticate.ts';
 import { admit } from './admission.ts';
+import { chatAnswerText } from './answer-text.ts';
 import { Exchange } from './exchange.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import { sendWithFailover } from './failover.ts';
@@ -152,10 +154,28 @@ function setRouteHeaders(ex: Exchange, route: Route): void {
   h['x-tollgate-failover'] = ex.failover ? 'true' : 'false';
 }
 
+/**
+ * Tells the client that the usage it gets was counted by the gateway, not reported by
+ * the upstream: `estimated: true` beside `cost` in the body, and a header beside
+ * x-tollgate-cost, as the ledger entry says `usage_estimated`.
+ */
+function markEstimated(ex: Exchange, usage: Record<string, any>): Record<string, any> {
+  usage.estimated = true;
+  ex.headers['x-tollgate-usage-estimated'] = 'true';
+  return usage;
+}
+
+/** Both attempts' usage; a count that cannot be true in either stays so (-5 + 10 would pass for 5). */
 function addUsage(a: Usage | null, b: Usage | null): Usage | null {
   if (!a) return b;
   if (!b) return a;
-  return { prompt: a.prompt + b.prompt, cached: a.cached + b.cached, cacheWrite: a.cacheWrite + b.cacheWrite, completion: a.completion + b.completion, reasoning: a.reasoning + b.reasoning };
+  return {
+    prompt: sumCounts(a.prompt, b.prompt),
+    cached: sumCounts(a.cached, b.cached),
+    cacheWrite: sumCounts(a.cacheWrite, b.cacheWrite),
+    completion: sumCounts(a.completion, b.completion),
+    reasoning: sumCounts(a.reasoning, b.reasoning),
+  };
 }
 
 async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {
@@ -173,7 +193,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       const { json, ...read } = await readAnswer(up, route);
       const parsed = route.upstream.adapter.parseChatResponse(json);
       if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
-      ex.usage = addUsage(ex.usage, parsed.usage);
+      // An answer without a usage report is billed by counting it, as a stream without one
+      // is; it used to cost nothing at all.
+      ex.usage = addUsage(ex.usage, parsed.usage ?? ex.estimatedUsage(countTextTokens(chatAnswerText(parsed.body, read.bytes))));
       return { ...parsed, ...read };
     };
     let parsed = await receive();
@@ -194,6 +216,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       const usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
       const cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
       usage.cost = cost;
+      if (ex.usageEstimated) markEstimated(ex, usage);
       changes.usage = usage;
       ex.headers['x-tollgate-cost'] = cost;
     }
@@ -257,12 +280,16 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   const changes: Record<string, unknown> = { model: info.model };
+  // Without a usage report, the input is counted (an answer's embeddings have no tokens).
+  const usage = parsed.usage ?? ex.estimatedUsage(0);
+  ex.usage = usage;
+  const cost = picoToUsd(rt.billing.quote(ex.reservation!, usage));
   if (parsed.usage) {
-    ex.usage = parsed.usage;
-    const cost = picoToUsd(rt.billing.quote(ex.reservation!, parsed.usage));
     if (out.usage && typeof out.usage === 'object') changes.usage = { ...out.usage, cost };
-    ex.headers['x-tollgate-cost'] = cost;
+  } else {
+    changes.usage = markEstimated(ex, { prompt_tokens: usage.prompt, total_tokens: usage.prompt, cost });
   }
+  ex.headers['x-tollgate-cost'] = cost;
   ex.status = 200;
   ex.markFirstByte();
   writeAnswer(res, ex.headers, { ...parsed, ...read }, changes);

@@ -33,8 +33,10 @@ export class Exchange {
   stream = false;
   status = 0;
   errorCode: string | null = null;
-  /** Usage as the upstream reported it; null when it never did. */
+  /** Usage as the upstream reported it, or as estimated for an answer that came without a report; null when neither. */
   usage: Usage | null = null;
+  /** Some of `usage` was counted by the gateway, for an answer that came without a report. */
+  usageEstimated = false;
   /** `data:` frames already sent to the client, to count a cut stream. */
   readonly streamed = new StreamedText();
   cost: bigint | null = null;
@@ -59,20 +61,33 @@ export class Exchange {
   }
 
   /**
-   * Usage for billing: what the upstream reported, or, for a stream cut before the
-   * upstream reported it, the prompt and the text already streamed, counted with the
-   * tokenizer. Nothing streamed and nothing reported means nothing to charge.
+   * The usage of one upstream answer that came without a usage report: its prompt and
+   * `completion` output tokens, counted with the tokenizer (the upstream's own may differ
+   * by a few percent). Marks the request's usage as estimated.
    */
-  #billableUsage(): { usage: Usage | null; estimated: boolean } {
-    if (this.usage) return { usage: this.usage, estimated: false };
-    if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
+  estimatedUsage(completion: number): Usage {
+    this.usageEstimated = true;
     // Admission already counted the prompt when it had to (near a context cap).
     const prompt = this.grant?.inputTokensCounted
       ? this.grant.inputTokens
-      : this.endpoint === 'embeddings'
-        ? countEmbeddingInputTokens(this.body)
-        : countChatInputTokens(this.body);
-    return { usage: { prompt, cached: 0, cacheWrite: 0, completion: this.streamed.completionTokens(), reasoning: 0 }, estimated: true };
+      : !this.body
+        ? 0
+        : this.endpoint === 'embeddings'
+          ? countEmbeddingInputTokens(this.body)
+          : countChatInputTokens(this.body);
+    return { prompt, cached: 0, cacheWrite: 0, completion, reasoning: 0 };
+  }
+
+  /**
+   * Usage for billing: what the upstream reported (or the estimate made for an answer
+   * that reported none), or, for a stream that ended without a report (cut, or an
+   * upstream that sends none), the prompt and the text already streamed, counted with
+   * the tokenizer. Nothing streamed and nothing reported means nothing to charge.
+   */
+  #billableUsage(): { usage: Usage | null; estimated: boolean } {
+    if (this.usage) return { usage: this.usage, estimated: this.usageEstimated };
+    if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
+    return { usage: this.estimatedUsage(this.streamed.completionTokens()), estimated: true };
   }
 
   finish(rt: Runtime): void {

@@ -1,13 +1,15 @@
 import { fromByteString } from '../protocol/byte-strings.ts';
 import { countTextTokens } from '../limits/token-count.ts';
+import { messageText } from './answer-text.ts';
 
-// The frames a stream has sent, kept to bill a stream cut before the upstream reported
-// its usage: the text of their deltas, counted with the tokenizer. A chunk frame is
+// The frames a stream has sent, kept to bill a stream the upstream reported no usage
+// for (cut before it did, or ended without it): the text of their deltas, counted with
+// the tokenizer. A chunk frame is
 // ~200 bytes for about one token, so kept whole a 32K-token answer held ~6 MB per
 // stream until it ended. Past FOLD_BYTES the kept frames are reduced to the text their
 // deltas carry (about a fortieth of their size) and dropped. A short stream costs
 // nothing more than before; a long one pays a JSON.parse per frame past the first
-// FOLD_BYTES; the tokenizer still runs only for a stream that was cut.
+// FOLD_BYTES; the tokenizer still runs only for a stream with no usage report.
 
 const FOLD_BYTES = 256 * 1024;
 
@@ -17,16 +19,8 @@ function deltaText(frames: string): string {
   for (const line of frames.split('\n')) {
     if (!line.startsWith('data: ')) continue;
     try {
-      for (const c of JSON.parse(line.slice(6)).choices ?? []) {
-        const d = c?.delta;
-        if (!d) continue;
-        if (typeof d.content === 'string') text += d.content;
-        if (typeof d.reasoning_content === 'string') text += d.reasoning_content;
-        for (const t of d.tool_calls ?? []) {
-          if (typeof t?.function?.name === 'string') text += t.function.name;
-          if (typeof t?.function?.arguments === 'string') text += t.function.arguments;
-        }
-      }
+      const choices = JSON.parse(line.slice(6)).choices;
+      for (const c of Array.isArray(choices) ? choices : []) text += messageText(c?.delta);
     } catch {
       /* a chunk we cannot read adds nothing */
     }

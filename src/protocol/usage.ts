@@ -16,21 +16,73 @@ export interface Usage {
   reasoning: number;
 }
 
-export const ZERO_USAGE: Usage = Object.freeze({ prompt: 0, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 });
+// A count that cannot be true (-5, 10.5, "500", 1e400 which JSON reads as Infinity) is
+// kept as it came, or as NaN when it is not a number at all, so that billing sees it and
+// charges the reservation (billing.ts settle). Turned into 0 or floored here, as it once
+// was, such a report was charged $0. The helpers below combine counts without hiding a
+// bad one: -5 + 10 is a plausible 5, and Math.min(100, Infinity) a plausible 100.
 
-function int(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
+/**
+ * A token count as an upstream reported it. Absent (undefined or null) is 0: the wire
+ * formats leave out counts that do not apply (cache fields; Gemini omits zero counts).
+ * A number is kept as it is; anything else is NaN.
+ */
+export function reportedCount(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  return typeof v === 'number' ? v : NaN;
 }
 
-/** Reads an OpenAI-style usage object, including DeepSeek's and Moonshot's cache fields. */
-export function readOpenAIUsage(u: Record<string, any> | null | undefined): Usage | null {
+/** A count of the shape billing can believe: a whole number, not negative (the range is billing's to judge). */
+export function isWholeCount(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** The sum of counts, or the first one that is not whole. */
+export function sumCounts(...counts: number[]): number {
+  let sum = 0;
+  for (const n of counts) {
+    if (!isWholeCount(n)) return n;
+    sum += n;
+  }
+  return sum;
+}
+
+/** `n` capped at `cap` (a cache count at the prompt's), or whichever of the two is not whole. */
+export function capCount(n: number, cap: number): number {
+  if (!isWholeCount(n)) return n;
+  if (!isWholeCount(cap)) return cap;
+  return Math.min(n, cap);
+}
+
+/**
+ * The first nonzero of one count reported in several fields (providers fill different
+ * ones, some with 0 in another), or the first of them that is not whole.
+ */
+function firstNonZeroCount(...counts: number[]): number {
+  let first = 0;
+  for (const n of counts) {
+    if (!isWholeCount(n)) return n;
+    if (first === 0) first = n;
+  }
+  return first;
+}
+
+/**
+ * Reads an OpenAI-style usage object, including DeepSeek's and Moonshot's cache fields.
+ * Null when it lacks a count the format always carries (`prompt_tokens`, and for chat
+ * `completion_tokens`; embeddings have none): such a report says nothing of what was
+ * used, and the answer is billed by estimate, as one with no usage at all.
+ */
+export function readOpenAIUsage(u: Record<string, any> | null | undefined, kind: 'chat' | 'embeddings' = 'chat'): Usage | null {
   if (!u || typeof u !== 'object') return null;
-  const prompt = int(u.prompt_tokens ?? u.input_tokens);
+  if ((u.prompt_tokens ?? u.input_tokens) == null) return null;
+  if (kind === 'chat' && (u.completion_tokens ?? u.output_tokens) == null) return null;
+  const prompt = reportedCount(u.prompt_tokens ?? u.input_tokens);
   const details = u.prompt_tokens_details ?? u.input_tokens_details;
-  const cached = Math.min(prompt, int(details?.cached_tokens) || int(u.prompt_cache_hit_tokens) || int(u.cached_tokens));
-  const cacheWrite = Math.min(prompt - cached, int(details?.cache_write_tokens ?? details?.cache_creation_tokens));
-  const completion = int(u.completion_tokens ?? u.output_tokens);
-  const reasoning = int((u.completion_tokens_details ?? u.output_tokens_details)?.reasoning_tokens);
+  const cached = capCount(firstNonZeroCount(reportedCount(details?.cached_tokens), reportedCount(u.prompt_cache_hit_tokens), reportedCount(u.cached_tokens)), prompt);
+  const cacheWrite = capCount(reportedCount(details?.cache_write_tokens ?? details?.cache_creation_tokens), prompt - cached);
+  const completion = reportedCount(u.completion_tokens ?? u.output_tokens);
+  const reasoning = reportedCount((u.completion_tokens_details ?? u.output_tokens_details)?.reasoning_tokens);
   return { prompt, cached, cacheWrite, completion, reasoning };
 }
 

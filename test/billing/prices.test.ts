@@ -36,3 +36,18 @@ test('a million requests of one cached token sum exactly (no float drift)', () =
   for (let i = 0; i < 1_000_000; i++) total += costOf({ prompt: 1, cached: 1, cacheWrite: 0, completion: 0, reasoning: 0 }, flash);
   assert.equal(picoToUsd(total), '0.004');
 });
+
+test('a priced model reserves at least one token at its dearest rate; a free one reserves nothing', () => {
+  const embed = pricesFromConfig({ input: '0.02', output: '0' });
+  assert.equal(maxCostOf(0, 0, embed), 20_000n);
+  assert.equal(maxCostOf(3, 0, embed), 60_000n);
+  const outputOnly = pricesFromConfig({ input: '0', output: '2' });
+  assert.equal(maxCostOf(0, 0, outputOnly), 2_000_000n);
+  assert.equal(maxCostOf(0, 0, pricesFromConfig({ input: '0', output: '0' })), 0n);
+  assert.equal(maxCostOf(0, 0, pricesFromConfig(undefined)), 0n);
+});
+
+test('a cached input rate dearer than the input rate is the one reserved', () => {
+  const p = pricesFromConfig({ input: '1', cached_input: '2', output: '0' });
+  assert.equal(maxCostOf(10, 0, p), 10n * 2_000_000n);
+});

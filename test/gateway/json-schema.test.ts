@@ -137,6 +137,16 @@ describe('response_format json_schema validation and retry', () => {
     });
   }
 
+  test('an impossible count in one attempt is not hidden in the sum of both: the request is charged its reservation', async () => {
+    // -7 + 11 completion tokens would pass for a believable 4.
+    up.answer({ content: '{"city":"Paris"}', prompt: 50, completion: -7 }, { content: GOOD, prompt: 50, completion: 11 });
+    const { response } = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
+    const charge = await chargeOf(response.headers.get('x-request-id')!);
+    assert.equal(charge.detail.usage_rejected, true);
+    assert.equal(-usdToPico(charge.amount_usd), usdToPico(charge.detail.reserved_usd));
+    assert.equal(usdToPico(response.headers.get('x-tollgate-cost')!), usdToPico(charge.detail.reserved_usd), 'the client is told what it was charged');
+  });
+
   test('two misses → 502 response_format_validation_failed naming the violations; both attempts charged', async () => {
     up.answer({ content: '{"city":"Paris"}', prompt: 40, completion: 5 }, { content: '{"city":42,"temperature_c":"warm","extra":true}', prompt: 40, completion: 9 });
     const n = up.bodies.length;

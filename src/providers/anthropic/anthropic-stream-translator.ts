@@ -1,5 +1,4 @@
 import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
-import type { Usage } from '../../protocol/usage.ts';
 import { writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertAnthropicUsage } from './convert-anthropic-usage.ts';
 import { mapAnthropicStopReason, type FinishReason } from './map-anthropic-stop-reason.ts';
@@ -16,7 +15,8 @@ import { encodeToolCallId } from './anthropic-tool-call-id.ts';
 //                          input_json_delta → tool_calls[index].function.arguments;
 //                          signature_delta → remembered for the next tool call id
 //   message_delta        → stop_reason; cumulative output usage
-//   message_stop         → final chunk with finish_reason, one 'usage' item, 'done'
+//   message_stop         → final chunk with finish_reason, one 'usage' item (if any
+//                          usage came), 'done'
 //   ping                 → nothing;  error → 'error' item
 // Anthropic's block index counts text and thinking blocks too; OpenAI tool call indices
 // count tool calls only, so blocks are mapped to their own call index. The forced
@@ -53,8 +53,10 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
 
   const mergeUsage = (u: unknown) => {
     if (!u || typeof u !== 'object') return;
-    // message_delta usage is cumulative; a null field there means "unchanged".
-    for (const [k, v] of Object.entries(u)) if (typeof v === 'number') rawUsage[k] = v;
+    // message_delta usage is cumulative; a null field there means "unchanged". Any other
+    // value is taken, a string too: it is for convertAnthropicUsage (and then billing) to
+    // judge, not to be passed over for the message_start count it should have replaced.
+    for (const [k, v] of Object.entries(u)) if (v !== null) rawUsage[k] = v;
   };
 
   return {
@@ -118,8 +120,9 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           start(out);
           finished = true;
           out.push(chunk({}, mapAnthropicStopReason(stopReason, { answeredWithJsonTool })));
-          const usage: Usage = convertAnthropicUsage(rawUsage) ?? { prompt: 0, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 };
-          out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
+          // No usage reported, no usage item: the gateway bills the stream by estimate.
+          const usage = convertAnthropicUsage(rawUsage);
+          if (usage) out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
           out.push({ kind: 'done' });
           break;
         }

@@ -1,5 +1,5 @@
 import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
-import { writeOpenAIUsage, ZERO_USAGE } from '../../protocol/usage.ts';
+import { writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertGeminiUsage } from './convert-gemini-usage.ts';
 import { mapGeminiFinishReason, type FinishReason } from './map-gemini-finish-reason.ts';
 import { geminiErrorInfo } from './parse-gemini-error.ts';
@@ -11,8 +11,8 @@ import { geminiCompletionId } from './convert-gemini-response.ts';
 // cumulative on each. Gemini sends each function call whole, so a call becomes two
 // chunks: {index, id, type, function:{name, arguments:''}} then {index, function:{arguments}}.
 // The chunk with finishReason closes the choice; when the body then ends, one 'usage'
-// item and 'done' follow. A body that ends without finishReason yields an 'error' item;
-// `{"error":{...}}` mid-stream yields an 'error' item at once.
+// item (if any usage came) and 'done' follow. A body that ends without finishReason
+// yields an 'error' item; `{"error":{...}}` mid-stream yields an 'error' item at once.
 
 export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
   const created = Math.floor(Date.now() / 1000);
@@ -81,8 +81,9 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
         out.push({ kind: 'error', error: { message: 'The gemini stream ended before a finishReason.', type: 'api_error', code: 'stream_truncated' } });
         return;
       }
-      const usage = convertGeminiUsage(rawUsage) ?? { ...ZERO_USAGE };
-      out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
+      // No usage reported, no usage item: the gateway bills the stream by estimate.
+      const usage = convertGeminiUsage(rawUsage);
+      if (usage) out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
       out.push({ kind: 'done' });
     },
   };

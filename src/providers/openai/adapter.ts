@@ -115,7 +115,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
-    return { body, usage: readOpenAIUsage(body?.usage) };
+    return { body, usage: readOpenAIUsage(body?.usage, 'embeddings') };
   },
   parseError(_status, text) {
     // OpenAI: {"error":{...}}; LinkModel-style: {"code","msg","request_id"}; plain text.

@@ -63,6 +63,25 @@ test('cache usage in a stream: input from message_start, output from message_del
   assert.equal(usage.frame.usage.prompt_tokens_details.cached_tokens, 12000);
 });
 
+test('a message_delta count that is not a number is kept for billing to reject, not passed over for message_start\'s', () => {
+  const sse = readFixture('simple.stream.sse');
+  const usageOf = (text: string) => (translateSse(text, anthropicAdapter.createStreamTranslator(call())).find((i) => i.kind === 'usage') as any).usage;
+  // Skipped, the string left message_start's output_tokens of 1 to be billed.
+  assert.equal(usageOf(sse.replace('"usage":{"output_tokens":11}', '"usage":{"output_tokens":"11"}')).completion, NaN);
+  assert.equal(usageOf(sse.replace('"usage":{"output_tokens":11}', '"usage":{"output_tokens":-11}')).completion, -11);
+  // null means unchanged.
+  assert.equal(usageOf(sse.replace('"usage":{"output_tokens":11}', '"usage":{"output_tokens":null}')).completion, 1);
+});
+
+test('a stream that reports no usage ends with no usage item (the gateway bills it by estimate), not with zeros', () => {
+  const sse = readFixture('simple.stream.sse').replace(/,"usage":\{[^}]*\}/g, '');
+  assert.ok(!sse.includes('"usage"'));
+  const items = translateSse(sse, anthropicAdapter.createStreamTranslator(call()));
+  assert.ok(!items.some((i) => i.kind === 'usage'));
+  assert.equal(items.at(-1)!.kind, 'done');
+  assert.equal(joined(items, 'content'), 'Hello! How can I help you today?');
+});
+
 test('thinking stream: reasoning_content deltas, signature on the tool call id', () => {
   const items = run('thinking.stream.sse');
   assert.equal(joined(items, 'reasoning_content'), 'The user wants the weather in Paris. I should call get_weather with Paris, France.');

@@ -75,4 +75,25 @@ test('stop_reason mapping', () => {
 test('usage conversion tolerates missing fields', () => {
   assert.equal(convertAnthropicUsage(undefined), null);
   assert.deepEqual(convertAnthropicUsage({ input_tokens: 5, output_tokens: 2 }), { prompt: 5, cached: 0, cacheWrite: 0, completion: 2, reasoning: 0 });
+  assert.deepEqual(convertAnthropicUsage({ input_tokens: 5, output_tokens: 2, cache_read_input_tokens: null, cache_creation_input_tokens: null }), { prompt: 5, cached: 0, cacheWrite: 0, completion: 2, reasoning: 0 });
+});
+
+test('usage without input_tokens or output_tokens is no report (null), and an answer without usage has none', () => {
+  assert.equal(convertAnthropicUsage({ output_tokens: 5 }), null);
+  assert.equal(convertAnthropicUsage({ input_tokens: 5, output_tokens: null }), null);
+  const { body, usage } = anthropicAdapter.parseChatResponse({ ...readJsonFixture('simple.response.json'), usage: undefined });
+  assert.equal(usage, null);
+  assert.equal(body.usage, undefined);
+});
+
+test('usage counts that cannot be true are kept for billing to reject, not turned into 0 or hidden in the prompt sum', () => {
+  const read = (u: Record<string, unknown>) => convertAnthropicUsage({ input_tokens: 5, output_tokens: 2, ...u })!;
+  assert.equal(read({ output_tokens: -2 }).completion, -2);
+  assert.equal(read({ output_tokens: '2' }).completion, NaN);
+  assert.equal(read({ input_tokens: 4.5 }).prompt, 4.5);
+  // -5 fresh + 10 cached would pass for a prompt of 5.
+  assert.equal(read({ input_tokens: -5, cache_read_input_tokens: 10 }).prompt, -5);
+  const inf = read({ cache_creation_input_tokens: Infinity });
+  assert.equal(inf.cacheWrite, Infinity);
+  assert.equal(inf.prompt, Infinity);
 });

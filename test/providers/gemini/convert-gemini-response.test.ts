@@ -89,3 +89,19 @@ test('usage conversion', () => {
   assert.equal(convertGeminiUsage(undefined), null);
   assert.deepEqual(convertGeminiUsage({ promptTokenCount: 10, toolUsePromptTokenCount: 5, candidatesTokenCount: 3 }), { prompt: 15, cached: 0, cacheWrite: 0, completion: 3, reasoning: 0 });
 });
+
+test('usageMetadata without promptTokenCount is no report (null); other counts Gemini leaves out are 0', () => {
+  assert.equal(convertGeminiUsage({ totalTokenCount: 10 }), null);
+  assert.equal(convertGeminiUsage({ candidatesTokenCount: 3 }), null);
+  assert.deepEqual(convertGeminiUsage({ promptTokenCount: 10 }), { prompt: 10, cached: 0, cacheWrite: 0, completion: 0, reasoning: 0 });
+});
+
+test('usage counts that cannot be true are kept for billing to reject, not turned into 0 or hidden in a sum or cap', () => {
+  const read = (u: Record<string, unknown>) => convertGeminiUsage({ promptTokenCount: 10, candidatesTokenCount: 3, ...u })!;
+  assert.equal(read({ promptTokenCount: '10' }).prompt, NaN);
+  assert.equal(read({ candidatesTokenCount: 2.5 }).completion, 2.5);
+  // -3 thoughts + 3 candidates would pass for 0 output tokens.
+  assert.equal(read({ thoughtsTokenCount: -3 }).completion, -3);
+  assert.equal(read({ toolUsePromptTokenCount: -10 }).prompt, -10);
+  assert.equal(read({ cachedContentTokenCount: Infinity }).cached, Infinity);
+});

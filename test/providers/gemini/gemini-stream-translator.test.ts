@@ -25,6 +25,18 @@ test('simple stream: role chunk, content, finish chunk, then usage and done at e
   assert.equal(u.frame.usage.total_tokens, 17);
 });
 
+test('a stream that reports no usage ends with no usage item (the gateway bills it by estimate), not with zeros', () => {
+  const sse = readFixture('simple.stream.sse').replace(/^data: (.*)$/gm, (_, json) => {
+    const { usageMetadata: _u, ...rest } = JSON.parse(json);
+    return `data: ${JSON.stringify(rest)}`;
+  });
+  assert.ok(!sse.includes('usageMetadata'), sse);
+  const items = translateSse(sse, geminiAdapter.createStreamTranslator(call));
+  assert.ok(!items.some((i) => i.kind === 'usage'));
+  assert.equal(items.at(-1)!.kind, 'done');
+  assert.equal(joined(items, 'content'), 'Hello! How can I help you today?');
+});
+
 test('parallel function calls across chunks get indices 0, 1, 2; first chunk of each carries id/name', () => {
   const items = run('tools-parallel.stream.sse', 1);
   const deltas = chunks(items).filter((c) => c.choices[0].delta.tool_calls).map((c) => c.choices[0].delta.tool_calls[0]);
