@@ -1,28 +1,11 @@
-import { setFlagsFromString } from 'node:v8';
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createAjv, type ValidateFunction } from './json-schema-ajv.ts';
 
 // Structured-output checking (seed 001): a json_schema answer is validated against the
 // schema the client sent. Compiled validators are cached by schema text, since clients
-// send the same schema request after request.
+// send the same schema request after request; the ajv instance goes with the cache, as
+// it keeps every schema it compiled (see createAjv).
 
-// A schema's `pattern` comes from the client and runs on the event loop against the
-// model's answer, which the client can steer. With a backtracking engine `^(a+)+$`
-// takes exponential time (against 26 a's and a '!': 0.3 s; 35: minutes). So patterns
-// run on V8's linear-time engine (the `l` flag). It works in non-unicode mode and
-// without back-references or lookarounds; a pattern it cannot run (or one that needs
-// unicode mode, `\p{…}` or `\u{…}`) makes the schema one this check skips: the
-// upstream is the judge, as for any schema ajv cannot compile.
-setFlagsFromString('--enable-experimental-regexp-engine');
-const linearRegExp = Object.assign(
-  (pattern: string): RegExp => {
-    if (/\\[pP]\{|\\u\{/.test(pattern)) throw new SyntaxError('pattern needs unicode mode');
-    return new RegExp(pattern, 'l');
-  },
-  // Only read when ajv writes standalone code, which this module never does.
-  { code: 'linearRegExp' },
-);
-
-const ajv = new Ajv({ strict: false, allErrors: true, code: { regExp: linearRegExp } });
+let ajv = createAjv();
 const cache = new Map<string, ValidateFunction | null>();
 const CACHE_MAX = 500;
 
@@ -30,12 +13,15 @@ function validatorFor(schema: unknown): ValidateFunction | null {
   const key = JSON.stringify(schema);
   let v = cache.get(key);
   if (v !== undefined) return v;
+  if (cache.size >= CACHE_MAX) {
+    cache.clear();
+    ajv = createAjv();
+  }
   try {
     v = ajv.compile(schema as object);
   } catch {
     v = null; // not a schema ajv understands: the upstream is the judge
   }
-  if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(key, v);
   return v;
 }
