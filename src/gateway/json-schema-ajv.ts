@@ -1,7 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { Ajv, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 
-// The ajv set-up that clients' json_schema schemas are compiled with.
+// The ajv set-up that clients' json_schema schemas are compiled with, on the
+// schema-check thread (json-schema-worker.ts), never on the event loop.
 
 // A schema's `pattern` comes from the client and runs against the model's answer, which
 // the client can steer. With a backtracking engine `^(a+)+$` takes exponential time
