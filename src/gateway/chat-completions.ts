@@ -13,7 +13,7 @@ import { chatAnswerText } from './answer-text.ts';
 import { Exchange } from './exchange.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import { sendWithFailover } from './failover.ts';
-import { requestedSchema, schemaViolations } from './json-schema-check.ts';
+import { checkAnswer, requestedSchema } from './json-schema-check.ts';
 import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
@@ -198,16 +198,24 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       ex.usage = addUsage(ex.usage, parsed.usage ?? ex.estimatedUsage(countTextTokens(chatAnswerText(parsed.body, read.bytes))));
       return { ...parsed, ...read };
     };
-    let parsed = await receive();
     const schema = model.config.validate_json_schema ? requestedSchema(body) : undefined;
+    if (schema !== undefined) rt.schemaCheck.warm(); // its thread loads while the upstream answers
+    let parsed = await receive();
     if (schema !== undefined) {
       // A miss is retried once; both attempts are metered and charged.
-      let miss = schemaViolations(schema, textBody(parsed));
-      if (miss) {
-        rt.log.info({ request_id: ex.id, miss }, 'json_schema answer did not validate; retrying once');
+      let verdict = await checkAnswer(rt.schemaCheck, schema, textBody(parsed));
+      if (verdict.kind === 'invalid') {
+        rt.log.info({ request_id: ex.id, miss: verdict.violations }, 'json_schema answer did not validate; retrying once');
         parsed = await receive();
-        miss = schemaViolations(schema, textBody(parsed));
-        if (miss) throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema twice: ${miss}.`, { param: 'response_format' });
+        verdict = await checkAnswer(rt.schemaCheck, schema, textBody(parsed));
+        if (verdict.kind === 'invalid') throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema twice: ${verdict.violations}.`, { param: 'response_format' });
+      }
+      // A client can tell a checked answer from one relayed unchecked.
+      ex.headers['x-tollgate-schema-check'] = verdict.kind === 'valid' ? 'passed' : `skipped: ${verdict.reason}`;
+      if (verdict.kind === 'unchecked') {
+        // Over the check's limits is worth an operator's eye: it can be a client probing them.
+        const limited = verdict.reason === 'timed out' || verdict.reason === 'busy' || verdict.reason === 'checker failed';
+        rt.log[limited ? 'warn' : 'info']({ request_id: ex.id, reason: verdict.reason }, 'json_schema answer relayed unchecked');
       }
     }
     const out = parsed.body;

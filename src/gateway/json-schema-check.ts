@@ -1,66 +1,28 @@
-import { setFlagsFromString } from 'node:v8';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { SchemaCheckThread } from './json-schema-thread.ts';
 
 // Structured-output checking (seed 001): a json_schema answer is validated against the
-// schema the client sent. Compiled validators are cached by schema text, since clients
-// send the same schema request after request.
+// schema the client sent. Compiling and validating run on a thread of their own
+// (json-schema-thread.ts), within a time limit: a client's schema can cost ajv seconds.
 
-// A schema's `pattern` comes from the client and runs on the event loop against the
-// model's answer, which the client can steer. With a backtracking engine `^(a+)+$`
-// takes exponential time (against 26 a's and a '!': 0.3 s; 35: minutes). So patterns
-// run on V8's linear-time engine (the `l` flag). It works in non-unicode mode and
-// without back-references or lookarounds; a pattern it cannot run (or one that needs
-// unicode mode, `\p{…}` or `\u{…}`) makes the schema one this check skips: the
-// upstream is the judge, as for any schema ajv cannot compile.
-setFlagsFromString('--enable-experimental-regexp-engine');
-const linearRegExp = Object.assign(
-  (pattern: string): RegExp => {
-    if (/\\[pP]\{|\\u\{/.test(pattern)) throw new SyntaxError('pattern needs unicode mode');
-    return new RegExp(pattern, 'l');
-  },
-  // Only read when ajv writes standalone code, which this module never does.
-  { code: 'linearRegExp' },
-);
+/** What checking an answer found; `unchecked` answers are relayed as the upstream gave them. */
+export type SchemaVerdict =
+  | { kind: 'valid' }
+  | { kind: 'invalid'; violations: string }
+  | { kind: 'unchecked'; reason: string };
 
-const ajv = new Ajv({ strict: false, allErrors: true, code: { regExp: linearRegExp } });
-const cache = new Map<string, ValidateFunction | null>();
-const CACHE_MAX = 500;
-
-function validatorFor(schema: unknown): ValidateFunction | null {
-  const key = JSON.stringify(schema);
-  let v = cache.get(key);
-  if (v !== undefined) return v;
-  try {
-    v = ajv.compile(schema as object);
-  } catch {
-    v = null; // not a schema ajv understands: the upstream is the judge
-  }
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(key, v);
-  return v;
-}
-
-/** The schema to check against, when the request asks for json_schema output. */
-export function requestedSchema(body: Record<string, any>): unknown {
+/** The schema to check against, as JSON text, when the request asks for json_schema output. */
+export function requestedSchema(body: Record<string, any>): string | undefined {
   const rf = body.response_format;
   if (!rf || rf.type !== 'json_schema' || !rf.json_schema || typeof rf.json_schema !== 'object') return undefined;
-  return rf.json_schema.schema ?? undefined;
+  const schema = rf.json_schema.schema;
+  return schema === undefined || schema === null ? undefined : JSON.stringify(schema);
 }
 
-/** null when the answer conforms; otherwise what is wrong, for people. */
-export function schemaViolations(schema: unknown, completion: Record<string, any>): string | null {
-  const validate = validatorFor(schema);
-  if (!validate) return null;
+/** Checks a non-streaming completion's answer against the schema. */
+export function checkAnswer(thread: SchemaCheckThread, schema: string, completion: Record<string, any>): Promise<SchemaVerdict> {
   const message = completion?.choices?.[0]?.message;
-  if (message?.tool_calls?.length) return null; // the model chose a tool instead of answering
+  if (message?.tool_calls?.length) return Promise.resolve({ kind: 'unchecked', reason: 'tool call' }); // the model chose a tool instead of answering
   const content = message?.content;
-  if (typeof content !== 'string') return 'the answer has no text content';
-  let value: unknown;
-  try {
-    value = JSON.parse(content);
-  } catch {
-    return 'the answer is not valid JSON';
-  }
-  if (validate(value)) return null;
-  return (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+  if (typeof content !== 'string') return Promise.resolve({ kind: 'invalid', violations: 'the answer has no text content' });
+  return thread.check(schema, content);
 }

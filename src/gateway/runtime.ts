@@ -7,6 +7,7 @@ import type { WriteBehind } from '../store/write-behind.ts';
 import type { AccountStates } from '../billing/account-state.ts';
 import type { Billing } from '../billing/billing.ts';
 import type { Limits } from '../limits/limits.ts';
+import type { SchemaCheckThread } from './json-schema-thread.ts';
 
 /** Everything the request pipeline needs, built once at start (see start.ts). */
 export interface Runtime {
@@ -20,6 +21,8 @@ export interface Runtime {
   readonly limits: Limits;
   /** Request records, reservations and charges on their way to the store. */
   readonly journal: WriteBehind;
+  /** Checks json_schema answers off the event loop. */
+  readonly schemaCheck: SchemaCheckThread;
   /** HMAC key for API key hashes. */
   readonly secret: string;
   /** SHA-256 of the admin token. */

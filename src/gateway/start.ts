@@ -13,6 +13,7 @@ import { AccountStates } from '../billing/account-state.ts';
 import { Billing } from '../billing/billing.ts';
 import { createLimits } from '../limits/create.ts';
 import { buildApp } from './app.ts';
+import { SchemaCheckThread } from './json-schema-thread.ts';
 import type { Runtime } from './runtime.ts';
 import type { FastifyInstance } from 'fastify';
 
@@ -76,6 +77,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     billing,
     limits: await createLimits(config, db, log),
     journal,
+    schemaCheck: new SchemaCheckThread(),
     secret,
     adminTokenHash,
     inFlight: 0,
@@ -86,6 +88,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the worker would).
     await app.close().catch(() => {});
+    await rt.schemaCheck.close();
     await worker?.close();
     await catalog.close();
     await db.destroy();
@@ -112,6 +115,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       closing ??= (async () => {
         clearInterval(sweep);
         await app.close();
+        await rt.schemaCheck.close();
         await journal.close();
         await worker?.close();
         await catalog.close();

@@ -124,6 +124,7 @@ describe('response_format json_schema validation and retry', () => {
       const n = up.bodies.length;
       const { data: r, response } = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
       assert.equal(r.choices[0]!.message.content, GOOD);
+      assert.equal(response.headers.get('x-tollgate-schema-check'), 'passed');
       assert.equal(up.bodies.length, n + 2, 'exactly one retry');
       assert.deepEqual(up.bodies[n + 1], up.bodies[n], 'the retry is the same request');
       const both = costOf(100, 18);
@@ -167,6 +168,7 @@ describe('response_format json_schema validation and retry', () => {
     const { data: r, response } = await client.chat.completions.create(request('unchecked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
     assert.equal(r.choices[0]!.message.content, '{"city":"Paris"}');
     assert.equal(up.bodies.length, n + 1);
+    assert.equal(response.headers.get('x-tollgate-schema-check'), null, 'no check, no mark');
     const charge = await chargeOf(response.headers.get('x-request-id')!);
     assert.equal(-usdToPico(charge.amount_usd), costOf(30, 5));
   });
@@ -174,9 +176,10 @@ describe('response_format json_schema validation and retry', () => {
   test('a conforming first answer is not retried', async () => {
     up.answer({ content: GOOD, prompt: 30, completion: 9 }, { content: '{}', prompt: 1, completion: 1 });
     const n = up.bodies.length;
-    const r = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    const { data: r, response } = await client.chat.completions.create(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming).withResponse();
     assert.equal(r.choices[0]!.message.content, GOOD);
     assert.equal(up.bodies.length, n + 1);
+    assert.equal(response.headers.get('x-tollgate-schema-check'), 'passed');
   });
 
   test('streamed json_schema answers are relayed as they come (validation is for non-streaming requests)', async () => {
@@ -212,5 +215,6 @@ describe('response_format json_schema validation and retry', () => {
     const res = await post(`${tg.url}/v1/chat/completions`, request('checked', { response_format: { type: 'json_schema', json_schema: { name: 'b', schema } } }), { key });
     assert.equal(res.status, 200, res.text);
     assert.equal(up.bodies.length, n + 1, 'not retried');
+    assert.equal(res.headers.get('x-tollgate-schema-check'), 'skipped: schema not supported');
   });
 });
