@@ -47,8 +47,13 @@ export function buildApp(rt: Runtime): FastifyInstance {
   // Bodies are JSON whatever the Content-Type says (curl -d sends form encoding), parsed
   // once with the built-in parser; errors become OpenAI-shaped 400s.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
+    // A DELETE needs no body, whatever Content-Type a client library adds to every call.
+    if (text.length === 0 && req.method === 'DELETE') {
+      done(null, undefined);
+      return;
+    }
     if (text.length === 0) {
       done(new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'), undefined);
       return;

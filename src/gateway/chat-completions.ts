@@ -239,7 +239,8 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const { route, res: up } = await send();
   setRouteHeaders(ex, route);
   const ct = up.headers.get('content-type') ?? '';
-  if (!ct.includes('text/event-stream')) {
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  if (!ct.toLowerCase().includes('text/event-stream')) {
     up.body.dump();
     throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
   }

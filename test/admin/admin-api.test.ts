@@ -232,6 +232,15 @@ describe('admin API', () => {
       assert.equal((await tg.admin('GET', `/accounts/${a.id}/keys`)).body.data.length, 1);
     });
 
+    test('a DELETE with a JSON Content-Type and no body revokes (client libraries add the header to every call)', async () => {
+      const { key, keyId } = await tg.customer();
+      const res = await fetch(`${tg.url}/admin/v1/keys/${keyId}`, { method: 'DELETE', headers: { authorization: `Bearer ${tg.adminToken}`, 'content-type': 'application/json' } });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.match(((await res.json()) as { revoked_at: string }).revoked_at, ISO);
+      const chat = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] }, { key });
+      assert.equal(chat.status, 401);
+    });
+
     test('revoking a key', async () => {
       const { accountId, key, keyId } = await tg.customer();
       const chat = () => post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'x' }] }, { key });

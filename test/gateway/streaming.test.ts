@@ -93,6 +93,19 @@ describe('chat completions (streaming)', () => {
     for (const c of chunks) assert.equal(c.model, 'deepseek/deepseek-v4-flash');
   });
 
+  test('an upstream media type in capitals (TEXT/EVENT-STREAM) is still a stream', async () => {
+    const frame = JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta: { content: 'caps' }, finish_reason: null }] });
+    up.behave({ contentType: 'TEXT/EVENT-STREAM; Charset=UTF-8', rawBody: `data: ${frame}\n\ndata: [DONE]\n\n` });
+    try {
+      const got = await streamRaw({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(got.status, 200, got.text);
+      assert.equal(JSON.parse(dataFrames(got.text)[0]!).choices[0].delta.content, 'caps');
+      assert.ok(got.text.endsWith('data: [DONE]\n\n'));
+    } finally {
+      up.behave({});
+    }
+  });
+
   test('with include_usage the final frame carries usage in both cache styles and the cost', async () => {
     up.behave({ text: 'alpha beta', cacheStyle: 'deepseek', promptTokens: 100, cachedTokens: 40, completionTokens: 10 });
     const got = await streamRaw({ model: 'deepseek-v4-flash', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'go' }] });
