@@ -33,6 +33,12 @@ export interface StreamRelayOptions {
 }
 
 const DONE = 'data: [DONE]\n\n';
+
+/** One event's data as a frame. Data with line breaks (an upstream's multi-line event,
+ * joined by the parser) keeps one `data:` line per line, so the client reads the same data. */
+function dataFrame(data: string): string {
+  return data.includes('\n') ? `data: ${data.replaceAll('\n', '\ndata: ')}\n\n` : `data: ${data}\n\n`;
+}
 /** How long, and how much, an upstream may still send after [DONE] before we drop it. */
 const DRAIN_GRACE_MS = 1_000;
 const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -63,7 +69,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         case 'chunk':
         case 'frames': {
           // One chunk's JSON, or a run of whole `data:` frames: the same rewrites apply.
-          let text = item.kind === 'chunk' ? `data: ${item.json}\n\n` : item.text;
+          let text = item.kind === 'chunk' ? dataFrame(item.json) : item.text;
           if (modelNeedle === undefined) modelNeedle = learnModelNeedle(text, publicModelJson);
           if (modelNeedle) text = replaceQuoted(text, modelNeedle, publicModelJson);
           if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');

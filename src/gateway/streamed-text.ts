@@ -13,13 +13,17 @@ import { messageText } from './answer-text.ts';
 
 const FOLD_BYTES = 256 * 1024;
 
-/** The text an OpenAI chunk frame's deltas carry (content, reasoning, tool calls). */
+/** The text OpenAI chunk frames' deltas carry (content, reasoning, tool calls). */
 function deltaText(frames: string): string {
   let text = '';
-  for (const line of frames.split('\n')) {
-    if (!line.startsWith('data: ')) continue;
+  for (const frame of frames.split('\n\n')) {
+    // A frame may hold several data lines (stream-relay.ts keeps an upstream's
+    // multi-line event as it was); its data is those lines joined.
+    let data = '';
+    for (const line of frame.split('\n')) if (line.startsWith('data: ')) data = data ? `${data}\n${line.slice(6)}` : line.slice(6);
+    if (!data) continue;
     try {
-      const choices = JSON.parse(line.slice(6)).choices;
+      const choices = JSON.parse(data).choices;
       for (const c of Array.isArray(choices) ? choices : []) text += messageText(c?.delta);
     } catch {
       /* a chunk we cannot read adds nothing */

@@ -114,15 +114,21 @@ export function hasUsageObject(json: string): boolean {
   return usageObjectAt(json, 0) !== -1;
 }
 
-/** Where the next `"usage": {` (spaces allowed around the colon) starts at or after `from`, or -1. */
+// An upstream's multi-line SSE event arrives joined with line feeds, which JSON reads as
+// whitespace: "usage" may be followed by one before its colon or its object.
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+/** Where the next `"usage": {` (JSON whitespace allowed around the colon) starts at or after `from`, or -1. */
 export function usageObjectAt(json: string, from: number): number {
   let i = indexOfQuoted(json, 'usage', from);
   while (i !== -1) {
     let j = i + 7;
-    while (json.charCodeAt(j) === 32) j++;
+    while (isJsonSpace(json.charCodeAt(j))) j++;
     if (json.charCodeAt(j) === 58 /* : */) {
       j++;
-      while (json.charCodeAt(j) === 32) j++;
+      while (isJsonSpace(json.charCodeAt(j))) j++;
       if (json.charCodeAt(j) === 123 /* { */) return i;
     }
     i = indexOfQuoted(json, 'usage', i + 7);

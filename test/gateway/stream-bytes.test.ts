@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
 import { countTextTokens } from '../../src/limits/token-count.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -170,6 +171,38 @@ describe('streams relayed as bytes', () => {
       for (const f of parsed) assert.equal(f.model, 'm');
     });
   }
+
+  test('an event whose data spans several lines reaches the client as the same data lines, and its usage is read', async () => {
+    // SSE lets one event's data run over several `data:` lines, joined with line feeds;
+    // JSON reads those as whitespace. No provider we know sends this, but the spec allows it.
+    const lines = (model: string) =>
+      `data: {"id":"c1","object":"chat.completion.chunk",\ndata: "created":1,"model":"${model}",\ndata: "choices":[{"index":0,"delta":{"content":"two lines"},"finish_reason":null}]}\n\n`;
+    const usage = 'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"upstream-flash","choices":[],"usage":\ndata: {"prompt_tokens":7,"completion_tokens":5,"total_tokens":12}}\n\n';
+    const gw = await gatewayFor([Buffer.from(frame('one') + lines('upstream-flash') + usage + DONE)]);
+    const c = await gw.customer();
+    const got = await streamBytes(gw, c.key);
+    assert.equal(got.status, 200);
+    assert.equal(got.bytes.toString('utf8'), frame('one', 'm') + lines('m') + DONE);
+
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: c.key, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: 'm', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    const contents: string[] = [];
+    let reported: number | undefined;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content) contents.push(chunk.choices[0].delta.content);
+      if (chunk.usage) reported = chunk.usage.completion_tokens;
+    }
+    assert.deepEqual(contents, ['one', 'two lines']);
+    assert.equal(reported, 5, 'the usage spread over two lines was read, not estimated');
+    await gw.gw.rt.journal.flush();
+    const ledger = await gw.admin('GET', `/accounts/${c.accountId}/ledger?limit=10`);
+    const charges = (ledger.body.data as any[]).filter((e) => e.kind === 'charge');
+    assert.equal(charges.length, 2);
+    for (const ch of charges) {
+      assert.equal(ch.detail.completion_tokens, 5);
+      assert.notEqual(ch.detail.usage_estimated, true);
+    }
+  });
 
   test('an error event with a Chinese message reaches the client as that message', async () => {
     const message = '服务器过载，请稍后再试';

@@ -44,3 +44,11 @@ test('byte-string frames (Chinese, emoji), reasoning and tool-call text are all 
   text += ' 思考中' + 'get_weather' + '{"city":"巴黎"}';
   assert.equal(s.completionTokens(), countTextTokens(text));
 });
+
+test('a frame whose data spans several data lines is counted as one chunk', () => {
+  const s = new StreamedText();
+  const json = JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: ' spread over lines' }, finish_reason: null }] });
+  const cut = json.indexOf('"choices"');
+  s.push(frame({ content: 'one' }) + `data: ${json.slice(0, cut)}\ndata: ${json.slice(cut)}\n\n`);
+  assert.equal(s.completionTokens(), countTextTokens('one spread over lines'));
+});
