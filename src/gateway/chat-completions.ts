@@ -18,7 +18,7 @@ import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
 import type { UpstreamResponse } from './upstream-call.ts';
-import { fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
+import { fromErrorIn200, fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
 
 // The data-plane pipeline:
 //   authenticate → validate → resolve model → admit (limits, reservation)
@@ -192,6 +192,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       const { route, res: up } = await send();
       const { json, ...read } = await readAnswer(up, route);
       const parsed = route.upstream.adapter.parseChatResponse(json);
+      // Its message is scrubbed like any upstream error's; nothing usable reached the
+      // client, so nothing is charged, as for an error status.
+      if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
       if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
       // An answer without a usage report is billed by counting it, as a stream without one
       // is; it used to cost nothing at all.

@@ -7,7 +7,7 @@ import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
 import { SseFrames } from './sse-frames.ts';
 import type { UpstreamBody } from './upstream-call.ts';
-import { fromStreamError, fromTransportError } from './upstream-errors.ts';
+import { fromErrorIn200, fromTransportError } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
 
 // Relays an upstream SSE stream as a native OpenAI stream, event by event as it
@@ -91,7 +91,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         }
         case 'error': {
           failed = true;
-          const ge = fromStreamError(o.upstream, item.error);
+          const ge = fromErrorIn200(o.upstream, item.error);
           ex.errorCode = ge.code;
           out += `data: ${own(ge.toBody(ex.id))}\n\n`;
           break;

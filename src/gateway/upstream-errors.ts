@@ -27,8 +27,8 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
   return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
 }
 
-/** An error the upstream reported inside its stream, after the client's 200 went out. */
-export function fromStreamError(upstream: Upstream, raw: UpstreamErrorInfo): GatewayError {
+/** An error the upstream reported with a 200: in its stream, or in its answer beside (or instead of) choices. */
+export function fromErrorIn200(upstream: Upstream, raw: UpstreamErrorInfo): GatewayError {
   return new GatewayError('upstream_error', scrubErrorInfo(raw, upstream).message);
 }
 

@@ -76,6 +76,8 @@ export interface ParsedChatResponse {
   /** An OpenAI chat.completion object; the gateway rewrites model and usage. */
   body: Record<string, any>;
   usage: Usage | null;
+  /** An error the upstream put in a 200 answer (as OpenRouter does beside a choice). */
+  error?: UpstreamErrorInfo;
 }
 
 export interface ProviderAdapter {

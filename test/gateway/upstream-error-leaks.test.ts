@@ -142,6 +142,21 @@ describe('what an upstream error says of its key and address reaches no one', ()
     assert.equal(expectStreamError(await chat(true)).message, 'quota gone for [redacted]');
   });
 
+  test('3. a 200 answer (not streamed) with an error beside choices is an error, scrubbed and not charged', async () => {
+    const before = await tg.admin('GET', `/accounts/${accountId}`);
+    for (const choices of [undefined, [], [{ index: 0, message: { role: 'assistant', content: 'half' }, finish_reason: 'error' }]]) {
+      const body = { id: 'c1', object: 'chat.completion', created: 1, model: 'upstream-flash', error: { message: `quota gone for ${KEY} at ${up.baseUrl}`, code: 502 }, ...(choices ? { choices } : {}), usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } };
+      up.behave({ rawBody: JSON.stringify(body) });
+      const res = await chat(false);
+      const e = expectError(res, { status: 502, type: 'api_error', code: 'upstream_error', param: null }, forbidden);
+      assert.equal(e.message, 'quota gone for [redacted] at [upstream]');
+      logged(res, 'upstream_error');
+    }
+    await tg.gw.rt.journal.flush();
+    const afterwards = await tg.admin('GET', `/accounts/${accountId}`);
+    assert.equal(afterwards.body.balance_usd, before.body.balance_usd, 'nothing was charged');
+  });
+
   test('5. a masked echo of the key loses its head and tail too, wherever it comes', async () => {
     const openai = `Incorrect API key provided: ${MASKED}. You can find your API key at https://platform.openai.com/account/api-keys.`;
     const scrubbed = 'Incorrect API key provided: [redacted]. You can find your API key at https://platform.openai.com/account/api-keys.';

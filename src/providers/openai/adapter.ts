@@ -105,6 +105,8 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
+    // As in streams, any error member makes the answer an error, with or without choices.
+    if (body && body.error != null && body.error !== false) return { body, usage: null, error: frameErrorInfo(body.error) };
     return { body, usage: readOpenAIUsage(body?.usage) };
   },
   createStreamTranslator,
