@@ -147,6 +147,11 @@ function headerValue(text: string): string {
   return PRINTABLE_ASCII.test(text) ? text : encodeURIComponent(text);
 }
 
+/** Milliseconds from the request's arrival to its answer, for x-tollgate-latency-ms. */
+function latencyMs(ex: Exchange): string {
+  return String(Math.round(performance.now() - ex.startedAt));
+}
+
 function setRouteHeaders(ex: Exchange, route: Route): void {
   const h = ex.headers;
   h['x-tollgate-provider'] = route.upstream.id;
@@ -233,7 +238,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
     }
     setRouteHeaders(ex, ex.route!);
     ex.status = 200;
-    ex.headers['x-tollgate-latency-ms'] = String(Math.round(performance.now() - ex.startedAt));
+    ex.headers['x-tollgate-latency-ms'] = latencyMs(ex);
     ex.markFirstByte();
     writeAnswer(res, ex.headers, parsed, changes);
     return;
@@ -303,6 +308,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   }
   ex.headers['x-tollgate-cost'] = cost;
   ex.status = 200;
+  ex.headers['x-tollgate-latency-ms'] = latencyMs(ex);
   ex.markFirstByte();
   writeAnswer(res, ex.headers, { ...parsed, ...read }, changes);
 }

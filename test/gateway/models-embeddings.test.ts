@@ -80,6 +80,11 @@ describe('models and embeddings', () => {
       // 12 × $0.02/M = $0.00000024
       assert.equal((r.usage as any).cost, '0.00000024');
       assert.equal(response.headers.get('x-tollgate-cost'), '0.00000024');
+      // The same routing metadata as a chat answer's.
+      assert.match(response.headers.get('x-tollgate-latency-ms') ?? '', /^\d+$/);
+      assert.equal(response.headers.get('x-tollgate-provider'), 'fake');
+      assert.equal(response.headers.get('x-tollgate-upstream-model'), 'text-embedding-3-small');
+      assert.equal(response.headers.get('x-tollgate-failover'), 'false');
     });
   }
 
