@@ -15,6 +15,12 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
     // The provider rejected the operator's credentials: not the customer's key problem.
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
   }
+  if (isOperatorOutOfFunds(status, info)) {
+    // The operator's own balance or quota with the provider is used up (DeepSeek and
+    // OpenRouter: 402; OpenAI: 429 insufficient_quota). Passed on, it read as the
+    // customer's own wallet being empty, with a 402 and the provider's words.
+    return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`);
+  }
   if (status === 429) {
     const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);
     return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': wait }, codeOverride: 'upstream_rate_limited' });
@@ -25,6 +31,19 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
     return new GatewayError('invalid_request', message, { status, type, param: info.param ?? null, codeOverride: info.code ?? 'upstream_invalid_request' });
   }
   return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
+}
+
+function isOperatorOutOfFunds(status: number, info: UpstreamErrorInfo): boolean {
+  return status === 402 || (status === 429 && (info.code === 'insufficient_quota' || info.type === 'insufficient_quota'));
+}
+
+/**
+ * When `err` (from fromUpstreamStatus) is the operator's account at that upstream failing
+ * (credentials, balance), not the request, the line to log for the operator; else null.
+ */
+export function operatorFault(upstreamStatus: number, err: GatewayError): string | null {
+  if (upstreamStatus >= 500 || err.status !== 502) return null;
+  return upstreamStatus === 402 || upstreamStatus === 429 ? 'upstream refused the configured account: its balance or quota there is used up' : 'upstream rejected the configured credentials';
 }
 
 /** An error the upstream reported with a 200: in its stream, or in its answer beside (or instead of) choices. */

@@ -193,6 +193,33 @@ for (const status of [500, 502, 503, 429]) {
   });
 }
 
+// DeepSeek and OpenRouter say 402 when the operator's balance with them is used up,
+// OpenAI 429 insufficient_quota; a revoked key is 401 or 403. Each refuses the operator's
+// account at that upstream, so another route may still answer.
+const OPERATOR_REFUSALS = [
+  { status: 401, errorBody: { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } },
+  { status: 403, errorBody: { error: { message: 'Your key has been disabled.', type: 'permission_error', param: null, code: null } } },
+  { status: 402, errorBody: { error: { message: 'Insufficient Balance', type: 'unknown_error', param: null, code: 'invalid_request_error' } } },
+  { status: 429, errorBody: { error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } } },
+];
+
+for (const refusal of OPERATOR_REFUSALS) {
+  test(`an upstream refusing the operator's account (${refusal.status} ${refusal.errorBody.error.type}) → the next route answers (streaming too)`, async (t) => {
+    const a = await fake(t, refusal);
+    const b = await fake(t, { text: 'second account' });
+    const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+    const res = await s.chat();
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+    assert.equal(JSON.parse(res.text).choices[0].message.content, 'second account');
+    const st = await s.chat({ stream: true });
+    assert.equal(st.status, 200, st.text);
+    routedTo(st, 'b', true);
+    assert.equal(a.requests.length, 2);
+    assert.equal(b.requests.length, 2);
+  });
+}
+
 test('a 400 from the first upstream is the request\'s fault: returned as is, not retried', async (t) => {
   const a = await fake(t, { status: 400, errorBody: { error: { message: 'Invalid value for temperature.', type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } } });
   const b = await fake(t);
