@@ -26,7 +26,10 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
     }
   }
   ex.body = out;
-  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+  // The output cap binds each choice: `n` choices may write n times as much (validated a
+  // positive integer). Reserving one choice's worth let n: 50 overdraw a balance 50-fold.
+  const choices = typeof out.n === 'number' ? out.n : 1;
+  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS) * choices;
   ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
