@@ -30,7 +30,8 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
     const type = (info.type ?? 'invalid_request_error') as ErrorType;
     return new GatewayError('invalid_request', message, { status, type, param: info.param ?? null, codeOverride: info.code ?? 'upstream_invalid_request' });
   }
-  return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
+  // A 503's Retry-After (a provider's maintenance, say) is as good for the client as a 429's.
+  return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`, { headers: { 'retry-after': retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds) } });
 }
 
 function isOperatorOutOfFunds(status: number, info: UpstreamErrorInfo): boolean {

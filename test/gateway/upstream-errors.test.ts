@@ -140,6 +140,25 @@ describe('upstream errors', () => {
     assert.equal((await chat()).status, 200, 'the upstream is used again once it answers');
   });
 
+  test('every 5xx says when to retry: the upstream\'s own Retry-After when it gave one, else 1 s', async () => {
+    up.behave({ status: 503, headers: { 'retry-after': '30' } });
+    for (const stream of [false, true]) {
+      const res = await chat({ stream });
+      expectError(res, upstream502, forbidden);
+      assert.equal(res.headers.get('retry-after'), '30');
+    }
+    up.behave({ status: 500 });
+    assert.equal((await chat()).headers.get('retry-after'), '1');
+    const refused = await post(`${tg.url}/v1/chat/completions`, { model: 'dead-model', messages: [{ role: 'user', content: 'hi' }] }, { key });
+    expectError(refused, upstream502, forbidden);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    up.behave({ hang: true });
+    const late = await chat();
+    expectError(late, { status: 504, type: 'api_error', code: 'upstream_timeout', param: null }, forbidden);
+    assert.equal(late.headers.get('retry-after'), '1');
+    up.behave({});
+  });
+
   test('upstream 429 → 429 with retry-after', async () => {
     up.behave({ status: 429, headers: { 'retry-after': '7' }, errorBody: { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } } });
     const res = await chat();
