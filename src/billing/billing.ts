@@ -29,6 +29,11 @@ export interface Reservation {
   settled: boolean;
 }
 
+/** 402 account_suspended: a suspended account spends nothing, whatever its balance. */
+export function refuseIfSuspended(account: AccountState): void {
+  if (account.suspended) throw new GatewayError('account_suspended', 'This account is suspended. Contact the operator to reactivate it.');
+}
+
 export class Billing {
   readonly #db: Db;
   readonly #log: Logger;
@@ -76,9 +81,7 @@ export class Billing {
    * reservation cannot interleave with another request's.
    */
   reserve(requestId: string, account: AccountState, modelId: string, inputTokens: number, maxOutputTokens: number): Reservation {
-    if (account.suspended) {
-      throw new GatewayError('account_suspended', 'This account is suspended. Contact the operator to reactivate it.');
-    }
+    refuseIfSuspended(account);
     const prices = this.#prices.get(modelId)!;
     const amount = maxCostOf(inputTokens, maxOutputTokens, prices);
     const available = account.balance - account.reserved;

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
+import { DEFAULT_MAX_OUTPUT_TOKENS, refuseIfSuspended } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
 import type { Exchange } from './exchange.ts';
 import type { Runtime } from './runtime.ts';
@@ -10,6 +10,9 @@ import type { Runtime } from './runtime.ts';
  */
 export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
   const model = ex.model!;
+  // Before the limits: a suspended account's 429 or 403 would send its client waiting or
+  // switching models for nothing (only the operator can help), and use up its rpm window.
+  refuseIfSuspended(ex.account!);
   const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
   ex.grant = grant;
   for (const h in grant.headers) ex.headers[h] = grant.headers[h]!;
