@@ -6,7 +6,7 @@ import type { Exchange } from './exchange.ts';
 import { routeOrder } from './router.ts';
 import type { Runtime } from './runtime.ts';
 import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
-import { fromTransportError, fromUpstreamStatus, operatorFault } from './upstream-errors.ts';
+import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
 // on connection failure, timeout, 5xx, 429, or a refusal of the operator's own account
@@ -70,12 +70,11 @@ export async function sendWithFailover(
       continue;
     }
     if (res.statusCode >= 400) {
-      const error = await readUpstreamError(route, res);
+      const { error, fault } = await readUpstreamError(route, res);
       // Rejected credentials or a used-up balance at this upstream are the operator's, and
-      // last: the next route (another account, another provider) may well answer, and the
-      // breaker spares this one the requests that would fail the same way.
-      const fault = operatorFault(res.statusCode, error);
-      if (fault) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, fault);
+      // last: the next route may well answer, and the breaker spares this one the
+      // requests that would fail the same way.
+      if (fault) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, OPERATOR_FAULT_LOG[fault]);
       if (isRetryableStatus(res.statusCode) || fault) {
         breaker.failure();
         lastError = error;
@@ -116,7 +115,7 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   }
 }
 
-async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<GatewayError> {
+async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<UpstreamRefusal> {
   let text = '';
   try {
     text = await res.body.text();

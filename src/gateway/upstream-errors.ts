@@ -7,18 +7,45 @@ import { scrubErrorInfo } from './upstream-scrub.ts';
 // How upstream failures reach the client. The upstream's key, URL and host never do:
 // what the upstream said passes through scrubErrorInfo (upstream-scrub.ts) first.
 
-/** An HTTP error status from the upstream, in OpenAI shape. */
-export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): GatewayError {
+/**
+ * A refusal of the operator's own account at an upstream, not of the request: another
+ * route (another account, another provider) may well answer it.
+ */
+export type OperatorFault = 'credentials' | 'funds';
+
+/** The line logged for the operator when an upstream refuses their account. */
+export const OPERATOR_FAULT_LOG: Record<OperatorFault, string> = {
+  credentials: 'upstream rejected the configured credentials',
+  funds: 'upstream refused the configured account: its balance or quota there is used up',
+};
+
+export function operatorFaultOf(status: number, info: UpstreamErrorInfo): OperatorFault | null {
+  if (status === 401 || status === 403 || info.credentialsRejected) return 'credentials';
+  if (status === 402 || info.fundsExhausted) return 'funds';
+  return null;
+}
+
+export interface UpstreamRefusal {
+  error: GatewayError;
+  fault: OperatorFault | null;
+}
+
+/** An HTTP error status from the upstream, in OpenAI shape, and whether it is an operator fault. */
+export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): UpstreamRefusal {
   const info = scrubErrorInfo(raw, upstream);
+  const fault = operatorFaultOf(status, info);
+  return { error: errorFor(status, info, fault, retryAfterHeader), fault };
+}
+
+function errorFor(status: number, info: UpstreamErrorInfo, fault: OperatorFault | null, retryAfterHeader: string | undefined): GatewayError {
   const message = info.message;
-  if (status === 401 || status === 403 || info.credentialsRejected) {
+  if (fault === 'credentials') {
     // The provider rejected the operator's credentials: not the customer's key problem.
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
   }
-  if (isOperatorOutOfFunds(status, info)) {
-    // The operator's own balance or quota with the provider is used up (DeepSeek and
-    // OpenRouter: 402; OpenAI: 429 insufficient_quota). Passed on, it read as the
-    // customer's own wallet being empty, with a 402 and the provider's words.
+  if (fault === 'funds') {
+    // The operator's own balance or quota with the provider is used up. Passed on, it
+    // read as the customer's own wallet being empty, with a 402 and the provider's words.
     return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`);
   }
   if (status === 429) {
@@ -32,19 +59,6 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
   }
   // A 503's Retry-After (a provider's maintenance, say) is as good for the client as a 429's.
   return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`, { headers: { 'retry-after': retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds) } });
-}
-
-function isOperatorOutOfFunds(status: number, info: UpstreamErrorInfo): boolean {
-  return status === 402 || (status === 429 && (info.code === 'insufficient_quota' || info.type === 'insufficient_quota'));
-}
-
-/**
- * When `err` (from fromUpstreamStatus) is the operator's account at that upstream failing
- * (credentials, balance), not the request, the line to log for the operator; else null.
- */
-export function operatorFault(upstreamStatus: number, err: GatewayError): string | null {
-  if (upstreamStatus >= 500 || err.status !== 502) return null;
-  return upstreamStatus === 402 || upstreamStatus === 429 ? 'upstream refused the configured account: its balance or quota there is used up' : 'upstream rejected the configured credentials';
 }
 
 /** An error the upstream reported with a 200: in its stream, or in its answer beside (or instead of) choices. */

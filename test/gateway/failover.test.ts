@@ -220,6 +220,44 @@ for (const refusal of OPERATOR_REFUSALS) {
   });
 }
 
+test("an Anthropic upstream out of credit (400 'credit balance is too low', 402 billing_error) → the next route answers; alone, a 502", async (t) => {
+  const anth = await startFakeAnthropic();
+  t.after(() => anth.close());
+  const b = await fake(t, { text: 'second account' });
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'anthropic', kind: 'anthropic', base_url: anth.baseUrl, api_key: UPSTREAM_SECRET, breaker: { failures: 1000, cooldown_ms: 10_000 } },
+        { id: 'b', kind: 'openai', base_url: b.baseUrl, api_key: UPSTREAM_SECRET },
+      ],
+      models: [
+        { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'b', model: 'b-model' }], pricing: PRICES },
+        { id: 'claude-only', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5' }], pricing: PRICES },
+      ],
+    },
+  });
+  t.after(() => tg.close());
+  const { key } = await tg.customer();
+  const ask = (model: string, stream = false) => post(`${tg.url}/v1/chat/completions`, { model, stream, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  for (const scenario of ['error-400-credit-balance', 'error-402'] as const) {
+    anth.setScenario(scenario);
+    for (const stream of [false, true]) {
+      const res = await ask('m', stream);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get('x-tollgate-provider'), 'b');
+      assert.equal(res.headers.get('x-tollgate-failover'), 'true');
+      const e = expectError(await ask('claude-only', stream), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+      assert.match(e.message, /balance or quota/);
+      assert.doesNotMatch(e.message, /credit balance|billing or payment/);
+    }
+  }
+  // An ordinary 400 is still the request's own, not retried elsewhere.
+  anth.setScenario('error-400');
+  const n = b.requests.length;
+  expectError(await ask('m'), { status: 400, type: 'invalid_request_error', code: 'invalid_request_error' });
+  assert.equal(b.requests.length, n);
+});
+
 test('a 400 from the first upstream is the request\'s fault: returned as is, not retried', async (t) => {
   const a = await fake(t, { status: 400, errorBody: { error: { message: 'Invalid value for temperature.', type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } } });
   const b = await fake(t);
