@@ -11,17 +11,21 @@ import { scrubErrorInfo } from './upstream-scrub.ts';
  * A refusal of the operator's own account at an upstream, not of the request: another
  * route (another account, another provider) may well answer it.
  */
-export type OperatorFault = 'credentials' | 'funds';
+export type OperatorFault = 'credentials' | 'funds' | 'route';
 
 /** The line logged for the operator when an upstream refuses their account. */
 export const OPERATOR_FAULT_LOG: Record<OperatorFault, string> = {
   credentials: 'upstream rejected the configured credentials',
   funds: 'upstream refused the configured account: its balance or quota there is used up',
+  route: 'upstream does not serve the configured model (HTTP 404: check the route\'s model and the provider\'s base_url)',
 };
 
 export function operatorFaultOf(status: number, info: UpstreamErrorInfo): OperatorFault | null {
   if (status === 401 || status === 403 || info.credentialsRejected) return 'credentials';
   if (status === 402 || info.fundsExhausted) return 'funds';
+  // The gateway chose both the path and the upstream model name: a 404 is the route's
+  // (a retired model, a wrong base_url), never the client's, whose model id was found.
+  if (status === 404) return 'route';
   return null;
 }
 
@@ -47,6 +51,11 @@ function errorFor(status: number, info: UpstreamErrorInfo, fault: OperatorFault 
     // The operator's own balance or quota with the provider is used up. Passed on, it
     // read as the customer's own wallet being empty, with a 402 and the provider's words.
     return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`);
+  }
+  if (fault === 'route') {
+    // The upstream's "model `gpt-4-0314` does not exist" named a model the client never
+    // asked for, and read as its own model being unknown.
+    return new GatewayError('upstream_error', `The upstream provider does not serve the model this route is configured with (HTTP ${status}). The operator has been notified in the logs.`);
   }
   if (status === 429) {
     const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);

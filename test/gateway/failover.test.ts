@@ -194,9 +194,11 @@ for (const status of [500, 502, 503, 429]) {
 }
 
 // DeepSeek and OpenRouter say 402 when the operator's balance with them is used up,
-// OpenAI 429 insufficient_quota; a revoked key is 401 or 403. Each refuses the operator's
-// account at that upstream, so another route may still answer.
+// OpenAI 429 insufficient_quota; a revoked key is 401 or 403; a retired upstream model is
+// 404. Each refuses the operator's account or route at that upstream, so another route
+// may still answer.
 const OPERATOR_REFUSALS = [
+  { status: 404, errorBody: { error: { message: 'The model `b-model-0314` has been deprecated.', type: 'invalid_request_error', param: null, code: 'model_not_found' } } },
   { status: 401, errorBody: { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } },
   { status: 403, errorBody: { error: { message: 'Your key has been disabled.', type: 'permission_error', param: null, code: null } } },
   { status: 402, errorBody: { error: { message: 'Insufficient Balance', type: 'unknown_error', param: null, code: 'invalid_request_error' } } },

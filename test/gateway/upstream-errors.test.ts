@@ -159,6 +159,16 @@ describe('upstream errors', () => {
     up.behave({});
   });
 
+  test("upstream 404 → 502: the route's upstream model is gone, not the client's model", async () => {
+    up.behave({ status: 404, errorBody: { error: { message: 'The model `upstream-flash` does not exist or you do not have access to it.', type: 'invalid_request_error', param: null, code: 'model_not_found' } } });
+    for (const stream of [false, true]) {
+      const e = expectError(await chat({ stream }), upstream502, forbidden);
+      assert.doesNotMatch(e.message, /upstream-flash|does not exist/);
+      assert.match(e.message, /does not serve the model this route is configured with/);
+    }
+    up.behave({});
+  });
+
   test('upstream 429 → 429 with retry-after', async () => {
     up.behave({ status: 429, headers: { 'retry-after': '7' }, errorBody: { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } } });
     const res = await chat();
