@@ -31,8 +31,11 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   ex.body = out;
   // The output cap binds each choice: `n` choices may write n times as much (validated a
   // positive integer). Reserving one choice's worth let n: 50 overdraw a balance 50-fold.
+  // Capped where the product stops being an exact integer (n: 1e305 made it Infinity);
+  // far past any balance either way.
   const choices = typeof out.n === 'number' ? out.n : 1;
-  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS) * choices;
+  const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
   ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;

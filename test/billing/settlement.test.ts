@@ -346,6 +346,14 @@ test('n choices reserve n times the output cap: a balance that covers one choice
   assert.equal(err.code, 'insufficient_funds');
   assert.match(err.message, /up to 5000 output tokens/);
   assert.equal(up.requests.length, before, 'the upstream was not called');
+  // An n no balance could cover is the same 402, not an overflow.
+  const absurd = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: '{"model":"deepseek-v4-pro","n":1e305,"messages":[{"role":"user","content":"hi"}]}',
+  });
+  assert.equal(absurd.status, 402);
+  assert.equal(((await absurd.json()) as any).error.code, 'insufficient_funds');
   // Five choices fit: reserved and charged within the balance.
   up.behave({ promptTokens: 10, completionTokens: 500 });
   const ok = await chat(5);
