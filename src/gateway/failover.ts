@@ -10,11 +10,11 @@ import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type Upstre
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
 // on connection failure, timeout, 5xx, 429, or a refusal of the operator's own account
-// or route (credentials, balance, a 404 for the upstream model): always before anything has been sent to the client (streams
-// are only opened to the client after this returns). Other 4xx answers are the
-// request's fault and go straight back. Failover happens after admission, so extra
-// attempts never count against the customer's rate limits, and only the attempt that
-// answered is metered.
+// or route (credentials, balance, a 404 for the upstream model): always before anything
+// has been sent to the client (streams are only opened to the client after this
+// returns). Other 4xx answers are the request's fault and go straight back. Failover
+// happens after admission, so extra attempts never count against the customer's rate
+// limits, and only the attempt that answered is metered.
 
 export interface Answer {
   route: Route;
@@ -71,9 +71,9 @@ export async function sendWithFailover(
     }
     if (res.statusCode >= 400) {
       const { error, fault } = await readUpstreamError(route, res);
-      // Rejected credentials or a used-up balance at this upstream are the operator's, and
-      // last: the next route may well answer, and the breaker spares this one the
-      // requests that would fail the same way.
+      // Rejected credentials, a used-up balance or a missing model at this upstream are
+      // the operator's, and last: the next route may well answer, and the breaker spares
+      // this one the requests that would fail the same way.
       if (fault) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, OPERATOR_FAULT_LOG[fault]);
       if (isRetryableStatus(res.statusCode) || fault) {
         breaker.failure();

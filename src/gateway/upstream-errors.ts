@@ -8,19 +8,19 @@ import { scrubErrorInfo } from './upstream-scrub.ts';
 // what the upstream said passes through scrubErrorInfo (upstream-scrub.ts) first.
 
 /**
- * A refusal of the operator's own account at an upstream, not of the request: another
- * route (another account, another provider) may well answer it.
+ * A refusal of the operator's own account or route at an upstream, not of the request:
+ * another route (another account, another provider) may well answer it.
  */
 export type OperatorFault = 'credentials' | 'funds' | 'route';
 
-/** The line logged for the operator when an upstream refuses their account. */
+/** The line logged for the operator when an upstream refuses their account or route. */
 export const OPERATOR_FAULT_LOG: Record<OperatorFault, string> = {
   credentials: 'upstream rejected the configured credentials',
   funds: 'upstream refused the configured account: its balance or quota there is used up',
   route: 'upstream does not serve the configured model (HTTP 404: check the route\'s model and the provider\'s base_url)',
 };
 
-export function operatorFaultOf(status: number, info: UpstreamErrorInfo): OperatorFault | null {
+function operatorFaultOf(status: number, info: UpstreamErrorInfo): OperatorFault | null {
   if (status === 401 || status === 403 || info.credentialsRejected) return 'credentials';
   if (status === 402 || info.fundsExhausted) return 'funds';
   // The gateway chose both the path and the upstream model name: a 404 is the route's
