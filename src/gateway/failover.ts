@@ -76,7 +76,10 @@ export async function sendWithFailover(
       // this one the requests that would fail the same way.
       if (fault) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, OPERATOR_FAULT_LOG[fault]);
       if (isRetryableStatus(res.statusCode) || fault) {
-        breaker.failure();
+        // A missing model is that route's alone: the upstream itself answered, and the
+        // breaker, which is the upstream's, must not pause its other models.
+        if (fault === 'route') breaker.success();
+        else breaker.failure();
         lastError = error;
         if (!fault) rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;

@@ -404,6 +404,49 @@ test('a breaker opens after N failures, skips the upstream for the cooldown, and
   assert.equal(b.requests.length, 2 + during + 2);
 });
 
+test("a 404 for one route's model fails over without pausing the upstream: its other models are still served", async (t) => {
+  // One upstream serving `live-model` and no longer `gone-model`.
+  const x = await rawServer(t, (req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const model = JSON.parse(raw).model;
+      if (model === 'gone-model') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `The model \`${model}\` does not exist.`, type: 'invalid_request_error', param: null, code: 'model_not_found' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'from x' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }));
+    });
+  });
+  const y = await fake(t, { text: 'from y' });
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'x', kind: 'openai', base_url: x.url, api_key: UPSTREAM_SECRET, breaker: { failures: 2, cooldown_ms: 10_000 } },
+        { id: 'y', kind: 'openai', base_url: y.baseUrl, api_key: UPSTREAM_SECRET },
+      ],
+      models: [
+        { id: 'old', upstreams: [{ provider: 'x', model: 'gone-model', priority: 1 }, { provider: 'y', model: 'y-model' }], pricing: PRICES },
+        { id: 'live', upstreams: [{ provider: 'x', model: 'live-model' }], pricing: PRICES },
+      ],
+    },
+  });
+  t.after(() => tg.close());
+  const { key } = await tg.customer();
+  const ask = (model: string) => post(`${tg.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  for (let i = 0; i < 4; i++) {
+    const r = await ask('old');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-tollgate-provider'), 'y');
+  }
+  assert.equal(x.hits(), 4, 'each request tried x first: its breaker never opened');
+  const live = await ask('live');
+  assert.equal(live.status, 200, live.text);
+  assert.equal(JSON.parse(live.text).choices[0].message.content, 'from x');
+});
+
 test('only one probe goes through a half-open breaker at a time', async (t) => {
   const a = await fake(t, { status: 500 });
   const b = await fake(t);
