@@ -10,7 +10,7 @@ import { newId } from '../store/ids.ts';
 import { getAccount, insertAccount, listAccounts, updateAccount } from '../store/accounts.ts';
 import { getApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKey } from '../store/api-keys.ts';
 import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
-import { queryRequests } from '../store/requests.ts';
+import { getRequest, queryRequests } from '../store/requests.ts';
 import { registerBillingRoutes } from './billing-routes.ts';
 import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRoutes } from './plans-routes.ts';
 
@@ -120,6 +120,12 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         await rt.journal.flush();
         const { rows, hasMore } = page(await queryRequests(rt.db, { ...q, limit: q.limit + 1 }), q.limit);
         return { object: 'list', data: rows, has_more: hasMore };
+      });
+      admin.get('/requests/:id', async (request: Req) => {
+        await rt.journal.flush();
+        const r = await getRequest(rt.db, request.params.id!);
+        if (!r) throw new GatewayError('not_found', `No request '${request.params.id}'.`);
+        return r;
       });
       registerBillingRoutes(admin, rt, mustAccount);
       registerPlansRoutes(admin, rt, mustAccount);

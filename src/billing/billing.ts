@@ -23,10 +23,16 @@ export const DEFAULT_MAX_OUTPUT_TOKENS = 16_384;
 export interface Reservation {
   readonly requestId: string;
   readonly account: AccountState;
-  readonly amount: Pico;
+  /** Grows only through extend(), before the request is settled. */
+  amount: Pico;
   readonly prices: Prices;
   readonly createdAt: number;
   settled: boolean;
+}
+
+/** 402 account_suspended: a suspended account spends nothing, whatever its balance. */
+export function refuseIfSuspended(account: AccountState): void {
+  if (account.suspended) throw new GatewayError('account_suspended', 'This account is suspended. Contact the operator to reactivate it.');
 }
 
 export class Billing {
@@ -76,9 +82,7 @@ export class Billing {
    * reservation cannot interleave with another request's.
    */
   reserve(requestId: string, account: AccountState, modelId: string, inputTokens: number, maxOutputTokens: number): Reservation {
-    if (account.suspended) {
-      throw new GatewayError('account_suspended', 'This account is suspended. Contact the operator to reactivate it.');
-    }
+    refuseIfSuspended(account);
     const prices = this.#prices.get(modelId)!;
     const amount = maxCostOf(inputTokens, maxOutputTokens, prices);
     const available = account.balance - account.reserved;
@@ -98,6 +102,22 @@ export class Billing {
     const r: Reservation = { requestId, account, amount, prices, createdAt: Date.now(), settled: false };
     if (amount > 0n) this.#journal.reserve(requestId, account.id, amount, r.createdAt);
     return r;
+  }
+
+  /**
+   * Adds `extra` to an open reservation when the available balance covers it, in one
+   * synchronous check-and-reserve as reserve() does; false, reserving nothing, when it
+   * does not. For a second upstream attempt within one request (a json_schema retry), so
+   * that both attempts stay within what was reserved. The store's row keeps the first
+   * amount: a reservation row is only ever released, never charged (resolveOrphans).
+   */
+  extend(r: Reservation, extra: Pico): boolean {
+    if (r.settled) return false;
+    if (extra <= 0n) return true;
+    if (r.account.balance - r.account.reserved < extra) return false;
+    r.account.reserved += extra;
+    r.amount += extra;
+    return true;
   }
 
   /** What `usage` costs under `r`, or null when the report is not believable (see settle). */

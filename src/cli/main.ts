@@ -18,6 +18,7 @@ Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token 
   tollgate keys list ACCOUNT_ID
   tollgate keys revoke KEY_ID
   tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N] [--before REQUEST_ID]
+  tollgate requests get REQUEST_ID      one request (the x-request-id a customer quotes), with its ledger entries
 
 Lists answer {data, has_more}; the next page starts --after (accounts) or --before
 (requests) the last id shown.
@@ -113,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
       break;
     }
     case 'requests': {
+      if (sub === 'get') return print(await adminCall(target(v), 'GET', `/requests/${encodeURIComponent(need(arg, 'REQUEST_ID'))}`));
       const q = query({ account_id: v.account, from: v.from, to: v.to, limit: v.limit, before: v.before });
       return print(await adminCall(target(v), 'GET', `/requests?${q}`));
     }

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/billing.ts';
+import { DEFAULT_MAX_OUTPUT_TOKENS, refuseIfSuspended } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
 import type { Exchange } from './exchange.ts';
 import type { Runtime } from './runtime.ts';
@@ -10,6 +10,9 @@ import type { Runtime } from './runtime.ts';
  */
 export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
   const model = ex.model!;
+  // Before the limits: a suspended account's 429 or 403 would send its client waiting or
+  // switching models for nothing (only the operator can help), and use up its rpm window.
+  refuseIfSuspended(ex.account!);
   const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
   ex.grant = grant;
   for (const h in grant.headers) ex.headers[h] = grant.headers[h]!;
@@ -26,7 +29,13 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
     }
   }
   ex.body = out;
-  const maxOutput = ex.endpoint === 'embeddings' ? 0 : (grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS);
+  // The output cap binds each choice: `n` choices may write n times as much (validated a
+  // positive integer). Reserving one choice's worth let n: 50 overdraw a balance 50-fold.
+  // Capped where the product stops being an exact integer (n: 1e305 made it Infinity);
+  // far past any balance either way.
+  const choices = typeof out.n === 'number' ? out.n : 1;
+  const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
   ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;

@@ -213,6 +213,11 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       // A miss is retried once; both attempts are metered and charged.
       let verdict = await checkAnswer(rt.schemaCheck, schema, textBody(parsed));
       if (verdict.kind === 'invalid') {
+        // The reservation covers one attempt; the retry runs only if the balance also
+        // covers what the first one cost, so that both together cannot overdraw it.
+        if (!rt.billing.extend(ex.reservation!, rt.billing.quote(ex.reservation!, ex.usage!))) {
+          throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema (${verdict.violations}), and it was not retried: the balance cannot cover a second attempt.`, { param: 'response_format' });
+        }
         rt.log.info({ request_id: ex.id, miss: verdict.violations }, 'json_schema answer did not validate; retrying once');
         parsed = await receive();
         verdict = await checkAnswer(rt.schemaCheck, schema, textBody(parsed));

@@ -6,14 +6,15 @@ import type { Exchange } from './exchange.ts';
 import { routeOrder } from './router.ts';
 import type { Runtime } from './runtime.ts';
 import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
-import { fromTransportError, fromUpstreamStatus } from './upstream-errors.ts';
+import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
-// on connection failure, timeout, 5xx or 429 — always before anything has been sent to
-// the client (streams are only opened to the client after this returns). Other 4xx
-// answers are the request's fault and go straight back. Failover happens after
-// admission, so extra attempts never count against the customer's rate limits, and only
-// the attempt that answered is metered.
+// on connection failure, timeout, 5xx, 429, or a refusal of the operator's own account
+// or route (credentials, balance, a 404 for the upstream model): always before anything
+// has been sent to the client (streams are only opened to the client after this
+// returns). Other 4xx answers are the request's fault and go straight back. Failover
+// happens after admission, so extra attempts never count against the customer's rate
+// limits, and only the attempt that answered is metered.
 
 export interface Answer {
   route: Route;
@@ -69,16 +70,20 @@ export async function sendWithFailover(
       continue;
     }
     if (res.statusCode >= 400) {
-      const error = await readUpstreamError(route, res);
-      if (isRetryableStatus(res.statusCode)) {
-        breaker.failure();
+      const { error, fault } = await readUpstreamError(route, res);
+      // Rejected credentials, a used-up balance or a missing model at this upstream are
+      // the operator's, and last: the next route may well answer, and the breaker spares
+      // this one the requests that would fail the same way.
+      if (fault) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, OPERATOR_FAULT_LOG[fault]);
+      if (isRetryableStatus(res.statusCode) || fault) {
+        // A missing model is that route's alone: the upstream itself answered, and the
+        // breaker, which is the upstream's, must not pause its other models.
+        if (fault === 'route') breaker.success();
+        else breaker.failure();
         lastError = error;
-        rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
+        if (!fault) rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;
       }
-      // Of the 4xx left here, only rejected credentials become a 502 (upstream-errors.ts);
-      // an upstream's own code could be "upstream_error" too, so the status decides.
-      if (error.status === 502) rt.log.error({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream rejected the configured credentials');
       breaker.success();
       throw error;
     }
@@ -113,7 +118,7 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   }
 }
 
-async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<GatewayError> {
+async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<UpstreamRefusal> {
   let text = '';
   try {
     text = await res.body.text();

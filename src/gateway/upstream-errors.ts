@@ -7,13 +7,55 @@ import { scrubErrorInfo } from './upstream-scrub.ts';
 // How upstream failures reach the client. The upstream's key, URL and host never do:
 // what the upstream said passes through scrubErrorInfo (upstream-scrub.ts) first.
 
-/** An HTTP error status from the upstream, in OpenAI shape. */
-export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): GatewayError {
+/**
+ * A refusal of the operator's own account or route at an upstream, not of the request:
+ * another route (another account, another provider) may well answer it.
+ */
+export type OperatorFault = 'credentials' | 'funds' | 'route';
+
+/** The line logged for the operator when an upstream refuses their account or route. */
+export const OPERATOR_FAULT_LOG: Record<OperatorFault, string> = {
+  credentials: 'upstream rejected the configured credentials',
+  funds: 'upstream refused the configured account: its balance or quota there is used up',
+  route: 'upstream does not serve the configured model (HTTP 404: check the route\'s model and the provider\'s base_url)',
+};
+
+function operatorFaultOf(status: number, info: UpstreamErrorInfo): OperatorFault | null {
+  if (status === 401 || status === 403 || info.credentialsRejected) return 'credentials';
+  if (status === 402 || info.fundsExhausted) return 'funds';
+  // The gateway chose both the path and the upstream model name: a 404 is the route's
+  // (a retired model, a wrong base_url), never the client's, whose model id was found.
+  if (status === 404) return 'route';
+  return null;
+}
+
+export interface UpstreamRefusal {
+  error: GatewayError;
+  fault: OperatorFault | null;
+}
+
+/** An HTTP error status from the upstream, in OpenAI shape, and whether it is an operator fault. */
+export function fromUpstreamStatus(upstream: Upstream, status: number, raw: UpstreamErrorInfo, retryAfterHeader: string | undefined): UpstreamRefusal {
   const info = scrubErrorInfo(raw, upstream);
+  const fault = operatorFaultOf(status, info);
+  return { error: errorFor(status, info, fault, retryAfterHeader), fault };
+}
+
+function errorFor(status: number, info: UpstreamErrorInfo, fault: OperatorFault | null, retryAfterHeader: string | undefined): GatewayError {
   const message = info.message;
-  if (status === 401 || status === 403 || info.credentialsRejected) {
+  if (fault === 'credentials') {
     // The provider rejected the operator's credentials: not the customer's key problem.
     return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
+  }
+  if (fault === 'funds') {
+    // The operator's own balance or quota with the provider is used up. Passed on, it
+    // read as the customer's own wallet being empty, with a 402 and the provider's words.
+    return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`);
+  }
+  if (fault === 'route') {
+    // The upstream's "model `gpt-4-0314` does not exist" named a model the client never
+    // asked for, and read as its own model being unknown.
+    return new GatewayError('upstream_error', `The upstream provider does not serve the model this route is configured with (HTTP ${status}). The operator has been notified in the logs.`);
   }
   if (status === 429) {
     const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);
@@ -24,7 +66,8 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
     const type = (info.type ?? 'invalid_request_error') as ErrorType;
     return new GatewayError('invalid_request', message, { status, type, param: info.param ?? null, codeOverride: info.code ?? 'upstream_invalid_request' });
   }
-  return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`);
+  // A 503's Retry-After (a provider's maintenance, say) is as good for the client as a 429's.
+  return new GatewayError('upstream_error', `The upstream provider failed (HTTP ${status}): ${message}`, { headers: { 'retry-after': retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds) } });
 }
 
 /** An error the upstream reported with a 200: in its stream, or in its answer beside (or instead of) choices. */

@@ -74,6 +74,7 @@ export function scrubErrorInfo(info: UpstreamErrorInfo, upstream: ScrubbedUpstre
     code: identifier(info.code, upstream),
     param: info.param === undefined ? undefined : bounded(scrubUpstreamText(info.param, upstream), MAX_PARAM_CHARS),
     credentialsRejected: info.credentialsRejected,
+    fundsExhausted: info.fundsExhausted,
     retryAfterSeconds: info.retryAfterSeconds,
   };
 }

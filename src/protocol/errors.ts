@@ -68,12 +68,21 @@ export class GatewayError extends Error {
     this.type = opts.type ?? entry.type;
     this.code = opts.codeOverride ?? code;
     this.param = opts.param ?? null;
-    this.headers = opts.headers;
+    this.headers = this.status >= 500 ? withRetryAfter(opts.headers) : opts.headers;
   }
 
   toBody(requestId: string): string {
     return errorBody(this.message, this.type, this.param, this.code, requestId);
   }
+}
+
+/**
+ * A 5xx says when to retry, as 429s do (seed 001: "429 and 5xx responses include a
+ * Retry-After header"); OpenAI's SDKs retry 5xx on their own and wait what it says. Where
+ * the error knows no better wait, a second.
+ */
+function withRetryAfter(headers: Record<string, string> | undefined): Record<string, string> {
+  return headers?.['retry-after'] !== undefined ? headers : { ...headers, 'retry-after': '1' };
 }
 
 export function errorBody(message: string, type: string, param: string | null, code: string | null, requestId: string): string {

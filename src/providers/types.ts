@@ -68,6 +68,8 @@ export interface UpstreamErrorInfo {
   param?: string | undefined;
   /** The provider rejected the gateway's own credentials (whatever HTTP status it used). */
   credentialsRejected?: boolean | undefined;
+  /** The provider refused for the operator's balance or quota there (not a rate limit). */
+  fundsExhausted?: boolean | undefined;
   /** How long the provider asks to wait, when it says so in the body rather than a header. */
   retryAfterSeconds?: number | undefined;
 }

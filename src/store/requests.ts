@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { Db } from './open.ts';
+import type { RequestsTable } from './schema.ts';
 import { picoToUsd } from '../billing/money.ts';
 
 export async function queryRequests(db: Db, q: { account_id?: string | undefined; from?: number | undefined; to?: number | undefined; before?: string | undefined; limit: number }) {
@@ -11,7 +13,36 @@ export async function queryRequests(db: Db, q: { account_id?: string | undefined
   // so no request sharing a millisecond with the page's end is skipped.
   if (q.before !== undefined) sel = sel.where('id', '<', q.before);
   const rows = await sel.execute();
-  return rows.map((r) => ({
+  return rows.map(requestJson);
+}
+
+/**
+ * One request, for support: what a customer quotes from `x-request-id`. Its log row with
+ * the prices and reservation it was billed at, and the ledger entries that name it (its
+ * charge; after a crash, the release of its reservation). Undefined when no request has
+ * that id.
+ */
+export async function getRequest(db: Db, id: string) {
+  const r = await db.selectFrom('requests').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) return undefined;
+  const entries = await db.selectFrom('ledger').select(['id', 'kind', 'amount', 'note', 'detail', 'created_at']).where('request_id', '=', id).orderBy('id').execute();
+  return {
+    ...requestJson(r),
+    prices: r.prices ? JSON.parse(r.prices) : null,
+    reserved_usd: r.reserved === null ? null : picoToUsd(BigInt(r.reserved)),
+    ledger: entries.map((e) => ({
+      id: Number(e.id),
+      kind: e.kind,
+      amount_usd: picoToUsd(BigInt(e.amount)),
+      note: e.note,
+      detail: e.detail ? JSON.parse(e.detail) : null,
+      created_at: new Date(Number(e.created_at)).toISOString(),
+    })),
+  };
+}
+
+function requestJson(r: Selectable<RequestsTable>) {
+  return {
     id: r.id,
     created_at: new Date(Number(r.created_at)).toISOString(),
     account_id: r.account_id,
@@ -31,5 +62,5 @@ export async function queryRequests(db: Db, q: { account_id?: string | undefined
     ttfb_ms: r.ttfb_ms === null ? null : Number(r.ttfb_ms),
     latency_ms: Number(r.latency_ms),
     failover: Number(r.failover) === 1,
-  }));
+  };
 }

@@ -262,6 +262,49 @@ describe('admin API', () => {
     });
   });
 
+  describe('requests', () => {
+    test('GET /requests/{id}: the request a customer quotes by its x-request-id, with its prices, reservation and charge', async () => {
+      const { accountId, key, keyId } = await tg.customer({ creditUsd: '1' });
+      up.behave({ promptTokens: 120, completionTokens: 30 });
+      const ok = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, { key });
+      assert.equal(ok.status, 200, ok.text);
+      up.behave({});
+      const id = ok.headers.get('x-request-id')!;
+      const r = await raw('GET', `/requests/${id}`);
+      assert.equal(r.status, 200, r.text);
+      const got = JSON.parse(r.text);
+      assert.equal(got.id, id);
+      assert.equal(got.account_id, accountId);
+      assert.equal(got.key_id, keyId);
+      assert.equal(got.model, 'deepseek-v4-flash');
+      assert.equal(got.upstream_model, 'upstream-flash');
+      assert.equal(got.status, 200);
+      assert.equal(got.prompt_tokens, 120);
+      assert.equal(got.completion_tokens, 30);
+      // 120 × $0.16/M + 30 × $0.30/M: what the client was told, what the ledger charged.
+      assert.equal(got.cost_usd, ok.headers.get('x-tollgate-cost'));
+      assert.equal(got.cost_usd, '0.0000282');
+      assert.deepEqual(got.prices, { input: '0.16', cached_input: '0.004', output: '0.3', cache_write: '0.16' });
+      assert.match(got.reserved_usd, /^0\.0000\d+$/);
+      assert.equal(got.ledger.length, 1);
+      assert.equal(got.ledger[0].kind, 'charge');
+      assert.equal(got.ledger[0].amount_usd, '-0.0000282');
+      assert.match(got.ledger[0].created_at, ISO);
+
+      // A refused request is in the log too, with its code and no ledger entry.
+      const refused = await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', max_tokens: 10_000_000, messages: [{ role: 'user', content: 'hi' }] }, { key });
+      assert.equal(refused.status, 402);
+      const r2 = JSON.parse((await raw('GET', `/requests/${refused.headers.get('x-request-id')}`)).text);
+      assert.equal(r2.status, 402);
+      assert.equal(r2.error_code, 'insufficient_funds');
+      assert.equal(r2.cost_usd, null);
+      assert.deepEqual(r2.ledger, []);
+
+      expectError(await raw('GET', '/requests/req_does_not_exist'), nf404);
+      expectError(await raw('GET', `/requests/${id}`, undefined, null), { status: 401, type: 'authentication_error', code: 'invalid_admin_token', param: null });
+    });
+  });
+
   test('404 not_found for unknown ids and unknown admin endpoints', async () => {
     expectError(await raw('GET', '/accounts/acct_does_not_exist'), nf404);
     expectError(await raw('PATCH', '/accounts/acct_does_not_exist', { name: 'x' }), nf404);

@@ -327,6 +327,44 @@ test('usage above the reservation is charged in full and the overrun recorded', 
   assert.equal(next.status, 402);
 });
 
+test('n choices reserve n times the output cap: a balance that covers one choice is not overdrawn by fifty', async (t) => {
+  const { up, tg } = await setup(t);
+  // One choice of 100 tokens at $1.20/M costs at most $0.00012 (+ input); fifty, $0.006.
+  const { accountId, key } = await tg.customer({ creditUsd: '0.001' });
+  const chat = (n: number) =>
+    fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-pro', n, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+  // Every choice writes its full 100 tokens.
+  up.behave({ promptTokens: 10, completionTokens: 5_000 });
+  const before = up.requests.length;
+  const refused = await chat(50);
+  assert.equal(refused.status, 402);
+  const err = ((await refused.json()) as any).error;
+  assert.equal(err.code, 'insufficient_funds');
+  assert.match(err.message, /up to 5000 output tokens/);
+  assert.equal(up.requests.length, before, 'the upstream was not called');
+  // An n no balance could cover is the same 402, not an overflow.
+  const absurd = await fetch(`${tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: '{"model":"deepseek-v4-pro","n":1e305,"messages":[{"role":"user","content":"hi"}]}',
+  });
+  assert.equal(absurd.status, 402);
+  assert.equal(((await absurd.json()) as any).error.code, 'insufficient_funds');
+  // Five choices fit: reserved and charged within the balance.
+  up.behave({ promptTokens: 10, completionTokens: 500 });
+  const ok = await chat(5);
+  assert.equal(ok.status, 200);
+  await ok.text();
+  const a = await account(tg, accountId);
+  assert.equal(usdToPico(a.balance_usd), usdToPico('0.001') - (10n * 600_000n + 500n * 1_200_000n));
+  assert.ok(usdToPico(a.balance_usd) >= 0n);
+  await verify(tg);
+});
+
 test('credits, refunds and adjustments move the balance and are all in the ledger', async (t) => {
   const { tg } = await setup(t);
   const { accountId } = await tg.customer({ creditUsd: '0' });

@@ -62,6 +62,11 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal(reqs[0].id, rid);
     assert.equal(reqs[0].model, 'deepseek-v4-flash');
     assert.equal(reqs[0].status, 200);
+    // One request by the id the customer quotes, with its charge.
+    const one = await cli('requests', 'get', rid!);
+    assert.equal(one.id, rid);
+    assert.equal(one.ledger[0].kind, 'charge');
+    assert.equal(one.ledger[0].amount_usd, `-${one.cost_usd}`);
 
     const revoked = await cli('keys', 'revoke', key.id);
     assert.equal(revoked.id, key.id);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startFakeOpenAI, type Behaviour, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { CLOSED_PORT, expectError, post, sleep, UPSTREAM_SECRET } from '../helpers/http.ts';
@@ -105,6 +105,30 @@ async function rawServer(t: TestContext, handler: Parameters<typeof createServer
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, hits: () => hits };
 }
 
+/**
+ * A gateway with two providers, `anthropic` (a fake Anthropic API) and `openai` (a fake
+ * OpenAI-compatible one answering `openaiText`), serving `models`. The breakers never
+ * open: these tests are about which route answers.
+ */
+async function mixedProviders(t: TestContext, openaiText: string, models: unknown[]) {
+  const anth = await startFakeAnthropic();
+  t.after(() => anth.close());
+  const oai = await fake(t, { text: openaiText });
+  const breaker = { failures: 1000, cooldown_ms: 10_000 };
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'anthropic', kind: 'anthropic', base_url: anth.baseUrl, api_key: UPSTREAM_SECRET, breaker },
+        { id: 'openai', kind: 'openai', base_url: oai.baseUrl, api_key: UPSTREAM_SECRET, breaker },
+      ],
+      models,
+    },
+  });
+  t.after(() => tg.close());
+  const { key } = await tg.customer();
+  return { anth, oai, tg, key };
+}
+
 function routedTo(res: { headers: Headers }, provider: string, failover: boolean): void {
   assert.equal(res.headers.get('x-tollgate-provider'), provider);
   assert.equal(res.headers.get('x-tollgate-upstream-model'), `${provider}-model`);
@@ -175,9 +199,22 @@ test('a hung upstream is given up close to timeout_ms, not up to a second later'
   assert.ok(ms < 300 + 250, `failed over after ${ms.toFixed(0)} ms with timeout_ms 300`);
 });
 
-for (const status of [500, 502, 503, 429]) {
-  test(`an upstream answering ${status} → fails over (streaming too)`, async (t) => {
-    const a = await fake(t, { status, headers: { 'retry-after': '30' } });
+// An upstream error (5xx, a rate limit) fails over, and so does a refusal of the
+// operator's account or route at that upstream, since another route may still answer:
+// DeepSeek and OpenRouter say 402 when the operator's balance with them is used up,
+// OpenAI 429 insufficient_quota; a revoked key is 401 or 403; a retired upstream model 404.
+const FAILING_ANSWERS: Array<[label: string, behaviour: Behaviour]> = [
+  ...[500, 502, 503, 429].map((status): [string, Behaviour] => [String(status), { status, headers: { 'retry-after': '30' } }]),
+  ['404 model_not_found', { status: 404, errorBody: { error: { message: 'The model `b-model-0314` has been deprecated.', type: 'invalid_request_error', param: null, code: 'model_not_found' } } }],
+  ['401 invalid_api_key', { status: 401, errorBody: { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } }],
+  ['403 permission_error', { status: 403, errorBody: { error: { message: 'Your key has been disabled.', type: 'permission_error', param: null, code: null } } }],
+  ['402 Insufficient Balance', { status: 402, errorBody: { error: { message: 'Insufficient Balance', type: 'unknown_error', param: null, code: 'invalid_request_error' } } }],
+  ['429 insufficient_quota', { status: 429, errorBody: { error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } } }],
+];
+
+for (const [label, behaviour] of FAILING_ANSWERS) {
+  test(`an upstream answering ${label} → fails over (streaming too)`, async (t) => {
+    const a = await fake(t, behaviour);
     const b = await fake(t, { text: 'second route' });
     const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
     const res = await s.chat();
@@ -186,12 +223,37 @@ for (const status of [500, 502, 503, 429]) {
     assert.equal(JSON.parse(res.text).choices[0].message.content, 'second route');
     assert.equal(res.headers.get('retry-after'), null, 'the failed attempt leaves no trace on the answer');
     const st = await s.chat({ stream: true });
-    assert.equal(st.status, 200);
+    assert.equal(st.status, 200, st.text);
     routedTo(st, 'b', true);
     assert.equal(a.requests.length, 2);
     assert.equal(b.requests.length, 2);
   });
 }
+
+test("an Anthropic upstream out of credit (400 'credit balance is too low', 402 billing_error) → the next route answers; alone, a 502", async (t) => {
+  const { anth, oai, tg, key } = await mixedProviders(t, 'second account', [
+    { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'b-model' }], pricing: PRICES },
+    { id: 'claude-only', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5' }], pricing: PRICES },
+  ]);
+  const ask = (model: string, stream = false) => post(`${tg.url}/v1/chat/completions`, { model, stream, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  for (const scenario of ['error-400-credit-balance', 'error-402'] as const) {
+    anth.setScenario(scenario);
+    for (const stream of [false, true]) {
+      const res = await ask('m', stream);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get('x-tollgate-provider'), 'openai');
+      assert.equal(res.headers.get('x-tollgate-failover'), 'true');
+      const e = expectError(await ask('claude-only', stream), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+      assert.match(e.message, /balance or quota/);
+      assert.doesNotMatch(e.message, /credit balance|billing or payment/);
+    }
+  }
+  // An ordinary 400 is still the request's own, not retried elsewhere.
+  anth.setScenario('error-400');
+  const n = oai.requests.length;
+  expectError(await ask('m'), { status: 400, type: 'invalid_request_error', code: 'invalid_request_error' });
+  assert.equal(oai.requests.length, n);
+});
 
 test('a 400 from the first upstream is the request\'s fault: returned as is, not retried', async (t) => {
   const a = await fake(t, { status: 400, errorBody: { error: { message: 'Invalid value for temperature.', type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' } } });
@@ -236,25 +298,12 @@ test('a stream that dies mid-way does not fail over: it ends with an error event
 });
 
 test('a route whose provider cannot honour a field is skipped for one that can (mixed providers)', async (t) => {
-  const anth = await startFakeAnthropic();
-  t.after(() => anth.close());
-  const oai = await fake(t, { text: 'with logprobs' });
-  const tg = await startTestGateway({
-    config: {
-      providers: [
-        { id: 'anthropic', kind: 'anthropic', base_url: anth.baseUrl, api_key: UPSTREAM_SECRET },
-        { id: 'openai', kind: 'openai', base_url: oai.baseUrl, api_key: UPSTREAM_SECRET },
-      ],
-      models: [
-        { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'gpt-5-mini' }], pricing: PRICES },
-        // Equal priority, mostly anthropic: the answer must not depend on the weighted draw.
-        { id: 'mixed', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', weight: 9 }, { provider: 'openai', model: 'gpt-5-mini', weight: 1 }], pricing: PRICES },
-        { id: 'claude-only', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5' }, { provider: 'anthropic', model: 'claude-haiku-4-5' }], pricing: PRICES },
-      ],
-    },
-  });
-  t.after(() => tg.close());
-  const { key } = await tg.customer();
+  const { anth, oai, tg, key } = await mixedProviders(t, 'with logprobs', [
+    { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'gpt-5-mini' }], pricing: PRICES },
+    // Equal priority, mostly anthropic: the answer must not depend on the weighted draw.
+    { id: 'mixed', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', weight: 9 }, { provider: 'openai', model: 'gpt-5-mini', weight: 1 }], pricing: PRICES },
+    { id: 'claude-only', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5' }, { provider: 'anthropic', model: 'claude-haiku-4-5' }], pricing: PRICES },
+  ]);
   const ask = (model: string) => post(`${tg.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }], logprobs: true }, { key });
   const res = await ask('m');
   assert.equal(res.status, 200, res.text);
@@ -353,6 +402,49 @@ test('a breaker opens after N failures, skips the upstream for the cooldown, and
   for (let i = 0; i < 5; i++) routedTo(await s.chat(), 'a', false);
   assert.equal(a.requests.length, 4 + 5);
   assert.equal(b.requests.length, 2 + during + 2);
+});
+
+test("a 404 for one route's model fails over without pausing the upstream: its other models are still served", async (t) => {
+  // One upstream serving `live-model` and no longer `gone-model`.
+  const x = await rawServer(t, (req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const model = JSON.parse(raw).model;
+      if (model === 'gone-model') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `The model \`${model}\` does not exist.`, type: 'invalid_request_error', param: null, code: 'model_not_found' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'from x' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }));
+    });
+  });
+  const y = await fake(t, { text: 'from y' });
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'x', kind: 'openai', base_url: x.url, api_key: UPSTREAM_SECRET, breaker: { failures: 2, cooldown_ms: 10_000 } },
+        { id: 'y', kind: 'openai', base_url: y.baseUrl, api_key: UPSTREAM_SECRET },
+      ],
+      models: [
+        { id: 'old', upstreams: [{ provider: 'x', model: 'gone-model', priority: 1 }, { provider: 'y', model: 'y-model' }], pricing: PRICES },
+        { id: 'live', upstreams: [{ provider: 'x', model: 'live-model' }], pricing: PRICES },
+      ],
+    },
+  });
+  t.after(() => tg.close());
+  const { key } = await tg.customer();
+  const ask = (model: string) => post(`${tg.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  for (let i = 0; i < 4; i++) {
+    const r = await ask('old');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-tollgate-provider'), 'y');
+  }
+  assert.equal(x.hits(), 4, 'each request tried x first: its breaker never opened');
+  const live = await ask('live');
+  assert.equal(live.status, 200, live.text);
+  assert.equal(JSON.parse(live.text).choices[0].message.content, 'from x');
 });
 
 test('only one probe goes through a half-open breaker at a time', async (t) => {

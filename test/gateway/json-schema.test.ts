@@ -162,6 +162,32 @@ describe('response_format json_schema validation and retry', () => {
     assert.equal(-usdToPico(charge.amount_usd), costOf(80, 14));
   });
 
+  test('a miss is not retried when the balance cannot cover a second attempt: 502, the first attempt charged, no overdraft', async () => {
+    // $0.0012: the reservation ($0.0008 for max_tokens 200 at $4/M, + input) leaves under
+    // $0.0004 free, and the first attempt costs $0.00065, which a retry could cost again.
+    const poor = await tg.customer({ creditUsd: '0.0012' });
+    up.answer({ content: '{"city":"Paris"}', prompt: 50, completion: 150 }, { content: GOOD, prompt: 50, completion: 150 });
+    const n = up.bodies.length;
+    const res = await post(`${tg.url}/v1/chat/completions`, request('checked', { max_tokens: 200 }), { key: poor.key });
+    const e = expectError(res, { status: 502, type: 'api_error', code: 'response_format_validation_failed', param: 'response_format' });
+    assert.match(e.message, /not retried: the balance cannot cover a second attempt/);
+    assert.match(e.message, /temperature_c/);
+    assert.equal(up.bodies.length, n + 1, 'no retry');
+    let account: any;
+    for (let i = 0; i < 50; i++) {
+      account = (await tg.admin('GET', `/accounts/${poor.accountId}`)).body;
+      if (account.reserved_usd === '0.00' && account.balance_usd !== '0.0012') break;
+      await sleep(20);
+    }
+    assert.equal(usdToPico(account.balance_usd), usdToPico('0.0012') - costOf(50, 150));
+    assert.ok(usdToPico(account.balance_usd) >= 0n);
+    // With money for both, the same miss is retried (the other tests' account).
+    up.answer({ content: '{"city":"Paris"}', prompt: 50, completion: 150 }, { content: GOOD, prompt: 50, completion: 150 });
+    const ok = await post(`${tg.url}/v1/chat/completions`, request('checked', { max_tokens: 200 }), { key });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(up.bodies.length, n + 3);
+  });
+
   test('a model with validate_json_schema: false returns the first answer, not retried', async () => {
     up.answer({ content: '{"city":"Paris"}', prompt: 30, completion: 5 }, { content: GOOD, prompt: 30, completion: 9 });
     const n = up.bodies.length;

@@ -22,7 +22,9 @@ describe('upstream errors', () => {
     tg = await startTestGateway({
       config: {
         providers: [
-          { id: 'fake', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET, timeout_ms: TIMEOUT_MS },
+          // Error after error, this file's upstream would be paused by its breaker, which
+          // failover.test.ts tests; here each error must reach the client as it is.
+          { id: 'fake', kind: 'openai', base_url: up.baseUrl, api_key: UPSTREAM_SECRET, timeout_ms: TIMEOUT_MS, breaker: { failures: 1000, cooldown_ms: 10_000 } },
           { id: 'dead', kind: 'openai', base_url: `http://127.0.0.1:${CLOSED_PORT}/v1`, api_key: UPSTREAM_SECRET },
         ],
         models: [
@@ -116,6 +118,55 @@ describe('upstream errors', () => {
       assert.doesNotMatch(e.message, /Incorrect API key/);
       expectError(await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key }), upstream502, forbidden);
     }
+  });
+
+  test("upstream 402, or 429 insufficient_quota → 502: the operator's balance with the provider is used up, not the customer's", async () => {
+    const refusals = [
+      { status: 402, errorBody: { error: { message: `Insufficient Balance on ${UPSTREAM_SECRET}`, type: 'unknown_error', param: null, code: 'invalid_request_error' } } },
+      { status: 402, errorBody: { code: 402, msg: 'insufficient balance', request_id: 'x' } },
+      { status: 429, errorBody: { error: { message: 'You exceeded your current quota, please check your plan and billing details.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } } },
+    ];
+    for (const r of refusals) {
+      up.behave(r);
+      for (const stream of [false, true]) {
+        const e = expectError(await chat({ stream }), upstream502, forbidden);
+        assert.doesNotMatch(e.message, /Insufficient Balance|insufficient balance|exceeded your current quota/);
+        assert.match(e.message, /balance or quota/);
+      }
+    }
+    up.behave({ status: 402 });
+    expectError(await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key }), upstream502, forbidden);
+    up.behave({});
+    assert.equal((await chat()).status, 200, 'the upstream is used again once it answers');
+  });
+
+  test('every 5xx says when to retry: the upstream\'s own Retry-After when it gave one, else 1 s', async () => {
+    up.behave({ status: 503, headers: { 'retry-after': '30' } });
+    for (const stream of [false, true]) {
+      const res = await chat({ stream });
+      expectError(res, upstream502, forbidden);
+      assert.equal(res.headers.get('retry-after'), '30');
+    }
+    up.behave({ status: 500 });
+    assert.equal((await chat()).headers.get('retry-after'), '1');
+    const refused = await post(`${tg.url}/v1/chat/completions`, { model: 'dead-model', messages: [{ role: 'user', content: 'hi' }] }, { key });
+    expectError(refused, upstream502, forbidden);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    up.behave({ hang: true });
+    const late = await chat();
+    expectError(late, { status: 504, type: 'api_error', code: 'upstream_timeout', param: null }, forbidden);
+    assert.equal(late.headers.get('retry-after'), '1');
+    up.behave({});
+  });
+
+  test("upstream 404 → 502: the route's upstream model is gone, not the client's model", async () => {
+    up.behave({ status: 404, errorBody: { error: { message: 'The model `upstream-flash` does not exist or you do not have access to it.', type: 'invalid_request_error', param: null, code: 'model_not_found' } } });
+    for (const stream of [false, true]) {
+      const e = expectError(await chat({ stream }), upstream502, forbidden);
+      assert.doesNotMatch(e.message, /upstream-flash|does not exist/);
+      assert.match(e.message, /does not serve the model this route is configured with/);
+    }
+    up.behave({});
   });
 
   test('upstream 429 → 429 with retry-after', async () => {

@@ -54,7 +54,7 @@ test('placeholder keys are redacted whole but their fragments are left alone', (
 test('scrubErrorInfo scrubs every member, bounds the text and keeps type and code only as identifiers', () => {
   const nasty = `http://127.0.0.1:40123/v1 ${KEY}`;
   const info = scrubErrorInfo({ message: `m ${KEY}`, type: nasty, param: KEY, code: KEY }, upstream());
-  assert.deepEqual({ ...info }, { message: 'm [redacted]', type: undefined, param: '[redacted]', code: undefined, credentialsRejected: undefined, retryAfterSeconds: undefined });
+  assert.deepEqual({ ...info }, { message: 'm [redacted]', type: undefined, param: '[redacted]', code: undefined, credentialsRejected: undefined, fundsExhausted: undefined, retryAfterSeconds: undefined });
   const ok = scrubErrorInfo({ message: 'bad', type: 'invalid_request_error', param: 'messages[0].content', code: 'invalid_value' }, upstream());
   assert.deepEqual([ok.type, ok.param, ok.code], ['invalid_request_error', 'messages[0].content', 'invalid_value']);
   assert.equal(scrubErrorInfo({ message: 'x', code: '1001' }, upstream()).code, '1001');

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 
 export type AnthropicScenario =
   | 'simple' | 'stream' | 'tools' | 'image' | 'cache-usage' | 'thinking' | 'json-schema' | 'stream-error'
-  | 'error-400' | 'error-401' | 'error-429' | 'error-500' | 'error-529';
+  | 'error-400' | 'error-400-credit-balance' | 'error-401' | 'error-402' | 'error-429' | 'error-500' | 'error-529';
 
 export interface FakeAnthropicOptions {
   /** When set, requests with another x-api-key get the 401 fixture. */
@@ -44,7 +44,9 @@ const FIXTURE_MODEL = 'claude-sonnet-4-5-20250929';
 
 const ERRORS: Record<string, { status: number; file: string; headers?: Record<string, string> }> = {
   'error-400': { status: 400, file: 'error-400.json' },
+  'error-400-credit-balance': { status: 400, file: 'error-400-credit-balance.json' },
   'error-401': { status: 401, file: 'error-401.json' },
+  'error-402': { status: 402, file: 'error-402.json' },
   'error-429': { status: 429, file: 'error-429.json', headers: { 'retry-after': '2', 'anthropic-ratelimit-input-tokens-remaining': '0' } },
   'error-500': { status: 500, file: 'error-500.json' },
   'error-529': { status: 529, file: 'error-529.json' },

@@ -320,6 +320,28 @@ describe('limit checks', () => {
     }
   });
 
+  test('a suspended account gets 402 account_suspended before any limit (403, 413, 429), and uses none of its rate window', async () => {
+    const { key, accountId } = await tg.customer({ plan: 'rpm3' });
+    for (let i = 0; i < 3; i++) assert.equal((await chat(tg, key)).status, 200);
+    expectError(await chat(tg, key), rate429('rate_limit_exceeded'));
+    assert.equal((await tg.admin('PATCH', `/accounts/${accountId}`, { suspended: true, plan: 'basic' })).status, 200);
+    const before = calls();
+    const suspended = { status: 402, type: 'insufficient_quota', code: 'account_suspended', param: null };
+    expectError(await chat(tg, key, { model: 'deepseek-v4-pro' }), suspended); // not in Basic: was 403
+    expectError(await chat(tg, key, { messages: [{ role: 'user', content: textOfTokens(130_000) }] }), suspended); // over 128K: was 413
+    assert.equal((await tg.admin('PATCH', `/accounts/${accountId}`, { plan: 'rpm3' })).status, 200);
+    expectError(await chat(tg, key), suspended); // rpm used up: was 429
+    assert.equal(calls(), before, 'the upstream was not called');
+    // Refusals while suspended use none of the window: reactivated, all 3 requests are left.
+    const fresh = await tg.customer({ plan: 'rpm3' });
+    assert.equal((await tg.admin('PATCH', `/accounts/${fresh.accountId}`, { suspended: true })).status, 200);
+    for (let i = 0; i < 5; i++) expectError(await chat(tg, fresh.key), suspended);
+    assert.equal((await tg.admin('PATCH', `/accounts/${fresh.accountId}`, { suspended: false })).status, 200);
+    const ok = await chat(tg, fresh.key);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('x-ratelimit-remaining-requests'), '2');
+  });
+
   test('changes apply to the next request: plan edits, plan assignment, key overrides', async () => {
     const { key, accountId, keyId } = await tg.customer({ plan: 'basic' });
     expectError(await chat(tg, key, { model: 'deepseek-v4-pro' }), { status: 403, type: 'permission_error', code: 'model_not_available', param: 'model' });

@@ -5,12 +5,21 @@ import type { UpstreamErrorInfo } from '../types.ts';
 // mid-stream. `type` and `code` carry Anthropic's error type verbatim (e.g.
 // "rate_limit_error", "overloaded_error"); HTTP 529 means overloaded.
 
+/**
+ * The operator's credit with Anthropic is used up: 402 billing_error, or (as the API has
+ * long answered it) 400 invalid_request_error "Your credit balance is too low to access
+ * the Anthropic API".
+ */
+const LOW_CREDIT = /credit balance is too low/i;
+
 export function anthropicErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const type = typeof e?.type === 'string' ? e.type : undefined;
+  const message = typeof e?.message === 'string' && e.message ? e.message : fallback;
   return {
-    message: typeof e?.message === 'string' && e.message ? e.message : fallback,
+    message,
     type,
     code: type,
+    ...(type === 'billing_error' || LOW_CREDIT.test(message) ? { fundsExhausted: true } : {}),
   };
 }
 

@@ -73,11 +73,15 @@ function frameErrorInfo(e: unknown): UpstreamErrorInfo {
 }
 
 function errorInfo(e: any): UpstreamErrorInfo {
+  const type = typeof e?.type === 'string' ? e.type : undefined;
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.code === 'number' ? String(e.code) : undefined;
   return {
     message: typeof e?.message === 'string' ? e.message : typeof e?.msg === 'string' ? e.msg : 'upstream error',
-    type: typeof e?.type === 'string' ? e.type : undefined,
-    code: typeof e?.code === 'string' ? e.code : typeof e?.code === 'number' ? String(e.code) : undefined,
+    type,
+    code,
     param: typeof e?.param === 'string' ? e.param : undefined,
+    // OpenAI says 429 insufficient_quota when the account's credit is used up.
+    ...(type === 'insufficient_quota' || code === 'insufficient_quota' ? { fundsExhausted: true } : {}),
   };
 }
 
