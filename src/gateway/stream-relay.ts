@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 import { toByteString } from '../protocol/byte-strings.ts';
 import { errorBody } from '../protocol/errors.ts';
-import { replaceQuoted } from '../protocol/json-text.ts';
+import { indexOfQuoted, replaceQuoted } from '../protocol/json-text.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
 import { SseFrames } from './sse-frames.ts';
@@ -51,13 +51,13 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   const encoding = bytes ? 'latin1' : 'utf8';
   /** What the relay writes itself, in the stream's form. */
   const own = bytes ? toByteString : (text: string) => text;
-  const publicModelJson = own(`"model":${JSON.stringify(o.publicModel)}`);
+  const publicModelValue = own(JSON.stringify(o.publicModel));
   ex.streamed.asBytes = bytes;
   const decoder = bytes ? null : new TextDecoder();
   // A leading byte order mark sends the stream to eventsource-parser (sse-frames.ts),
   // which drops it whether decoded or, as here, as three byte-valued characters.
   const decode = (chunk: Buffer): string => (decoder ? decoder.decode(chunk, { stream: true }) : chunk.toString('latin1'));
-  let modelNeedle: string | null | undefined; // undefined = not learned yet; null = no rewrite needed
+  let modelRewrite: { needle: string; replacement: string } | null | undefined; // undefined = not learned yet; null = no rewrite needed
   let done = false;
   let failed = false;
 
@@ -70,8 +70,8 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         case 'frames': {
           // One chunk's JSON, or a run of whole `data:` frames: the same rewrites apply.
           let text = item.kind === 'chunk' ? dataFrame(item.json) : item.text;
-          if (modelNeedle === undefined) modelNeedle = learnModelNeedle(text, publicModelJson);
-          if (modelNeedle) text = replaceQuoted(text, modelNeedle, publicModelJson);
+          if (modelRewrite === undefined) modelRewrite = learnModelRewrite(text, publicModelValue);
+          if (modelRewrite) text = replaceQuoted(text, modelRewrite.needle, modelRewrite.replacement);
           if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
           ex.streamed.push(text);
           out += text;
@@ -195,12 +195,22 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   });
 }
 
-/** The upstream may name a model differently (a dated snapshot); learn it from the first chunk. */
-function learnModelNeedle(json: string, publicModelJson: string): string | null {
-  const i = json.indexOf('"model":"');
+/**
+ * The upstream may name a model differently (a dated snapshot); learn from the first
+ * chunk the text of its `"model": "..."` member, spacing included (Python's json.dumps
+ * and pydantic v1 write `": "`), and what replaces it: the same key and spacing with the
+ * public id. Null when the chunk names no model or already names the public one.
+ */
+function learnModelRewrite(json: string, publicModel: string): { needle: string; replacement: string } | null {
+  const i = indexOfQuoted(json, 'model');
   if (i === -1) return null;
-  const end = json.indexOf('"', i + 9);
-  if (end === -1) return null;
-  const needle = json.slice(i, end + 1);
-  return needle === publicModelJson ? null : needle;
+  let j = i + 7;
+  while (json.charCodeAt(j) === 32) j++;
+  if (json.charCodeAt(j) !== 58 /* : */) return null;
+  j++;
+  while (json.charCodeAt(j) === 32) j++;
+  if (json.charCodeAt(j) !== 34 /* " */) return null;
+  const end = json.indexOf('"', j + 1);
+  if (end === -1 || json.slice(j, end + 1) === publicModel) return null;
+  return { needle: json.slice(i, end + 1), replacement: json.slice(i, j) + publicModel };
 }

@@ -93,6 +93,34 @@ describe('chat completions (streaming)', () => {
     for (const c of chunks) assert.equal(c.model, 'deepseek/deepseek-v4-flash');
   });
 
+  test('the model is rewritten in frames written with spaces, as Python json.dumps and pydantic v1 write them', async () => {
+    // FastChat and other Python servers send `{"id": "c1", "model": "upstream-flash", ...}`;
+    // the rewrite looked for `"model":"` only, so their upstream model name reached the client.
+    const spaced = (o: unknown) => `data: ${JSON.stringify(o).replace(/":/g, '": ').replace(/,"/g, ', "')}\n\n`;
+    const base = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'upstream-flash' };
+    up.behave({
+      contentType: 'text/event-stream',
+      rawBody: [
+        spaced({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }] }),
+        spaced({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+        spaced({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } }),
+        'data: [DONE]\n\n',
+      ].join(''),
+    });
+    try {
+      const got = await streamRaw({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(got.status, 200, got.text);
+      assert.ok(!got.text.includes('upstream-flash'), got.text);
+      const chunks = dataFrames(got.text).slice(0, -1);
+      assert.equal(chunks.length, 2); // Hi, finish: the usage was not asked for
+      for (const c of chunks) assert.equal(JSON.parse(c).model, 'deepseek-v4-flash');
+      // Only the model's value changes; the upstream's spacing is kept.
+      assert.ok(chunks[0]!.startsWith('{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "deepseek-v4-flash", "choices"'), chunks[0]);
+    } finally {
+      up.behave({});
+    }
+  });
+
   test('an upstream media type in capitals (TEXT/EVENT-STREAM) is still a stream', async () => {
     const frame = JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [{ index: 0, delta: { content: 'caps' }, finish_reason: null }] });
     up.behave({ contentType: 'TEXT/EVENT-STREAM; Charset=UTF-8', rawBody: `data: ${frame}\n\ndata: [DONE]\n\n` });
