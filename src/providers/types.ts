@@ -29,6 +29,10 @@ export interface ChatCall {
   /** An output cap the gateway imposes (the plan's) when the body sets none; each
    *  adapter writes it in its own protocol's field. */
   maxOutputTokens?: number | undefined;
+  /** The model's own output cap (its config's max_output_tokens), where it has one: what a
+   *  protocol that must always name a cap (Anthropic's max_tokens) sends when neither the
+   *  body nor the plan sets one. */
+  modelMaxOutputTokens?: number | undefined;
 }
 
 /** One thing to emit on the client's stream, produced from upstream events. */

@@ -7,9 +7,11 @@ import { convertToAnthropicTools } from './convert-to-anthropic-tools.ts';
 // https://docs.anthropic.com/en/api/messages
 
 /**
- * Anthropic requires max_tokens; the adapter does not know the model's output cap, so a
- * request without max_completion_tokens / max_tokens gets 4096 — accepted by every
- * current Claude model. With thinking on, the thinking budget is added on top.
+ * Anthropic requires max_tokens. A request without max_completion_tokens / max_tokens
+ * (and no plan cap) gets the model's configured max_output_tokens, as OpenAI lets such a
+ * request run to the model's limit (and the gateway reserved for that many); a model
+ * configured without one gets 4096, accepted by every current Claude model. With
+ * thinking on and no cap known, the thinking budget is added on top.
  */
 export const DEFAULT_MAX_TOKENS = 4096;
 
@@ -81,7 +83,7 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
     throw new UnsupportedFieldError('temperature', `Anthropic accepts temperature between 0 and 1, not ${b.temperature}.`);
   }
 
-  const explicitMax = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens;
+  const explicitMax = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens ?? call.modelMaxOutputTokens;
   let budget = thinkingBudget(b.reasoning_effort);
   let maxTokens: number = typeof explicitMax === 'number' ? explicitMax : DEFAULT_MAX_TOKENS;
   if (budget !== undefined) {
