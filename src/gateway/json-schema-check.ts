@@ -20,8 +20,15 @@ export function requestedSchema(body: Record<string, any>): string | undefined {
 
 /** Checks a non-streaming completion's answer against the schema. */
 export function checkAnswer(thread: SchemaCheckThread, schema: string, completion: Record<string, any>): Promise<SchemaVerdict> {
-  const message = completion?.choices?.[0]?.message;
+  const choice = completion?.choices?.[0];
+  const message = choice?.message;
   if (message?.tool_calls?.length) return Promise.resolve({ kind: 'unchecked', reason: 'tool call' }); // the model chose a tool instead of answering
+  // Answers OpenAI itself returns unmatched, each with its own signal for the client (the
+  // SDKs' parse() throws LengthFinishReasonError / ContentFilterFinishReasonError, or
+  // gives the refusal): a retry would be charged and end the same way, in a 502.
+  if (choice?.finish_reason === 'length') return Promise.resolve({ kind: 'unchecked', reason: 'cut at max tokens' });
+  if (choice?.finish_reason === 'content_filter') return Promise.resolve({ kind: 'unchecked', reason: 'content filter' });
+  if (typeof message?.refusal === 'string' && message.refusal) return Promise.resolve({ kind: 'unchecked', reason: 'refusal' });
   const content = message?.content;
   if (typeof content !== 'string') return Promise.resolve({ kind: 'invalid', violations: 'the answer has no text content' });
   return thread.check(schema, content);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import { LengthFinishReasonError } from 'openai/error';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, post, sleep } from '../helpers/http.ts';
 import { usdToPico } from '../../src/billing/money.ts';
@@ -12,9 +13,13 @@ import { usdToPico } from '../../src/billing/money.ts';
 // miss is a 502 response_format_validation_failed naming what is wrong.
 
 interface Answer {
-  content: string;
+  content: string | null;
   prompt: number;
   completion: number;
+  /** finish_reason (default 'stop'). */
+  finish?: string;
+  /** A refusal in place of the content, as OpenAI's structured outputs give one. */
+  refusal?: string;
 }
 
 /** An OpenAI-compatible upstream that gives the queued answers in order (the last one repeats). */
@@ -41,7 +46,8 @@ async function startScriptedUpstream() {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: a.content }, logprobs: null, finish_reason: 'stop' }], usage }));
+      const message = { role: 'assistant', content: a.content, ...(a.refusal !== undefined ? { refusal: a.refusal } : {}) };
+      res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message, logprobs: null, finish_reason: a.finish ?? 'stop' }], usage }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -186,6 +192,35 @@ describe('response_format json_schema validation and retry', () => {
     const ok = await post(`${tg.url}/v1/chat/completions`, request('checked', { max_tokens: 200 }), { key });
     assert.equal(ok.status, 200, ok.text);
     assert.equal(up.bodies.length, n + 3);
+  });
+
+  test('an answer cut at max_tokens (finish_reason length) is relayed as OpenAI gives it, not retried: the SDK reports the length limit', async () => {
+    // It used to count as a miss: retried (and charged) once, then a 502 that the SDK
+    // retried twice more, each time charged twice, instead of the client being told to
+    // raise max_tokens.
+    up.answer({ content: '{"city":"Par', prompt: 40, completion: 5, finish: 'length' }, { content: GOOD, prompt: 40, completion: 9 });
+    const n = up.bodies.length;
+    const { data: r, response } = await client.chat.completions.create({ ...(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming), max_completion_tokens: 5 }).withResponse();
+    assert.equal(r.choices[0]!.finish_reason, 'length');
+    assert.equal(r.choices[0]!.message.content, '{"city":"Par');
+    assert.equal(response.headers.get('x-tollgate-schema-check'), 'skipped: cut at max tokens');
+    assert.equal(up.bodies.length, n + 1, 'not retried');
+    const charge = await chargeOf(response.headers.get('x-request-id')!);
+    assert.equal(-usdToPico(charge.amount_usd), costOf(40, 5));
+    up.answer({ content: '{"city":"Par', prompt: 40, completion: 5, finish: 'length' });
+    await assert.rejects(client.chat.completions.parse({ ...(request('checked') as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming), max_completion_tokens: 5 } as any), LengthFinishReasonError);
+  });
+
+  test('a refusal (message.refusal, no content) is relayed as OpenAI gives it, not retried', async () => {
+    up.answer({ content: null, refusal: "I'm sorry, I can't help with that.", prompt: 40, completion: 10 }, { content: GOOD, prompt: 40, completion: 9 });
+    const n = up.bodies.length;
+    const { data: r, response } = await client.chat.completions.parse(request('checked') as any).withResponse();
+    assert.equal(r.choices[0]!.message.refusal, "I'm sorry, I can't help with that.");
+    assert.equal(r.choices[0]!.message.parsed, null);
+    assert.equal(response.headers.get('x-tollgate-schema-check'), 'skipped: refusal');
+    assert.equal(up.bodies.length, n + 1, 'not retried');
+    const charge = await chargeOf(response.headers.get('x-request-id')!);
+    assert.equal(-usdToPico(charge.amount_usd), costOf(40, 10));
   });
 
   test('a model with validate_json_schema: false returns the first answer, not retried', async () => {
