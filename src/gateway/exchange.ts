@@ -1,5 +1,5 @@
 import type { ApiKeyRow } from '../store/api-keys.ts';
-import type { Usage } from '../protocol/usage.ts';
+import type { PromptUsage, Usage } from '../protocol/usage.ts';
 import type { AccountState } from '../billing/account-state.ts';
 import type { Reservation } from '../billing/billing.ts';
 import type { LimitsGrant } from '../limits/limits.ts';
@@ -37,6 +37,8 @@ export class Exchange {
   usage: Usage | null = null;
   /** Some of `usage` was counted by the gateway, for an answer that came without a report. */
   usageEstimated = false;
+  /** The prompt's usage as a stream reported it before its answer, where it does. */
+  promptUsage: PromptUsage | null = null;
   /** `data:` frames already sent to the client, to count a cut stream. */
   readonly streamed = new StreamedText();
   cost: bigint | null = null;
@@ -82,12 +84,17 @@ export class Exchange {
    * Usage for billing: what the upstream reported (or the estimate made for an answer
    * that reported none), or, for a stream that ended without a report (cut, or an
    * upstream that sends none), the prompt and the text already streamed, counted with
-   * the tokenizer. Nothing streamed and nothing reported means nothing to charge.
+   * the tokenizer; the prompt as the stream reported it, where it did (with its cache
+   * reads and writes, which the text cannot tell). Nothing streamed and nothing reported
+   * means nothing to charge.
    */
   #billableUsage(): { usage: Usage | null; estimated: boolean } {
     if (this.usage) return { usage: this.usage, estimated: this.usageEstimated };
     if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
-    return { usage: this.estimatedUsage(this.streamed.completionTokens()), estimated: true };
+    const completion = this.streamed.completionTokens();
+    if (!this.promptUsage) return { usage: this.estimatedUsage(completion), estimated: true };
+    this.usageEstimated = true;
+    return { usage: { ...this.promptUsage, completion, reasoning: 0 }, estimated: true };
   }
 
   finish(rt: Runtime): void {

@@ -89,6 +89,9 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           }
           break;
         }
+        case 'prompt-usage':
+          ex.promptUsage = item.usage;
+          break;
         case 'error': {
           failed = true;
           const ge = fromErrorIn200(o.upstream, item.error);

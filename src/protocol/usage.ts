@@ -22,6 +22,13 @@ export interface Usage {
 // was, such a report was charged $0. The helpers below combine counts without hiding a
 // bad one: -5 + 10 is a plausible 5, and Math.min(100, Infinity) a plausible 100.
 
+/** The prompt's part of a usage report, known before the answer (Anthropic's message_start). */
+export type PromptUsage = Pick<Usage, 'prompt' | 'cached' | 'cacheWrite'>;
+
+export function promptPart(u: Usage): PromptUsage {
+  return { prompt: u.prompt, cached: u.cached, cacheWrite: u.cacheWrite };
+}
+
 /**
  * A token count as an upstream reported it. Absent (undefined or null) is 0: the wire
  * formats leave out counts that do not apply (cache fields; Gemini omits zero counts).

@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config/schema.ts';
-import type { Usage } from '../protocol/usage.ts';
+import type { PromptUsage, Usage } from '../protocol/usage.ts';
 
 // The contract every upstream wire protocol implements. The gateway speaks OpenAI's
 // chat-completions shape on both sides of this interface; everything provider-specific
@@ -44,6 +44,9 @@ export type StreamItem =
   /** The usage the upstream reported. `frame` is an OpenAI usage chunk (choices: []) the
    *  gateway may show the client (with usage filled in) when it asked for usage. */
   | { kind: 'usage'; usage: Usage; frame: Record<string, any> }
+  /** The prompt's usage, reported before the answer: what a stream cut before its 'usage'
+   *  is billed for its input (its output is counted from what streamed). */
+  | { kind: 'prompt-usage'; usage: PromptUsage }
   /** The upstream reported an error mid-stream. */
   | { kind: 'error'; error: UpstreamErrorInfo }
   /** The upstream finished the stream normally. */

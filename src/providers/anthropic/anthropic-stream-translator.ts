@@ -1,5 +1,5 @@
 import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
-import { writeOpenAIUsage } from '../../protocol/usage.ts';
+import { promptPart, writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertAnthropicUsage } from './convert-anthropic-usage.ts';
 import { mapAnthropicStopReason, type FinishReason } from './map-anthropic-stop-reason.ts';
 import { anthropicErrorInfo } from './parse-anthropic-error.ts';
@@ -9,7 +9,8 @@ import { encodeToolCallId } from './anthropic-tool-call-id.ts';
 // Anthropic Messages SSE → OpenAI chat.completion.chunk frames.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
 //
-//   message_start        → first chunk, delta {role:'assistant', content:''}; input usage
+//   message_start        → first chunk, delta {role:'assistant', content:''}; input usage,
+//                          as a 'prompt-usage' item for a stream cut before message_stop
 //   content_block_start  → tool_use: chunk with the call's index, id, name, arguments ''
 //   content_block_delta  → text_delta → content; thinking_delta → reasoning_content;
 //                          input_json_delta → tool_calls[index].function.arguments;
@@ -75,6 +76,8 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           if (typeof m.id === 'string') id = m.id;
           if (typeof m.model === 'string' && m.model) model = m.model;
           mergeUsage(m.usage);
+          const prompt = convertAnthropicUsage(rawUsage);
+          if (prompt) out.push({ kind: 'prompt-usage', usage: promptPart(prompt) });
           start(out);
           break;
         }

@@ -1,5 +1,5 @@
 import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
-import { writeOpenAIUsage } from '../../protocol/usage.ts';
+import { promptPart, writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertGeminiUsage } from './convert-gemini-usage.ts';
 import { mapGeminiFinishReason, type FinishReason } from './map-gemini-finish-reason.ts';
 import { geminiErrorInfo } from './parse-gemini-error.ts';
@@ -59,7 +59,12 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
         if (typeof r?.modelVersion === 'string' && r.modelVersion) model = r.modelVersion;
         out.push(chunk({ role: 'assistant', content: '' }));
       }
-      if (r?.usageMetadata) rawUsage = r.usageMetadata;
+      if (r?.usageMetadata) {
+        // The prompt's counts come on the first chunk: for a stream cut before the end.
+        const prompt = rawUsage ? null : convertGeminiUsage(r.usageMetadata);
+        if (prompt) out.push({ kind: 'prompt-usage', usage: promptPart(prompt) });
+        rawUsage = r.usageMetadata;
+      }
       const candidate = Array.isArray(r?.candidates) ? r.candidates[0] : undefined;
       const { text, reasoning, toolCalls } = readCandidateParts(candidate);
       if (reasoning) out.push(chunk({ reasoning_content: reasoning }));

@@ -126,6 +126,8 @@ test('error event → error item, nothing after it', () => {
   assert.deepEqual(items.at(-1), { kind: 'error', error: { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' } });
   assert.ok(!items.some((i) => i.kind === 'done' || i.kind === 'usage'));
   assert.equal(joined(items, 'content'), 'Once upon');
+  // What a stream cut here is billed for its input: message_start's counts.
+  assert.deepEqual(items.filter((i) => i.kind === 'prompt-usage'), [{ kind: 'prompt-usage', usage: { prompt: 12, cached: 0, cacheWrite: 0 } }]);
 });
 
 test('a stream cut before message_stop ends with an error item', () => {
