@@ -233,10 +233,13 @@ export class PlanLimits implements Limits {
     const untilMidnight = (day + 1) * DAY - now;
     const dailyRefusal = (used: number, limit: number, whose: string) => {
       const s = retryAfterSeconds(untilMidnight);
+      // The OpenAI and Anthropic SDKs wait out a Retry-After of up to 60 s; past that they
+      // retry after their own short backoff, which cannot help before midnight.
+      const noRetry: Record<string, string> = s > 60 ? { 'x-should-retry': 'false' } : {};
       return new GatewayError(
         'daily_token_limit_exceeded',
         `Daily token limit reached: ${used} of ${limit} tokens used today (UTC) by ${whose}. It resets at ${new Date((day + 1) * DAY).toISOString()}.`,
-        { headers: stateHeaders({ 'retry-after': String(s) }) },
+        { headers: stateHeaders({ 'retry-after': String(s), ...noRetry }) },
       );
     };
     if (eff.accountDaily !== null) {

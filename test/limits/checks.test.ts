@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, get, post } from '../helpers/http.ts';
@@ -288,6 +289,38 @@ describe('limit checks', () => {
       assert.equal((await chat(tg, other.body.key)).status, 200);
     } finally {
       up.behave({});
+    }
+  });
+
+  test('a daily limit hours from its reset says x-should-retry: false, so the OpenAI SDK does not retry it', async () => {
+    // The SDKs retry a 429 at once when its Retry-After is over a minute: two more
+    // refusals, seconds of backoff, and nothing else, for a limit that resets at midnight.
+    const { key, accountId } = await tg.customer({ plan: 'daily' });
+    const clock = fakeClock(tg, Date.UTC(2030, 0, 6, 12, 0, 0));
+    up.behave({ promptTokens: 3000, completionTokens: 2500 });
+    try {
+      assert.equal((await chat(tg, key)).status, 200);
+      await waitIdle(tg, accountId);
+      const r = await chat(tg, key);
+      expectError(r, rate429('daily_token_limit_exceeded'));
+      assert.equal(r.headers.get('retry-after'), '43200');
+      assert.equal(r.headers.get('x-should-retry'), 'false');
+      const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 2 });
+      const t0 = performance.now();
+      await assert.rejects(client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }), { status: 429 });
+      assert.ok(performance.now() - t0 < 400, 'no backoff, no retry');
+      await tg.gw.rt.journal.flush();
+      const log = (await tg.admin('GET', `/requests?account_id=${accountId}&limit=10`)).body.data as any[];
+      assert.equal(log.filter((row) => row.error_code === 'daily_token_limit_exceeded').length, 2, 'one refusal each, not three for the SDK');
+      // Within the minute an SDK waits out a Retry-After, a retry is worth it.
+      clock.set(Date.UTC(2030, 0, 6, 23, 59, 30));
+      const near = await chat(tg, key);
+      expectError(near, rate429('daily_token_limit_exceeded'));
+      assert.equal(near.headers.get('retry-after'), '30');
+      assert.equal(near.headers.get('x-should-retry'), null);
+    } finally {
+      up.behave({});
+      clock.restore();
     }
   });
 
