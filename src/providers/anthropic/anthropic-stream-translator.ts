@@ -15,6 +15,7 @@ import { encodeToolCallId } from './anthropic-tool-call-id.ts';
 //   content_block_delta  → text_delta → content; thinking_delta → reasoning_content;
 //                          input_json_delta → tool_calls[index].function.arguments;
 //                          signature_delta → remembered for the next tool call id
+//   content_block_stop   → a tool call that streamed no arguments gets '{}'
 //   message_delta        → stop_reason; cumulative output usage
 //   message_stop         → final chunk with finish_reason, one 'usage' item (if any
 //                          usage came), 'done'
@@ -26,6 +27,8 @@ import { encodeToolCallId } from './anthropic-tool-call-id.ts';
 interface ToolBlock {
   callIndex: number;
   asContent: boolean;
+  /** Some input_json_delta text came: a call without arguments streams none. */
+  hasArguments: boolean;
 }
 
 export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslator {
@@ -87,11 +90,11 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           if (b.type === 'tool_use') {
             if (b.name === JSON_TOOL_NAME) {
               answeredWithJsonTool = true;
-              toolBlocks.set(ev.index, { callIndex: -1, asContent: true });
+              toolBlocks.set(ev.index, { callIndex: -1, asContent: true, hasArguments: false });
               break;
             }
             const callIndex = nextCallIndex++;
-            toolBlocks.set(ev.index, { callIndex, asContent: false });
+            toolBlocks.set(ev.index, { callIndex, asContent: false, hasArguments: false });
             const callId = encodeToolCallId(String(b.id), callIndex === 0 ? signature : undefined);
             out.push(chunk({ tool_calls: [{ index: callIndex, id: callId, type: 'function', function: { name: b.name, arguments: '' } }] }));
           } else if (b.type === 'text' && typeof b.text === 'string' && b.text) {
@@ -110,9 +113,19 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           else if (d.type === 'input_json_delta' && typeof d.partial_json === 'string' && d.partial_json) {
             const tb = toolBlocks.get(ev.index);
             if (!tb) break;
+            tb.hasArguments = true;
             if (tb.asContent) out.push(chunk({ content: d.partial_json }));
             else out.push(chunk({ tool_calls: [{ index: tb.callIndex, function: { arguments: d.partial_json } }] }));
           }
+          break;
+        }
+        case 'content_block_stop': {
+          // OpenAI streams a call without arguments as "{}", as the JSON answer says it;
+          // deltas that add up to "" are not JSON, and clients parse them.
+          const tb = toolBlocks.get(ev.index);
+          if (!tb || tb.hasArguments) break;
+          tb.hasArguments = true;
+          out.push(tb.asContent ? chunk({ content: '{}' }) : chunk({ tool_calls: [{ index: tb.callIndex, function: { arguments: '{}' } }] }));
           break;
         }
         case 'message_delta':
@@ -134,7 +147,7 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           out.push({ kind: 'error', error: anthropicErrorInfo(ev.error) });
           break;
         default:
-          break; // ping, content_block_stop, and event types added later
+          break; // ping, and event types added later
       }
     },
     end(out) {
