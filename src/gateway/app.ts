@@ -8,6 +8,7 @@ import type { Runtime } from './runtime.ts';
 import { registerAdminRoutes } from '../admin/routes.ts';
 import { newRequestId } from './request-id.ts';
 import { onClientError } from './client-error.ts';
+import { CORS_HEADERS, isApiPath } from './cors.ts';
 
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
@@ -77,6 +78,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
+    if (isApiPath(request.url)) for (const h in CORS_HEADERS) reply.raw.setHeader(h, CORS_HEADERS[h]!);
     done();
   });
 

@@ -2,6 +2,7 @@ import { isAscii } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { handleExchange, type Endpoint } from './chat-completions.ts';
+import { answerPreflight, isApiPath } from './cors.ts';
 import { writeError } from './raw-reply.ts';
 import { newRequestId } from './request-id.ts';
 import type { Runtime } from './runtime.ts';
@@ -40,7 +41,10 @@ export function dataPlaneListener(
   const limit = rt.config.max_body_bytes;
   return function onRequest(req, res) {
     const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
-    if (endpoint === undefined) return fallback(req, res);
+    if (endpoint === undefined) {
+      if (req.method === 'OPTIONS' && isApiPath(req.url ?? '')) return answerPreflight(req, res);
+      return fallback(req, res);
+    }
     const id = newRequestId();
     if (state.draining) {
       req.resume();

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { GatewayError } from '../protocol/errors.ts';
+import { CORS_HEADERS } from './cors.ts';
 
 // Responses of the data plane, written to node:http directly: one writeHead with every
 // header at once (no per-header setHeader), the body in the same write.
@@ -18,14 +19,14 @@ export function writeError(res: ServerResponse, requestId: string, err: GatewayE
     res.end();
     return;
   }
-  const out: Record<string, string> = { 'x-request-id': requestId, ...headers };
+  const out: Record<string, string> = { 'x-request-id': requestId, ...CORS_HEADERS, ...headers };
   if (err.headers) Object.assign(out, err.headers);
   try {
     writeJson(res, err.status, out, err.toBody(requestId));
   } catch {
     // A header node:http refuses (a bug of ours) must not leave the client waiting:
     // the error goes out with the request id alone.
-    if (!res.headersSent) writeJson(res, err.status, { 'x-request-id': requestId }, err.toBody(requestId));
+    if (!res.headersSent) writeJson(res, err.status, { 'x-request-id': requestId, ...CORS_HEADERS }, err.toBody(requestId));
     else res.end();
   }
 }
