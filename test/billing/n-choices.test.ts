@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startFakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway } from '../helpers/gateway.ts';
+import { startGatewayOnFakeOpenAI } from '../helpers/gateway.ts';
 import { usdToPico } from '../../src/billing/money.ts';
 
 // `n` asks for n choices of up to max_tokens each, and OpenAI bills the completion
@@ -11,15 +10,7 @@ import { usdToPico } from '../../src/billing/money.ts';
 
 const OUTPUT_PICO_PER_TOKEN = 300_000n; // deepseek-v4-flash: $0.30 per 1M output tokens
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }) {
-  const up = await startFakeOpenAI();
-  const tg = await startTestGateway({ upstream: up.baseUrl });
-  t.after(async () => {
-    await tg.close();
-    await up.close();
-  });
-  return { up, tg };
-}
+const setup = startGatewayOnFakeOpenAI;
 
 test('the reservation of a request with n choices covers n times the output cap', async (t) => {
   const { up, tg } = await setup(t);

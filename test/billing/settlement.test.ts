@@ -3,22 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startGatewayOnFakeOpenAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { usdToPico, picoToUsd } from '../../src/billing/money.ts';
 import { countTextTokens } from '../../src/limits/token-count.ts';
 
 // Reserve-then-settle against a real gateway and a real upstream, every hard case.
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{ up: FakeOpenAI; tg: TestGateway }> {
-  const up = await startFakeOpenAI();
-  const tg = await startTestGateway({ upstream: up.baseUrl });
-  t.after(async () => {
-    await tg.close();
-    await up.close();
-  });
-  return { up, tg };
-}
+const setup = startGatewayOnFakeOpenAI;
 
 async function account(tg: TestGateway, id: string) {
   const r = await tg.admin('GET', `/accounts/${id}`);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { validateConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/gateway/start.ts';
+import { startFakeOpenAI, type FakeOpenAI } from './fake-openai.ts';
 
 // Starts a real gateway (in this process, on 127.0.0.1 port 0, with a fresh SQLite file)
 // and talks to it only over HTTP, as a client and an operator would.
@@ -86,4 +87,15 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A fake OpenAI upstream and a gateway with the default config in front of it, both closed when the test ends. */
+export async function startGatewayOnFakeOpenAI(t: { after: (fn: () => Promise<void>) => void }): Promise<{ up: FakeOpenAI; tg: TestGateway }> {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ upstream: up.baseUrl });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  return { up, tg };
 }
