@@ -35,6 +35,7 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   // far past any balance either way.
   const choices = typeof out.n === 'number' ? out.n : 1;
   const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  ex.outputReserved = perChoice;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
   ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);

@@ -189,7 +189,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const model = resolveModel(rt, ex, info.model, 'chat');
   const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
   abortOnClientClose(res, ex);
-  const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap, modelMaxOutputTokens: model.maxOutputTokens });
+  const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap, modelMaxOutputTokens: model.maxOutputTokens, reservedOutputTokens: ex.outputReserved });
   const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
 
   if (!info.stream) {

@@ -33,6 +33,9 @@ export interface ChatCall {
    *  protocol that must always name a cap (Anthropic's max_tokens) sends when neither the
    *  body nor the plan sets one. */
   modelMaxOutputTokens?: number | undefined;
+  /** The output per choice the gateway reserved money for: a protocol that picks a cap
+   *  itself (Anthropic's max_tokens with thinking) stays within it. */
+  reservedOutputTokens?: number | undefined;
 }
 
 /** One thing to emit on the client's stream, produced from upstream events. */

@@ -95,7 +95,15 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
       }
       budget = Math.min(budget, explicitMax - 1);
     } else {
-      maxTokens = budget + DEFAULT_MAX_TOKENS;
+      // No cap from the client, plan or model: the budget on top of the default answer,
+      // but within the output the gateway reserved for; past it, the budget gives way so
+      // that the answer keeps its default room. 32,768 + 4096 used to be sent against a
+      // reservation of 16,384, and the upstream billed what the customer could not cover.
+      maxTokens = Math.min(budget + DEFAULT_MAX_TOKENS, call.reservedOutputTokens ?? Infinity);
+      if (maxTokens <= MIN_THINKING_BUDGET) {
+        throw new UnsupportedFieldError('reasoning_effort', `Anthropic thinking needs max_completion_tokens above ${MIN_THINKING_BUDGET}.`);
+      }
+      budget = Math.min(Math.max(MIN_THINKING_BUDGET, Math.min(budget, maxTokens - DEFAULT_MAX_TOKENS)), maxTokens - 1);
     }
   }
 
