@@ -34,6 +34,12 @@ export interface StreamRelayOptions {
 
 const DONE = 'data: [DONE]\n\n';
 
+// `"usage":null` as a member, unspaced or as Python's json.dumps writes it (`, "usage": null`).
+const NULL_USAGE = /, ?"usage": ?null|"usage": ?null,? ?/g;
+function hasNullUsage(text: string): boolean {
+  return text.includes('usage":null') || text.includes('usage": null');
+}
+
 /** One event's data as a frame. Data with line breaks (an upstream's multi-line event,
  * joined by the parser) keeps one `data:` line per line, so the client reads the same data. */
 function dataFrame(data: string): string {
@@ -72,7 +78,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           let text = item.kind === 'chunk' ? dataFrame(item.json) : item.text;
           if (modelRewrite === undefined) modelRewrite = learnModelRewrite(text, publicModelValue);
           if (modelRewrite) text = replaceQuoted(text, modelRewrite.needle, modelRewrite.replacement);
-          if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && text.includes('usage":null')) text = text.replace(/,"usage":null|"usage":null,?/g, '');
+          if (!o.includeUsage && (item.kind === 'chunk' || item.mentionsUsage) && hasNullUsage(text)) text = text.replace(NULL_USAGE, '');
           ex.streamed.push(text);
           out += text;
           break;

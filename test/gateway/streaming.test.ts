@@ -93,7 +93,7 @@ describe('chat completions (streaming)', () => {
     for (const c of chunks) assert.equal(c.model, 'deepseek/deepseek-v4-flash');
   });
 
-  test('the model is rewritten in frames written with spaces, as Python json.dumps and pydantic v1 write them', async () => {
+  test('the model is rewritten, and "usage": null dropped, in frames written with spaces, as Python json.dumps and pydantic v1 write them', async () => {
     // FastChat and other Python servers send `{"id": "c1", "model": "upstream-flash", ...}`;
     // the rewrite looked for `"model":"` only, so their upstream model name reached the client.
     const spaced = (o: unknown) => `data: ${JSON.stringify(o).replace(/":/g, '": ').replace(/,"/g, ', "')}\n\n`;
@@ -101,8 +101,8 @@ describe('chat completions (streaming)', () => {
     up.behave({
       contentType: 'text/event-stream',
       rawBody: [
-        spaced({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }] }),
-        spaced({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+        spaced({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }], usage: null }),
+        spaced({ ...base, usage: null, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
         spaced({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } }),
         'data: [DONE]\n\n',
       ].join(''),
@@ -114,8 +114,11 @@ describe('chat completions (streaming)', () => {
       const chunks = dataFrames(got.text).slice(0, -1);
       assert.equal(chunks.length, 2); // Hi, finish: the usage was not asked for
       for (const c of chunks) assert.equal(JSON.parse(c).model, 'deepseek-v4-flash');
-      // Only the model's value changes; the upstream's spacing is kept.
+      // Only the model's value changes; the upstream's spacing is kept. The `"usage": null`
+      // an upstream writes into every chunk once asked for usage goes, as unspaced it does.
       assert.ok(chunks[0]!.startsWith('{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "deepseek-v4-flash", "choices"'), chunks[0]);
+      for (const c of chunks) assert.ok(!c.includes('usage'), c);
+      assert.ok(chunks[1]!.startsWith('{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "deepseek-v4-flash", "choices": [{'), chunks[1]);
     } finally {
       up.behave({});
     }
