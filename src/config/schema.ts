@@ -28,6 +28,10 @@ export const providerSchema = z.strictObject({
   max_tokens_field: z.enum(['max_tokens', 'max_completion_tokens']).default('max_tokens'),
   /** Circuit breaker: open after this many consecutive failures, probe again after cooldown_ms. */
   breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: positiveInt.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
+  /** The operator's agreement with this provider keeps no prompts or answers (OpenAI's
+   *  zero data retention, say): only such providers serve a request that asks for it
+   *  (`x-tollgate-zero-retention: true`, or idclinks' `idc-no-retention: true`). */
+  zero_retention: z.boolean().default(false),
   /** Simulated upstreams are only allowed by `tollgate demo` and tests. */
   simulated: z.boolean().default(false),
 });

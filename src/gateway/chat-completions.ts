@@ -18,6 +18,7 @@ import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
 import type { UpstreamResponse } from './upstream-call.ts';
+import { wantsZeroRetention, zeroRetentionModel } from './zero-retention.ts';
 import { fromErrorIn200, fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
 
 // The data-plane pipeline:
@@ -42,6 +43,7 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
     const account = rt.accounts.get(ex.key.accountId);
     ex.account = account instanceof Promise ? await account : account;
     if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');
+    ex.zeroRetention = wantsZeroRetention(req.headers);
     await (endpoint === 'chat' ? chat(rt, ex, body, res, bodyBytes) : embeddings(rt, ex, body, res, bodyBytes));
   } catch (err) {
     if (!(err instanceof GatewayError)) {
@@ -70,8 +72,14 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
   if (model.type !== type) {
     throw new GatewayError('invalid_request', `The model '${id}' is ${model.type === 'chat' ? 'a chat' : 'an embedding'} model; use ${model.type === 'chat' ? '/v1/chat/completions' : '/v1/embeddings'}.`, { param: 'model' });
   }
-  ex.model = model;
-  return model;
+  if (!ex.zeroRetention) {
+    ex.model = model;
+    return model;
+  }
+  const restricted = zeroRetentionModel(model, id);
+  ex.headers['x-tollgate-zero-retention'] = 'true';
+  ex.model = restricted;
+  return restricted;
 }
 
 /** Aborts the upstream call when the client goes away before the response is complete. */

@@ -30,6 +30,8 @@ export class Exchange {
   grant: LimitsGrant | null = null;
   /** The plan's output cap, for a request that set no max tokens of its own. */
   outputCap: number | undefined;
+  /** The client asked that only zero-retention providers serve it (zero-retention.ts). */
+  zeroRetention = false;
   /** Output tokens per choice the reservation covers. */
   outputReserved: number | undefined;
   reservation: Reservation | null = null;

@@ -20,6 +20,7 @@ export const ERRORS = {
   invalid_json: { status: 400, type: 'invalid_request_error' },
   unsupported_parameter: { status: 400, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  zero_retention_unavailable: { status: 400, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },
   insufficient_funds: { status: 402, type: 'insufficient_quota' },

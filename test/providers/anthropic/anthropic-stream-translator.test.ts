@@ -106,7 +106,7 @@ test('streamed thinking round-trips: the second request carries the thinking blo
       { role: 'assistant', content: null, reasoning_content: joined(items, 'reasoning_content'), tool_calls: calls },
       { role: 'tool', tool_call_id: calls[0].id, content: '18 C' },
     ],
-  }), { id: 'a', kind: 'anthropic' as any, base_url: 'http://x', api_key: 'k', headers: {}, timeout_ms: 1000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false });
+  }), { id: 'a', kind: 'anthropic' as any, base_url: 'http://x', api_key: 'k', headers: {}, timeout_ms: 1000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false });
   const sent = JSON.parse(req.body);
   assert.equal(sent.messages[1].content[0].type, 'thinking');
   assert.match(sent.messages[1].content[0].signature, /^EqQBCgIYAhIM/);

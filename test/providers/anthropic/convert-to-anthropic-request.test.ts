@@ -6,7 +6,7 @@ import type { ProviderConfig } from '../../../src/config/schema.ts';
 
 const provider: ProviderConfig = {
   id: 'anthropic', kind: 'anthropic' as any, base_url: 'https://api.anthropic.com/v1', api_key: 'sk-ant-test',
-  headers: {}, timeout_ms: 120_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false,
+  headers: {}, timeout_ms: 120_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false,
 };
 const MODEL = 'claude-sonnet-4-5-20250929';
 

@@ -10,7 +10,7 @@ let fake: FakeAnthropic;
 let provider: ProviderConfig;
 before(async () => {
   fake = await startFakeAnthropic({ apiKey: 'sk-ant-fake', eventDelayMs: 1 });
-  provider = { id: 'anthropic', kind: 'anthropic' as any, base_url: fake.baseUrl, api_key: 'sk-ant-fake', headers: {}, timeout_ms: 10_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false };
+  provider = { id: 'anthropic', kind: 'anthropic' as any, base_url: fake.baseUrl, api_key: 'sk-ant-fake', headers: {}, timeout_ms: 10_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false };
 });
 after(() => fake.close());
 

@@ -43,7 +43,7 @@ test('a second turn built from the parsed tool calls sends the signature back', 
     body: { messages: [{ role: 'user', content: 'Weather?' }, { role: 'assistant', content: null, tool_calls: calls }, ...calls.map((c: any) => ({ role: 'tool', tool_call_id: c.id, content: '{"temp_c":18}' }))] },
     upstreamModel: 'gemini-3-pro-preview',
     stream: false,
-  }, { id: 'g', kind: 'gemini' as any, base_url: 'http://x', api_key: 'k', headers: {}, timeout_ms: 1000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false });
+  }, { id: 'g', kind: 'gemini' as any, base_url: 'http://x', api_key: 'k', headers: {}, timeout_ms: 1000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false });
   const sent = JSON.parse(req.body);
   assert.deepEqual(sent.contents[1].parts, [
     { functionCall: { name: 'get_weather', args: { location: 'San Francisco, CA', unit: 'celsius' } }, thoughtSignature: 'CiQB0e2Kb7Ls2j5Jm3QyV3n8yCjT0Q1i6mRkq7cR6Hq9bWx0dH4KUgHR7YpH3vRz1mYq8tZ2Lw==' },

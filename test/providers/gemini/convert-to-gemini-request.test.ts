@@ -6,7 +6,7 @@ import type { ProviderConfig } from '../../../src/config/schema.ts';
 
 const provider: ProviderConfig = {
   id: 'gemini', kind: 'gemini' as any, base_url: 'https://generativelanguage.googleapis.com/v1beta', api_key: 'AIza-test',
-  headers: {}, timeout_ms: 120_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false,
+  headers: {}, timeout_ms: 120_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false,
 };
 
 function build(body: Record<string, any>, opts: { stream?: boolean; model?: string } = {}) {

@@ -10,7 +10,7 @@ let fake: FakeGemini;
 let provider: ProviderConfig;
 before(async () => {
   fake = await startFakeGemini({ apiKey: 'AIza-fake', eventDelayMs: 1 });
-  provider = { id: 'gemini', kind: 'gemini' as any, base_url: fake.baseUrl, api_key: 'AIza-fake', headers: {}, timeout_ms: 10_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, simulated: false };
+  provider = { id: 'gemini', kind: 'gemini' as any, base_url: fake.baseUrl, api_key: 'AIza-fake', headers: {}, timeout_ms: 10_000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false };
 });
 after(() => fake.close());
 
