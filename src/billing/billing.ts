@@ -120,6 +120,11 @@ export class Billing {
     return true;
   }
 
+  /** Reservations held by requests in flight. */
+  get openReservations(): number {
+    return this.#open.size;
+  }
+
   /** What `usage` costs under `r`, or null when the report is not believable (see settle). */
   #costOf(r: Reservation, usage: Usage): Pico | null {
     // Readers keep a count that is not whole as it came (protocol/usage.ts reportedCount).

@@ -94,7 +94,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const path = file ?? env.TOLLGATE_CONFIG;
   const raw = path ? (interpolate(readConfigFile(path), env) as Record<string, unknown>) : {};
   // An empty value (`${TOLLGATE_ADMIN_TOKEN:-}`) means "not set".
-  for (const k of ['admin_token', 'secret'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
+  for (const k of ['admin_token', 'secret', 'metrics_token'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
   if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
   if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
   // Where to listen, for containers and platforms that hand the address in the environment;

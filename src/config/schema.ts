@@ -82,6 +82,8 @@ export const configSchema = z
     }).default({ host: '127.0.0.1', port: 8080 }),
     storage: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path> (postgres:// arrives with scale-out)').default('sqlite:./data/tollgate.db'),
     admin_token: z.string().min(16, 'admin_token must be at least 16 characters').optional(),
+    /** A read-only token for GET /metrics (a Prometheus scraper need not hold the admin token). */
+    metrics_token: z.string().min(16, 'metrics_token must be at least 16 characters').optional(),
     /** HMAC key for hashing API keys; generated and stored in the database when absent. */
     secret: z.string().min(32, 'secret must be at least 32 characters').optional(),
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),

@@ -6,6 +6,7 @@ import { getModelHandler, listModelsHandler } from './models-routes.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
 import { registerAdminRoutes } from '../admin/routes.ts';
+import { registerMetricsRoute } from '../metrics/routes.ts';
 import { newRequestId } from './request-id.ts';
 import { onClientError } from './client-error.ts';
 import { CORS_HEADERS, isApiPath } from './cors.ts';
@@ -107,5 +108,6 @@ export function buildApp(rt: Runtime): FastifyInstance {
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
 
   registerAdminRoutes(app, rt);
+  registerMetricsRoute(app, rt);
   return app;
 }

@@ -115,6 +115,21 @@ export class Exchange {
       if (settled.rejected) usage = null;
     }
     this.grant?.release(usage ? usage.prompt + usage.completion : 0);
+    const latencyMs = performance.now() - this.startedAt;
+    rt.metrics.observe({
+      endpoint: this.endpoint,
+      model: this.model?.id ?? null,
+      provider: this.route?.upstream.id ?? null,
+      status: this.status,
+      stream: this.stream,
+      failover: this.failover,
+      promptTokens: usage?.prompt ?? 0,
+      cachedTokens: usage?.cached ?? 0,
+      completionTokens: usage?.completion ?? 0,
+      cost: this.cost,
+      latencyMs,
+      ttfbMs: this.ttfbMs,
+    });
     rt.journal.record({
       id: this.id,
       created_at: this.startedAtMs,
@@ -133,7 +148,7 @@ export class Exchange {
       completion_tokens: usage?.completion ?? 0,
       cost: this.cost,
       ttfb_ms: this.ttfbMs === null ? null : Math.round(this.ttfbMs),
-      latency_ms: Math.round(performance.now() - this.startedAt),
+      latency_ms: Math.round(latencyMs),
       failover: this.failover ? 1 : 0,
       prices: this.reservation ? pricesToJsonText(this.reservation.prices) : null,
       reserved: this.reservation?.amount ?? null,

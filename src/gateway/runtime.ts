@@ -8,6 +8,7 @@ import type { AccountStates } from '../billing/account-state.ts';
 import type { Billing } from '../billing/billing.ts';
 import type { Limits } from '../limits/limits.ts';
 import type { SchemaCheckThread } from './json-schema-thread.ts';
+import type { RequestMetrics } from '../metrics/request-metrics.ts';
 
 /** Everything the request pipeline needs, built once at start (see start.ts). */
 export interface Runtime {
@@ -27,6 +28,8 @@ export interface Runtime {
   readonly secret: string;
   /** SHA-256 of the admin token. */
   readonly adminTokenHash: string;
+  /** What finished requests add up to, for GET /metrics. */
+  readonly metrics: RequestMetrics;
   /** Requests being served right now. */
   inFlight: number;
 }

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { RequestMetrics } from '../metrics/request-metrics.ts';
 import type { Config } from '../config/schema.ts';
 import { openStore, sqliteFile, sqliteHandle } from '../store/open.ts';
 import { startWorkerJournalSink } from '../store/worker-journal-sink.ts';
@@ -80,6 +81,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     schemaCheck: new SchemaCheckThread(),
     secret,
     adminTokenHash,
+    metrics: new RequestMetrics(),
     inFlight: 0,
   };
   const app = buildApp(rt);
