@@ -56,6 +56,10 @@ export type JournalSink = (batch: JournalBatch) => void | Promise<void>;
 // operator loses their revenue; no customer is charged for anything unrecorded).
 // close() flushes everything, so a graceful shutdown loses nothing.
 
+/** How long close() goes on retrying a failed commit: within systemd's 90 s stop timeout. */
+const CLOSE_RETRY_MS = 30_000;
+const CLOSE_RETRY_PAUSE_MS = 500;
+
 export class WriteBehind {
   readonly #sink: JournalSink;
   readonly #log: Logger;
@@ -139,7 +143,22 @@ export class WriteBehind {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Flushes everything, retrying a commit that fails (another process holding the
+   * store's write lock past the busy timeout, say) for up to `giveUpMs`. Trying once, a
+   * shutdown lost every record and charge still queued whenever that commit failed.
+   */
+  async close(giveUpMs = CLOSE_RETRY_MS): Promise<void> {
+    const deadline = Date.now() + giveUpMs;
     await this.flush();
+    while (this.pending > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#log.error({ pending: this.pending }, 'journal could not be written before shutdown; the queued request records and charges are lost');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(CLOSE_RETRY_PAUSE_MS, left)));
+      await this.flush();
+    }
   }
 }
