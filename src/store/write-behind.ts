@@ -72,7 +72,7 @@ export class WriteBehind {
   #reservesRetry: ReserveRow[] = [];
   #settles: SettleRow[] = [];
   #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> = Promise.resolve();
+  #flushing: Promise<boolean> = Promise.resolve(true);
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -111,7 +111,8 @@ export class WriteBehind {
     return this.#records.length + this.#reserves.size + this.#reservesRetry.length + this.#settles.length;
   }
 
-  flush(): Promise<void> {
+  /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */
+  flush(): Promise<boolean> {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -120,8 +121,8 @@ export class WriteBehind {
     return this.#flushing;
   }
 
-  async #flushNow(): Promise<void> {
-    if (this.pending === 0) return;
+  async #flushNow(): Promise<boolean> {
+    if (this.pending === 0) return true;
     const records = this.#records;
     const reserves = this.#reservesRetry.concat(Array.from(this.#reserves.values()));
     const settles = this.#settles;
@@ -131,6 +132,7 @@ export class WriteBehind {
     this.#settles = [];
     try {
       await this.#sink({ records, reserves, settles });
+      return true;
     } catch (err) {
       this.#log.error({ err, records: records.length, reserves: reserves.length, settles: settles.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);
@@ -140,6 +142,7 @@ export class WriteBehind {
         this.#timer = setTimeout(() => void this.flush(), Math.max(this.#flushMs, 1000));
         this.#timer.unref();
       }
+      return false;
     }
   }
 
