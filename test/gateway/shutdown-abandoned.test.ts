@@ -22,7 +22,7 @@ after(async () => {
 });
 
 test('SIGTERM with streams whose clients leave during the drain: each is recorded and charged for what it streamed', async (t) => {
-  const up = await startFakeOpenAI({ text: 'w '.repeat(100).trim(), chunkDelayMs: 50, promptTokens: 10, completionTokens: 100 });
+  const up = await startFakeOpenAI({ text: 'w '.repeat(200).trim(), chunkDelayMs: 50, promptTokens: 10, completionTokens: 200 });
   t.after(() => up.close());
   const gw = await startServeProcess(
     dir,
