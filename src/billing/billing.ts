@@ -214,7 +214,13 @@ export class Billing {
    */
   async resolveOrphans(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
-    const live = this.#open;
+    // A request that settled a moment ago is no longer open, yet its reservation row is
+    // deleted only by the journal's next commit: released here, its ledger said "not
+    // charged" beside its charge. So take the requests open now, then commit what is
+    // queued: a row of none of them is then a crashed process's (a request that settled
+    // before the snapshot has had its row deleted; one admitted since is newer than the cutoff).
+    const live = new Set(this.#open);
+    if (!(await this.#journal.flush())) return 0; // the store is failing; the next sweep retries
     const rows = (await this.#db.selectFrom('reservations').selectAll().where('created_at', '<', BigInt(cutoff)).execute()).filter((r) => !live.has(r.request_id));
     if (rows.length === 0) return 0;
     await this.#db.transaction().execute(async (trx) => {

@@ -35,6 +35,18 @@ export interface StartOptions {
   allowSimulated?: boolean;
 }
 
+/**
+ * Resolves once no request is being served. The server closes when its last connection
+ * does, and a client that leaves mid-request closes its connection before its exchange
+ * has finished (the upstream call is aborted, then the request is settled and recorded):
+ * flushing the journal at that point lost every such request, its charge for the text
+ * already streamed, and left its reservation open. Polled, so the hot path pays nothing;
+ * an exchange whose client is gone ends within a few ticks of its upstream's abort.
+ */
+async function exchangesFinished(rt: Runtime): Promise<void> {
+  while (rt.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+}
+
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] });
   const simulated = config.providers.filter((p) => p.simulated).map((p) => p.id);
@@ -117,6 +129,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       closing ??= (async () => {
         clearInterval(sweep);
         await app.close();
+        await exchangesFinished(rt);
         await rt.schemaCheck.close();
         await journal.close();
         await worker?.close();

@@ -25,10 +25,19 @@ export async function createLimits(config: Config, db: Db, log: Logger): Promise
   // not by scanning the whole log: there is no index on created_at, and left to itself
   // the planner walks the account index for the GROUP BY. MATERIALIZED keeps the range
   // scan apart from the grouping (SQLite and PostgreSQL alike).
+  // A request's tokens count for the day it ended in (release() books them then), so
+  // the rows are those that ended today: started today, or up to request_timeout_ms
+  // before (the longest a request runs) and still running at midnight. Taken by their
+  // start, a request across midnight counted today until a restart and then no more.
   const rows = await db
     .with(
       (cte) => cte('today').materialized(),
-      (q) => q.selectFrom('requests').select(['account_id', 'key_id', 'prompt_tokens', 'completion_tokens']).where('id', '>=', requestIdFloor(dayStart)).where('created_at', '>=', BigInt(dayStart)),
+      (q) =>
+        q
+          .selectFrom('requests')
+          .select(['account_id', 'key_id', 'prompt_tokens', 'completion_tokens'])
+          .where('id', '>=', requestIdFloor(dayStart - config.request_timeout_ms))
+          .where((eb) => eb.or([eb('created_at', '>=', BigInt(dayStart)), eb(sql`created_at + latency_ms`, '>', BigInt(dayStart))])),
     )
     .selectFrom('today')
     .select(['account_id', 'key_id', sql<bigint | number>`sum(prompt_tokens + completion_tokens)`.as('tokens')])

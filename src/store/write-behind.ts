@@ -56,6 +56,10 @@ export type JournalSink = (batch: JournalBatch) => void | Promise<void>;
 // operator loses their revenue; no customer is charged for anything unrecorded).
 // close() flushes everything, so a graceful shutdown loses nothing.
 
+/** How long close() goes on retrying a failed commit: within systemd's 90 s stop timeout. */
+const CLOSE_RETRY_MS = 30_000;
+const CLOSE_RETRY_PAUSE_MS = 500;
+
 export class WriteBehind {
   readonly #sink: JournalSink;
   readonly #log: Logger;
@@ -68,7 +72,7 @@ export class WriteBehind {
   #reservesRetry: ReserveRow[] = [];
   #settles: SettleRow[] = [];
   #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> = Promise.resolve();
+  #flushing: Promise<boolean> = Promise.resolve(true);
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -107,7 +111,8 @@ export class WriteBehind {
     return this.#records.length + this.#reserves.size + this.#reservesRetry.length + this.#settles.length;
   }
 
-  flush(): Promise<void> {
+  /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */
+  flush(): Promise<boolean> {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -116,8 +121,8 @@ export class WriteBehind {
     return this.#flushing;
   }
 
-  async #flushNow(): Promise<void> {
-    if (this.pending === 0) return;
+  async #flushNow(): Promise<boolean> {
+    if (this.pending === 0) return true;
     const records = this.#records;
     const reserves = this.#reservesRetry.concat(Array.from(this.#reserves.values()));
     const settles = this.#settles;
@@ -127,6 +132,7 @@ export class WriteBehind {
     this.#settles = [];
     try {
       await this.#sink({ records, reserves, settles });
+      return true;
     } catch (err) {
       this.#log.error({ err, records: records.length, reserves: reserves.length, settles: settles.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);
@@ -136,10 +142,26 @@ export class WriteBehind {
         this.#timer = setTimeout(() => void this.flush(), Math.max(this.#flushMs, 1000));
         this.#timer.unref();
       }
+      return false;
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Flushes everything, retrying a commit that fails (another process holding the
+   * store's write lock past the busy timeout, say) for up to `giveUpMs`. Trying once, a
+   * shutdown lost every record and charge still queued whenever that commit failed.
+   */
+  async close(giveUpMs = CLOSE_RETRY_MS): Promise<void> {
+    const deadline = Date.now() + giveUpMs;
     await this.flush();
+    while (this.pending > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#log.error({ pending: this.pending }, 'journal could not be written before shutdown; the queued request records and charges are lost');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(CLOSE_RETRY_PAUSE_MS, left)));
+      await this.flush();
+    }
   }
 }

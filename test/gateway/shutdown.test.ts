@@ -19,25 +19,27 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('SIGTERM drains an in-flight stream, then exits 0 with every request recorded', async (t) => {
-  const up = await startFakeOpenAI();
-  t.after(() => up.close());
-  const adminToken = 'shutdown-admin-token-0123456789';
-  const gw = await startServeProcess(
-    dir,
-    `flush_interval_ms: 5000  # longer than the test: records must be flushed by the shutdown
+/** One model on the fake upstream; journal commits 5 s apart, longer than a test, so
+ *  whatever reaches the store was written by the shutdown's flush. */
+function configOn(upstream: string): string {
+  return `flush_interval_ms: 5000
 providers:
   - id: fake
     kind: openai
-    base_url: ${up.baseUrl}
+    base_url: ${upstream}
     api_key: ${UPSTREAM_SECRET}
 models:
   - id: deepseek-v4-flash
     upstreams: [{ provider: fake, model: upstream-flash }]
     pricing: { input: "0.16", output: "0.30" }
-`,
-    { adminToken },
-  );
+`;
+}
+
+test('SIGTERM drains an in-flight stream, then exits 0 with every request recorded', async (t) => {
+  const up = await startFakeOpenAI();
+  t.after(() => up.close());
+  const adminToken = 'shutdown-admin-token-0123456789';
+  const gw = await startServeProcess(dir, configOn(up.baseUrl), { adminToken });
   proc = gw.proc;
   const { url } = gw;
   const { accountId, key } = await gw.customer();
@@ -117,6 +119,63 @@ models:
     const charge = db.prepare("SELECT amount FROM ledger WHERE request_id = ? AND kind = 'charge'").get(slowId) as any;
     assert.ok(charge && charge.amount < 0, 'the stream was charged');
     assert.equal((db.prepare('SELECT count(*) AS n FROM reservations').get() as any).n, 0);
+  } finally {
+    db.close();
+  }
+});
+
+// SIGTERM under load, with the clients leaving during the drain (a load balancer closing
+// its connections, users pressing stop). Their connections close at once, so the server
+// is closed before their exchanges have finished; the journal used to be flushed and
+// closed right then, and every one of those requests was lost: no record, no charge for
+// the text already streamed, and its reservation left open in the store.
+
+test('SIGTERM with streams whose clients leave during the drain: each is recorded and charged for what it streamed', async (t) => {
+  const up = await startFakeOpenAI({ text: 'w '.repeat(200).trim(), chunkDelayMs: 50, promptTokens: 10, completionTokens: 200 });
+  t.after(() => up.close());
+  const gw = await startServeProcess(dir, configOn(up.baseUrl));
+  proc = gw.proc;
+  const { accountId, key } = await gw.customer('10');
+  const N = 30;
+  const clients = await Promise.all(
+    Array.from({ length: N }, async () => {
+      const ac = new AbortController();
+      const r = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: ac.signal,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(r.status, 200);
+      const reader = r.body!.getReader();
+      // Some text has been streamed, so each of them has something to be charged for.
+      let seen = '';
+      while (!seen.includes('"content":"w"')) seen += new TextDecoder().decode((await reader.read()).value);
+      return { ac, id: r.headers.get('x-request-id')!, reader };
+    }),
+  );
+
+  proc.child.kill('SIGTERM');
+  await proc.waitFor(new RegExp(`SIGTERM: draining ${N} in-flight`));
+  for (const c of clients) c.ac.abort();
+  assert.deepEqual(await proc.exited, { code: 0, signal: null }, proc.stderr());
+
+  const db = new Database(join(dir, 'tollgate.db'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT id, error_code, completion_tokens, cost FROM requests WHERE account_id = ?').all(accountId) as any[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const c of clients) {
+      const r = byId.get(c.id);
+      assert.ok(r, `request ${c.id} recorded (${rows.length} of ${N} were)`);
+      assert.equal(r.error_code, 'client_closed');
+      assert.ok(r.completion_tokens > 0 && r.cost > 0, `${c.id} charged for the text it streamed`);
+      const charge = db.prepare("SELECT amount FROM ledger WHERE request_id = ? AND kind = 'charge'").get(c.id) as any;
+      assert.equal(charge?.amount, -r.cost, `${c.id}: its ledger charge is its logged cost`);
+    }
+    assert.equal((db.prepare('SELECT count(*) AS n FROM reservations').get() as any).n, 0, 'no reservation left open');
+    const sum = db.prepare('SELECT sum(amount) AS s FROM ledger WHERE account_id = ?').get(accountId) as any;
+    const balance = db.prepare('SELECT balance FROM accounts WHERE id = ?').get(accountId) as any;
+    assert.equal(balance.balance, sum.s, 'balance = sum of its ledger');
   } finally {
     db.close();
   }
