@@ -64,7 +64,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     parsed = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    // The parser's message goes on to quote the offending lines, which may hold a key
+    // written into the file: only its first line (what is wrong, and where) is shown.
+    const what = (err as Error).message.split('\n')[0]!.replace(/:$/, '');
+    throw new ConfigError(`config file ${path} is not valid YAML: ${what}`);
   }
   if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
     throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);

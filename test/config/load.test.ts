@@ -171,6 +171,34 @@ describe('config validation names the bad path', () => {
     rejects(`listen_port: 1\n${PROVIDER}`, {}, 'listen_port');
   });
 
+  test('an empty listen.host is refused: Node would listen on every interface', () => {
+    // `host: \${HOST:-}` with HOST unset gave "", and the admin API answered on 0.0.0.0.
+    rejects(`listen: { host: "\${HOST:-}" }\n${PROVIDER}`, {}, 'listen.host', 'must not be empty');
+    assert.equal(loadConfig(file(`listen: { host: 0.0.0.0 }\n${PROVIDER}`), {}).listen.host, '0.0.0.0', 'every interface, when asked for');
+  });
+
+  test('waits longer than a Node timer holds are refused (setTimeout would fire after 1 ms)', () => {
+    const TOO_LONG = 2_147_483_648;
+    rejects(`${PROVIDER}    timeout_ms: ${TOO_LONG}\n`, {}, 'providers[0].timeout_ms', 'at most 2147483647');
+    rejects(`${PROVIDER}    breaker: { cooldown_ms: ${TOO_LONG} }\n`, {}, 'providers[0].breaker.cooldown_ms');
+    rejects(`flush_interval_ms: ${TOO_LONG}\n${PROVIDER}`, {}, 'flush_interval_ms');
+    rejects(`request_timeout_ms: ${TOO_LONG}\n${PROVIDER}`, {}, 'request_timeout_ms');
+    assert.equal(loadConfig(file(`${PROVIDER}    timeout_ms: ${TOO_LONG - 1}\n`), {}).providers[0]!.timeout_ms, TOO_LONG - 1);
+  });
+
+  test('a plan naming a model that is not configured is refused; patterns and owner/id forms are fine', () => {
+    const MODEL = `${PROVIDER}\nmodels:\n  - { id: flash, owned_by: deepseek, upstreams: [{ provider: up, model: x }] }\n`;
+    rejects(`${MODEL}plans:\n  - { id: basic, models: [flash, flsh] }\n`, {}, 'plans[0].models[1]', 'unknown model "flsh"');
+    const c = loadConfig(file(`${MODEL}plans:\n  - { id: basic, models: [flash, deepseek/flash, "gpt-*"] }\n`), {});
+    assert.deepEqual(c.plans[0]!.models, ['flash', 'deepseek/flash', 'gpt-*']);
+  });
+
+  test('a YAML syntax error says what and where, without quoting the file (a key may be on that line)', () => {
+    const message = rejects(`providers:\n  - id: up\n    api_key: "sk-live-abcdef0123456789\n`, {}, 'not valid YAML', 'line');
+    assert.ok(!message.includes('sk-live'), message);
+    assert.equal(message.split('\n').length, 1, message);
+  });
+
   test('unreadable, non-YAML and non-mapping files', () => {
     assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read config file .*missing\.yaml: ENOENT/.test(e.message));
     rejects('providers: [\n  - id: "', {}, 'not valid YAML');
