@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -22,11 +22,19 @@ export function sqliteHandle(db: Db): BetterSqlite3.Database | undefined {
   return rawHandles.get(db);
 }
 
-/** Opens (creating and migrating) the store named by a `sqlite:<path>` URL. */
-export async function openStore(url: string): Promise<Db> {
+/** There is no store at the storage URL, and the caller asked not to create one. */
+export class NoStoreError extends Error {}
+
+/**
+ * Opens (creating and migrating) the store named by a `sqlite:<path>` URL. With
+ * `create: false` a missing file is a NoStoreError: a check of an existing store
+ * (`ledger verify`) run from the wrong directory must not find a new, empty one "ok".
+ */
+export async function openStore(url: string, opts: { create?: boolean } = {}): Promise<Db> {
   const m = /^sqlite:(.+)$/.exec(url);
   if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
   const file = m[1]!;
+  if (opts.create === false && file !== ':memory:' && !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new BetterSqlite3(file);
   tuneSqlite(sqlite);
