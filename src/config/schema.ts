@@ -13,10 +13,15 @@ const price = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
   }
 }).transform((v) => String(v));
 
-const positiveInt = z.number().int().positive();
+// ${VAR} interpolation yields text, and only the schema knows which fields are numbers:
+// there, digits (port: ${PORT}) and true/false read as a number or boolean; a string
+// field keeps the text as it was (a numeric header value, a key of digits).
+const int = z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int());
+const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const positiveInt = int.pipe(z.number().positive());
 // A wait handed to setTimeout: Node turns anything longer into 1 ms (with only a
 // warning), so `timeout_ms: 3000000000` would time every upstream call out at once.
-const durationMs = positiveInt.max(2_147_483_647, 'at most 2147483647 ms (about 24.8 days), the longest wait a Node timer holds');
+const durationMs = positiveInt.pipe(z.number().max(2_147_483_647, 'at most 2147483647 ms (about 24.8 days), the longest wait a Node timer holds'));
 const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'letters, digits, and . _ : / - only (max 128)');
 
 export const providerSchema = z.strictObject({
@@ -33,7 +38,7 @@ export const providerSchema = z.strictObject({
   /** Circuit breaker: open after this many consecutive failures, probe again after cooldown_ms. */
   breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: durationMs.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
   /** Simulated upstreams are only allowed by `tollgate demo` and tests. */
-  simulated: z.boolean().default(false),
+  simulated: bool.default(false),
 });
 
 export const pricingSchema = z.strictObject({
@@ -47,7 +52,7 @@ export const upstreamRefSchema = z.strictObject({
   provider: identifier,
   model: z.string().min(1),
   weight: positiveInt.default(1),
-  priority: z.number().int().default(0),
+  priority: int.default(0),
 });
 
 export const modelSchema = z.strictObject({
@@ -57,7 +62,7 @@ export const modelSchema = z.strictObject({
   max_output_tokens: positiveInt.optional(),
   type: z.enum(['chat', 'embedding']).default('chat'),
   /** Validate json_schema answers (non-streaming) and retry the upstream once on a miss. */
-  validate_json_schema: z.boolean().default(true),
+  validate_json_schema: bool.default(true),
   upstreams: z.array(upstreamRefSchema).min(1),
   pricing: pricingSchema.optional(),
 });
@@ -79,7 +84,7 @@ export const configSchema = z
     listen: z.strictObject({
       // An empty host (`host: \${HOST:-}`) would make Node listen on every interface.
       host: z.string().min(1, 'must not be empty (write 0.0.0.0 to listen on every interface)').default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(8080),
+      port: int.pipe(z.number().min(0).max(65535)).default(8080),
     }).default({ host: '127.0.0.1', port: 8080 }),
     storage: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path> (postgres:// arrives with scale-out)').default('sqlite:./data/tollgate.db'),
     admin_token: z.string().min(16, 'admin_token must be at least 16 characters').optional(),

@@ -83,9 +83,36 @@ models:
     assert.deepEqual(m.upstreams, [{ provider: 'deepseek', model: 'deepseek-chat', weight: 1, priority: 0 }]);
   });
 
-  test('interpolation touches values, never keys, and turns whole-variable numbers and booleans into numbers and booleans', () => {
+  test('interpolation touches values, never keys, and gives text', () => {
     const out = interpolate({ '${K}': '${V}', n: '${N}', b: '${B}', s: 'x${N}', list: ['${V}', 3] }, { K: 'key', V: 'value', N: '42', B: 'true' });
-    assert.deepEqual(out, { '${K}': 'value', n: 42, b: true, s: 'x42', list: ['value', 3] });
+    assert.deepEqual(out, { '${K}': 'value', n: '42', b: 'true', s: 'x42', list: ['value', 3] });
+  });
+
+  test('a variable of digits is a number where the schema wants one and stays text where it wants text', () => {
+    // A numeric header value or a key of digits became a number and failed with
+    // "expected string, received number", and no quoting in the file could help.
+    const c = loadConfig(file(`
+listen: { port: "\${PORT}" }
+providers:
+  - id: up
+    kind: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: \${KEY}
+    timeout_ms: \${TIMEOUT}
+    simulated: \${SIM}
+    headers: { x-project-number: "\${PROJECT}" }
+models:
+  - { id: m, validate_json_schema: "\${CHECK}", upstreams: [{ provider: up, model: x, priority: "\${PRIO}" }] }
+`), { PORT: '9292', KEY: '0123456789012345678901', TIMEOUT: '5000', SIM: 'true', PROJECT: '000123', CHECK: 'false', PRIO: '-1' });
+    assert.equal(c.listen.port, 9292);
+    const p = c.providers[0]!;
+    assert.equal(p.api_key, '0123456789012345678901');
+    assert.deepEqual(p.headers, { 'x-project-number': '000123' });
+    assert.equal(p.timeout_ms, 5000);
+    assert.equal(p.simulated, true);
+    assert.equal(c.models[0]!.validate_json_schema, false);
+    assert.equal(c.models[0]!.upstreams[0]!.priority, -1);
+    rejects(`${PROVIDER}    timeout_ms: \${TIMEOUT}\n`, { TIMEOUT: '5s' }, 'providers[0].timeout_ms');
   });
 
   test('an unset variable without a default is an error naming the path and the variable', () => {
