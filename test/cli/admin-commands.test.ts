@@ -106,6 +106,31 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal(older.has_more, false);
   });
 
+  test('a flag that does not apply, a word too many or an update with nothing to change is an error, and nothing is done', async () => {
+    // These ran, ignoring what they did not use: the account was created unsuspended,
+    // `requests gte ID` listed every request, and an empty update bumped updated_at.
+    const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
+    const account = await cli('accounts', 'create', '--name', 'Strict');
+    const before = (await tg.admin('GET', `/accounts/${account.id}`)).body;
+    const cases: Array<[string[], RegExp]> = [
+      [['accounts', 'create', '--name', 'Ghost', '--suspended', 'true'], /^tollgate: --suspended does not apply to tollgate accounts create; see tollgate --help\n$/],
+      [['requests', 'gte', 'req_x'], /^tollgate: unexpected argument "gte" to tollgate requests; see tollgate --help\n$/],
+      [['accounts', 'get', account.id, 'extra'], /^tollgate: unexpected argument "extra" to tollgate accounts get/],
+      [['keys', 'list', account.id, '--expires-at', '2030-01-01T00:00:00Z'], /^tollgate: --expires-at does not apply to tollgate keys list/],
+      [['accounts', 'update', account.id], /^tollgate: nothing to change: pass --name, --plan or --suspended\n$/],
+      [['accounts', 'update', account.id, '--name', ''], /^tollgate: HTTP 400: name: /],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runTollgateToEnd(args, { env })));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 1, cases[i]![0].join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, cases[i]![1]);
+    });
+    assert.deepEqual((await tg.admin('GET', `/accounts/${account.id}`)).body, before, 'the account is unchanged');
+    const all = (await tg.admin('GET', '/accounts?limit=1000')).body.data;
+    assert.ok(!all.some((a: any) => a.name === 'Ghost'), 'no account was created');
+  });
+
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
     const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
     const [badToken, unknown, missing, unreachable] = await Promise.all([
