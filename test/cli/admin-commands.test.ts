@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { CLOSED_PORT, post } from '../helpers/http.ts';
@@ -129,6 +131,33 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.deepEqual((await tg.admin('GET', `/accounts/${account.id}`)).body, before, 'the account is unchanged');
     const all = (await tg.admin('GET', '/accounts?limit=1000')).body.data;
     assert.ok(!all.some((a: any) => a.name === 'Ghost'), 'no account was created');
+  });
+
+  test('a gateway behind a reverse proxy at a path: the CLI keeps the path, and the token goes nowhere else', async () => {
+    // --url http://proxy/tollgate sent requests (and the admin token) to http://proxy/admin/v1.
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.url} ${req.headers.authorization ? 'with token' : ''}`);
+      if (!req.url!.startsWith('/tollgate/')) return void res.writeHead(404).end('not here');
+      const upstream = httpRequest(`${tg.url}${req.url!.slice('/tollgate'.length)}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/tollgate/`;
+      const r = await runTollgateToEnd(['accounts', 'create', '--name', 'Proxied', '--url', base], { env: { TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).name, 'Proxied');
+      const list = await runTollgateToEnd(['accounts', 'list', '--limit', '1', '--url', base.slice(0, -1)], { env: { TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(JSON.parse(list.stdout).data.length, 1);
+      assert.deepEqual(seen, ['/tollgate/admin/v1/accounts with token', '/tollgate/admin/v1/accounts?limit=1 with token']);
+    } finally {
+      proxy.close();
+    }
   });
 
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {
