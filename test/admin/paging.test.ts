@@ -89,11 +89,13 @@ describe('admin lists page exactly', () => {
     // `?acount_id=` was dropped and the request log answered with every account's requests;
     // the ledger's `before=` read as entry 0 and answered an empty page.
     const { accountId } = await tg.customer({ creditUsd: '1' });
-    for (const path of ['/requests?acount_id=acct_x', '/accounts?limit=1&afterr=acct_x', `/accounts/${accountId}/ledger?befor=5`, `/accounts/${accountId}/usage?group=model`]) {
+    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group']];
+    for (const [path, param] of unknown) {
       const r = await tg.admin('GET', path);
       assert.equal(r.status, 400, path);
       assert.equal(r.body.error.code, 'invalid_request');
-      assert.match(r.body.error.message, /Unrecognized key/);
+      assert.equal(r.body.error.message, `Unrecognized key: "${param}"`);
+      assert.equal(r.body.error.param, param, 'param names the unknown parameter');
       assert.ok(r.headers.get('x-request-id'));
     }
     const empty = await tg.admin('GET', `/accounts/${accountId}/ledger?before=`);
