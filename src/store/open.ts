@@ -35,14 +35,26 @@ export async function openStore(url: string, opts: { create?: boolean } = {}): P
   if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
   const file = m[1]!;
   if (opts.create === false && file !== ':memory:' && !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new BetterSqlite3(file);
-  tuneSqlite(sqlite);
+  const sqlite = openSqlite(file);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   rawHandles.set(db, sqlite);
   if (file !== ':memory:') files.set(db, file);
   await migrate(db);
   return db;
+}
+
+/** The SQLite connection, tuned; an error names the file ("file is not a database" alone did not). */
+function openSqlite(file: string): BetterSqlite3.Database {
+  let sqlite: BetterSqlite3.Database | undefined;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    sqlite = new BetterSqlite3(file);
+    tuneSqlite(sqlite);
+    return sqlite;
+  } catch (err) {
+    sqlite?.close();
+    throw new Error(`cannot open the database ${file}: ${(err as Error).message}`);
+  }
 }
 
 export async function migrate(db: Db): Promise<void> {

@@ -98,4 +98,18 @@ describe('tollgate serve', { concurrency: true }, () => {
     assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     assert.deepEqual(await next.stop('SIGTERM'), { code: 0, signal: null });
   });
+
+  test('storage that is not a database: serve and ledger verify name the file', async () => {
+    // Both said only "tollgate: file is not a database".
+    const notDb = join(dir, 'notes.txt');
+    writeFileSync(notDb, 'not a database\n');
+    const cfg = join(dir, 'notdb.yaml');
+    writeFileSync(cfg, `listen: { port: 0 }\nstorage: sqlite:${notDb}\n`);
+    const runs = await Promise.all([runTollgateToEnd(['serve', '--config', cfg]), runTollgateToEnd(['ledger', 'verify', '--config', cfg])]);
+    for (const r of runs) {
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `tollgate: cannot open the database ${notDb}: file is not a database\n`);
+      assert.doesNotMatch(r.stdout, /listening|tg-admin-/);
+    }
+  });
 });
