@@ -2,6 +2,10 @@ import { loadConfig } from '../config/load.ts';
 import { startGateway } from '../gateway/start.ts';
 
 export async function serve(configFile: string | undefined): Promise<void> {
+  // Whatever reads the gateway's output (a pipe to a log shipper, `| tee`) may go away;
+  // the gateway goes on serving rather than dying of EPIPE with requests in flight.
+  process.stdout.on('error', ignoreClosedPipe);
+  process.stderr.on('error', ignoreClosedPipe);
   const config = loadConfig(configFile);
   const gw = await startGateway(config).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EADDRINUSE') throw err;
@@ -30,4 +34,8 @@ export async function serve(configFile: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
 }

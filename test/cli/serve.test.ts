@@ -112,4 +112,20 @@ describe('tollgate serve', { concurrency: true }, () => {
       assert.doesNotMatch(r.stdout, /listening|tg-admin-/);
     }
   });
+
+  test('the gateway outlives whatever reads its output: a closed stdout is not a crash', async () => {
+    // With its stdout pipe closed (a log shipper restarting, `| head`), the next write
+    // threw EPIPE and the gateway died with a stack trace and its requests in flight.
+    const cwd = mkdtempSync(join(dir, 'epipe-'));
+    writeFileSync(join(cwd, 'g.yaml'), 'listen: { port: 0 }\nadmin_token: epipe-admin-token-0123456789\nlogging: { level: debug }\n');
+    const p = runTollgate(['serve', '--config', 'g.yaml'], { cwd });
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await p.waitFor(/listening on http:\S+/))![1]!;
+    p.child.stdout!.destroy();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    }
+    assert.deepEqual(await p.stop('SIGTERM'), { code: 0, signal: null }, 'it drains and exits 0 though it cannot say so');
+    assert.doesNotMatch(p.stderr(), /EPIPE|\n\s+at /);
+  });
 });
