@@ -39,7 +39,8 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export function validateConfig(raw: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    // A bad mapping key (a header name) says why, not only "Invalid key in record".
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.code === 'invalid_key' ? (i.issues[0]?.message ?? i.message) : i.message}`);
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
   }
   return result.data;

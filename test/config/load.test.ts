@@ -220,6 +220,15 @@ describe('config validation names the bad path', () => {
     assert.deepEqual(c.plans[0]!.models, ['flash', 'deepseek/flash', 'gpt-*']);
   });
 
+  test('a key or header the upstream client cannot send is refused at start, without quoting it', () => {
+    // Accepted before, then every request to the provider was a 502 "could not be reached".
+    const message = rejects(`${PROVIDER.replace('api_key: k', 'api_key: "${KEY}"')}`, { KEY: 'sk-live-abcdef0123456789\r' }, 'providers[0].api_key', 'must not contain a line break');
+    assert.ok(!message.includes('sk-live'), message);
+    rejects(`${PROVIDER}    headers: { "x project": "1" }\n`, {}, 'providers[0].headers.x project: not a valid HTTP header name');
+    rejects(`${PROVIDER}    headers: { x-team: "a\\nb" }\n`, {}, 'providers[0].headers.x-team', 'must not contain a line break');
+    assert.deepEqual(loadConfig(file(`${PROVIDER}    headers: { x-team: "blue team" }\n`), {}).providers[0]!.headers, { 'x-team': 'blue team' });
+  });
+
   test('a YAML syntax error says what and where, without quoting the file (a key may be on that line)', () => {
     const message = rejects(`providers:\n  - id: up\n    api_key: "sk-live-abcdef0123456789\n`, {}, 'not valid YAML', 'line');
     assert.ok(!message.includes('sk-live'), message);
