@@ -93,7 +93,9 @@ export const configSchema = z
       port: int.pipe(z.number().min(0).max(65535)).default(8080),
     }).default({ host: '127.0.0.1', port: 8080 }),
     storage: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path> (postgres:// arrives with scale-out)').default('sqlite:./data/tollgate.db'),
-    admin_token: z.string().min(16, 'admin_token must be at least 16 characters').optional(),
+    // Sent as "Authorization: Bearer <token>", which the admin API trims: a token with
+    // spaces or a line break at either end (a .env file's \r) could never be presented.
+    admin_token: z.string().min(16, 'admin_token must be at least 16 characters').regex(/^[^\s\0]+$/, 'must not contain spaces, line breaks or NUL').optional(),
     /** HMAC key for hashing API keys; generated and stored in the database when absent. */
     secret: z.string().min(32, 'secret must be at least 32 characters').optional(),
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),

@@ -229,6 +229,13 @@ describe('config validation names the bad path', () => {
     assert.deepEqual(loadConfig(file(`${PROVIDER}    headers: { x-team: "blue team" }\n`), {}).providers[0]!.headers, { 'x-team': 'blue team' });
   });
 
+  test('an admin token that could never be presented is refused, without quoting it', () => {
+    // The admin API trims what it is sent, so "token\r" from a .env file locked the operator out.
+    const message = rejects(PROVIDER, { TOLLGATE_ADMIN_TOKEN: 'admin-token-0123456789\r' }, 'admin_token', 'must not contain spaces');
+    assert.ok(!message.includes('admin-token-0123'), message);
+    rejects(`admin_token: "admin token 0123456789"\n${PROVIDER}`, {}, 'admin_token');
+  });
+
   test('a YAML syntax error says what and where, without quoting the file (a key may be on that line)', () => {
     const message = rejects(`providers:\n  - id: up\n    api_key: "sk-live-abcdef0123456789\n`, {}, 'not valid YAML', 'line');
     assert.ok(!message.includes('sk-live'), message);
