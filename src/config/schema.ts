@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { perMillionToPerToken } from '../billing/money.ts';
 import { isGlob } from '../limits/plans.ts';
+import { HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '../protocol/http-header.ts';
 
 // Validated once at start: a bad config fails loudly with the path of the bad key,
 // never at request time.
@@ -24,18 +25,17 @@ const positiveInt = int.pipe(z.number().positive());
 const durationMs = positiveInt.pipe(z.number().max(2_147_483_647, 'at most 2147483647 ms (about 24.8 days), the longest wait a Node timer holds'));
 const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'letters, digits, and . _ : / - only (max 128)');
 
-// What the upstream client refuses to send (src/http1/client-pool.ts), refused here at
-// start: otherwise every request to the provider failed as "could not be reached".
-// A key read from a file edited on Windows ends in \r. The messages never quote the value.
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const headerValue = z.string().regex(/^[^\r\n\0]*$/, 'must not contain a line break or NUL (a key read from a file may end in \\r)');
+// What the upstream client refuses to send, refused here at start: otherwise every
+// request to the provider failed as "could not be reached". A key read from a file
+// edited on Windows ends in \r. The messages never quote the value.
+const headerValue = z.string().refine((v) => !UNSAFE_HEADER_VALUE.test(v), 'must not contain a line break or NUL (a key read from a file may end in \\r)');
 
 export const providerSchema = z.strictObject({
   id: identifier,
   kind: z.enum(['openai', 'anthropic', 'gemini']),
   base_url: z.url({ protocol: /^https?$/ }),
   api_key: headerValue.default(''),
-  headers: z.record(z.string().regex(HEADER_NAME, 'not a valid HTTP header name'), headerValue).default({}),
+  headers: z.record(z.string().regex(HTTP_TOKEN, 'not a valid HTTP header name'), headerValue).default({}),
   timeout_ms: durationMs.default(120_000),
   /** openai kind: the field that carries a plan's output cap when the client sets none
    *  (OpenAI's reasoning models accept only max_completion_tokens; many compatible
