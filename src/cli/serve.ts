@@ -21,9 +21,18 @@ export async function serve(configFile: string | undefined): Promise<void> {
   }
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal (Ctrl-C again): the operator will not wait for the drain. What
+      // is settled is still written; a request cut here is what a crash leaves, its
+      // reservation released on the next start. (It used to be ignored: only SIGKILL
+      // ended a long drain, and lost the unwritten records.)
+      process.stdout.write(`${signal} again: stopping now; ${gw.rt.inFlight} in-flight requests are cut\n`);
+      setTimeout(() => process.exit(1), 2_000); // 2 s: if the journal cannot be written
+      gw.rt.journal.flush().finally(() => process.exit(1));
+      return;
+    }
     stopping = true;
-    process.stdout.write(`${signal}: draining ${gw.rt.inFlight} in-flight requests and flushing logs\n`);
+    process.stdout.write(`${signal}: draining ${gw.rt.inFlight} in-flight requests and flushing logs (${signal} again to stop now)\n`);
     gw.close().then(
       () => process.exit(0),
       (err) => {
