@@ -37,8 +37,9 @@ const price = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 const pricingBody = z.strictObject({ input: price, cached_input: price.optional(), output: price, cache_write: price.optional() });
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-const ledgerQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), before: z.coerce.number().int().optional() });
-const usageQuery = z.object({ from: isoDate.optional(), to: isoDate.optional(), group_by: z.enum(['day', 'model', 'key']).default('day') });
+// Strict, as in routes.ts; `before` is a ledger entry id (`before=` read as 0 gave an empty page).
+const ledgerQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), before: z.coerce.number().int().positive().optional() });
+const usageQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional(), group_by: z.enum(['day', 'model', 'key']).default('day') });
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
 

@@ -21,8 +21,10 @@ const accountCreate = z.strictObject({ name: z.string().min(1).max(200), plan: z
 const accountPatch = z.strictObject({ name: z.string().min(1).max(200).optional(), plan: z.string().min(1).nullable().optional(), suspended: z.boolean().optional() });
 const keyCreate = z.strictObject({ name: z.string().max(200).optional(), expires_at: isoDate.optional(), ...keyOverrideFields });
 const keyPatch = z.strictObject({ name: z.string().max(200).nullable().optional(), expires_at: isoDate.nullable().optional(), overrides: keyOverridesSchema.nullable().optional(), ...keyOverrideFields });
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
-const requestsQuery = z.object({
+// Query strings are strict, as bodies are: a misspelt filter (`?acount_id=`) would
+// otherwise be dropped and the answer cover every account.
+const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
+const requestsQuery = z.strictObject({
   account_id: z.string().optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),

@@ -7,5 +7,7 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const path = issue.path.map(String).join('.');
-  throw new GatewayError('invalid_request', path ? `${path}: ${issue.message}` : issue.message, { param: path || null });
+  // An unknown field's issue sits on the object holding it; `param` names the field itself.
+  const param = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!].map(String).join('.') : path;
+  throw new GatewayError('invalid_request', path ? `${path}: ${issue.message}` : issue.message, { param: param || null });
 }

@@ -53,10 +53,27 @@ export function perTokenToPerMillion(p: Pico): string {
 }
 
 // YAML and JSON hand us numbers; their shortest round-trip text is the decimal the
-// operator wrote (0.16 -> "0.16"), except in exponent form, which we expand.
+// operator wrote (0.16 -> "0.16"), except in exponent form, which we expand digit for
+// digit (toFixed would round 1.23456789e-7 to 12 places and credit a different amount).
+// A double holds any decimal of up to 15 significant digits exactly; a shortest text of
+// 16 or 17 digits means the number sent had more than a double holds (1234567.123456789012
+// arrives as 1234567.123456789), so it is refused rather than silently changed.
+const MAX_EXACT_DIGITS = 15;
+
 function numberText(n: number): string {
   if (!Number.isFinite(n)) return String(n);
-  const s = String(n);
-  if (!/e/i.test(s)) return s;
-  return n.toFixed(12).replace(/\.?0+$/, '');
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(String(n));
+  const text = m ? expandExponent(m[1]!, m[2]! + (m[3] ?? ''), Number(m[4]) - (m[3] ?? '').length) : String(n);
+  const digits = text.replace(/^-?0*\.?0*/, '').replace('.', '').replace(/0+$/, '');
+  if (digits.length > MAX_EXACT_DIGITS) {
+    throw new RangeError(`${text} has more significant digits than a JSON number holds exactly; send the amount as a decimal string`);
+  }
+  return text;
+}
+
+/** sign, digits × 10^exp as plain decimal text ("", "123", -9 -> "0.000000123"). */
+function expandExponent(sign: string, digits: string, exp: number): string {
+  if (exp >= 0) return `${sign}${digits}${'0'.repeat(exp)}`;
+  const padded = digits.padStart(-exp + 1, '0');
+  return `${sign}${padded.slice(0, exp)}.${padded.slice(exp)}`;
 }

@@ -9,7 +9,7 @@ export interface AdminTarget {
 export async function adminCall(t: AdminTarget, method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(new URL(`/admin/v1${path}`, t.url), {
+    res = await fetch(adminUrl(t.url, path), {
       method,
       headers: { authorization: `Bearer ${t.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -26,4 +26,17 @@ export async function adminCall(t: AdminTarget, method: string, path: string, bo
   }
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${json?.error?.message ?? text}`);
   return json;
+}
+
+/**
+ * The admin endpoint under the gateway's URL, path included: behind a reverse proxy at
+ * https://host/tollgate the API is https://host/tollgate/admin/v1. (`new URL('/admin/v1',
+ * base)` dropped the path and sent the admin token to whatever answers at the host's root.)
+ */
+function adminUrl(base: string, path: string): URL {
+  const url = new URL(base);
+  const [route, query = ''] = path.split('?', 2);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/admin/v1${route}`;
+  url.search = query;
+  return url;
 }

@@ -1,10 +1,18 @@
 import { loadStorage } from '../config/load.ts';
-import { openStore } from '../store/open.ts';
+import { NoStoreError, openStore } from '../store/open.ts';
 import { verifyLedger } from '../store/ledger.ts';
 
-/** Checks balance = sum(ledger) for every account, reading the store directly. Exit 1 on any difference. */
+/** Checks balance = sum(ledger) for every account, reading the store directly. Exit 1 on any difference, or if there is no store. */
 export async function ledgerVerify(configFile: string | undefined): Promise<number> {
-  const db = await openStore(loadStorage(configFile));
+  const storage = loadStorage(configFile);
+  let db;
+  try {
+    db = await openStore(storage, { create: false });
+  } catch (err) {
+    if (!(err instanceof NoStoreError)) throw err;
+    process.stderr.write(`tollgate: ${err.message} (storage ${storage}); run this where the gateway runs, or pass --config FILE\n`);
+    return 1;
+  }
   try {
     const accounts = await db.selectFrom('accounts').select((eb) => eb.fn.countAll<bigint>().as('n')).executeTakeFirstOrThrow();
     const mismatches = await verifyLedger(db);

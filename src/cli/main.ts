@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
 import { adminCall, type AdminTarget } from './admin-client.ts';
+import { parseCommandLine, type Flags } from './command-line.ts';
 
 const HELP = `tollgate — an OpenAI-compatible LLM API gateway
 
@@ -24,27 +24,10 @@ Lists answer {data, has_more}; the next page starts --after (accounts) or --befo
 (requests) the last id shown.
 `;
 
-const options = {
-  config: { type: 'string' },
-  url: { type: 'string' },
-  'admin-token': { type: 'string' },
-  name: { type: 'string' },
-  plan: { type: 'string' },
-  suspended: { type: 'string' },
-  'expires-at': { type: 'string' },
-  account: { type: 'string' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  limit: { type: 'string' },
-  after: { type: 'string' },
-  before: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function target(v: Record<string, string | boolean | undefined>): AdminTarget {
-  const token = (v['admin-token'] as string | undefined) ?? process.env.TOLLGATE_ADMIN_TOKEN;
+function target(v: Flags): AdminTarget {
+  const token = v['admin-token'] ?? process.env.TOLLGATE_ADMIN_TOKEN;
   if (!token) throw new Error('an admin token is needed: pass --admin-token or set TOLLGATE_ADMIN_TOKEN');
-  return { url: (v.url as string | undefined) ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080', token };
+  return { url: v.url ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080', token };
 }
 
 function need(value: string | undefined, what: string): string {
@@ -70,56 +53,55 @@ function print(v: unknown): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values: v, positionals: p } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  const [cmd, sub, arg] = p;
-  if (v.help || !cmd || cmd === 'help') {
+  const line = parseCommandLine(argv);
+  if (!line) {
     process.stdout.write(HELP);
     return;
   }
-  switch (cmd) {
+  const { command, args, flags: v } = line;
+  const [id] = args;
+  const path = (prefix: string, suffix = '') => `${prefix}/${encodeURIComponent(id!)}${suffix}`;
+  switch (command) {
     case 'serve':
       return (await import('./serve.ts')).serve(v.config);
     case 'demo':
       return (await import('./demo.ts')).demo();
-    case 'ledger':
-      if (sub === 'verify') {
-        process.exitCode = await (await import('./ledger-verify.ts')).ledgerVerify(v.config);
-        return;
-      }
-      break;
-    case 'accounts': {
-      const t = target(v);
-      if (sub === 'create') return print(await adminCall(t, 'POST', '/accounts', { name: need(v.name, '--name'), ...(v.plan ? { plan: v.plan } : {}) }));
-      if (sub === 'list') return print(await adminCall(t, 'GET', `/accounts?${query({ limit: v.limit, after: v.after })}`));
-      if (sub === 'get') return print(await adminCall(t, 'GET', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`));
-      if (sub === 'update') {
-        const body: Record<string, unknown> = {};
-        if (v.name) body.name = v.name;
-        if (v.plan) body.plan = v.plan;
-        if (v.suspended !== undefined) body.suspended = flag('--suspended', v.suspended);
-        return print(await adminCall(t, 'PATCH', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}`, body));
-      }
-      break;
+    case 'ledger verify':
+      process.exitCode = await (await import('./ledger-verify.ts')).ledgerVerify(v.config);
+      return;
+    case 'accounts create':
+      return print(await adminCall(target(v), 'POST', '/accounts', { name: need(v.name, '--name'), ...(v.plan !== undefined ? { plan: v.plan } : {}) }));
+    case 'accounts list':
+      return print(await adminCall(target(v), 'GET', `/accounts?${query({ limit: v.limit, after: v.after })}`));
+    case 'accounts get':
+      return print(await adminCall(target(v), 'GET', path('/accounts')));
+    case 'accounts update': {
+      // What is given is sent as given (an empty --name is the API's 400, not ignored).
+      const body: Record<string, unknown> = {};
+      if (v.name !== undefined) body.name = v.name;
+      if (v.plan !== undefined) body.plan = v.plan;
+      if (v.suspended !== undefined) body.suspended = flag('--suspended', v.suspended);
+      if (Object.keys(body).length === 0) throw new Error('nothing to change: pass --name, --plan or --suspended');
+      return print(await adminCall(target(v), 'PATCH', path('/accounts'), body));
     }
-    case 'keys': {
-      const t = target(v);
-      if (sub === 'create') {
-        const body: Record<string, unknown> = {};
-        if (v.name) body.name = v.name;
-        if (v['expires-at']) body.expires_at = v['expires-at'];
-        return print(await adminCall(t, 'POST', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}/keys`, body));
-      }
-      if (sub === 'list') return print(await adminCall(t, 'GET', `/accounts/${encodeURIComponent(need(arg, 'ACCOUNT_ID'))}/keys`));
-      if (sub === 'revoke') return print(await adminCall(t, 'DELETE', `/keys/${encodeURIComponent(need(arg, 'KEY_ID'))}`));
-      break;
+    case 'keys create': {
+      const body: Record<string, unknown> = {};
+      if (v.name !== undefined) body.name = v.name;
+      if (v['expires-at'] !== undefined) body.expires_at = v['expires-at'];
+      return print(await adminCall(target(v), 'POST', path('/accounts', '/keys'), body));
     }
+    case 'keys list':
+      return print(await adminCall(target(v), 'GET', path('/accounts', '/keys')));
+    case 'keys revoke':
+      return print(await adminCall(target(v), 'DELETE', path('/keys')));
+    case 'requests get':
+      return print(await adminCall(target(v), 'GET', path('/requests')));
     case 'requests': {
-      if (sub === 'get') return print(await adminCall(target(v), 'GET', `/requests/${encodeURIComponent(need(arg, 'REQUEST_ID'))}`));
       const q = query({ account_id: v.account, from: v.from, to: v.to, limit: v.limit, before: v.before });
       return print(await adminCall(target(v), 'GET', `/requests?${q}`));
     }
   }
-  throw new Error(`unknown command: ${p.join(' ')}; see tollgate --help`);
+  throw new Error(`unknown command: ${command}; see tollgate --help`);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -2,8 +2,15 @@ import { loadConfig } from '../config/load.ts';
 import { startGateway } from '../gateway/start.ts';
 
 export async function serve(configFile: string | undefined): Promise<void> {
+  // Whatever reads the gateway's output (a pipe to a log shipper, `| tee`) may go away;
+  // the gateway goes on serving rather than dying of EPIPE with requests in flight.
+  process.stdout.on('error', ignoreClosedPipe);
+  process.stderr.on('error', ignoreClosedPipe);
   const config = loadConfig(configFile);
-  const gw = await startGateway(config);
+  const gw = await startGateway(config).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    throw new Error(`${config.listen.host}:${config.listen.port} is in use (another Tollgate?); set listen.port in the config or TOLLGATE_PORT`);
+  });
   const models = gw.rt.catalog.models.size;
   process.stdout.write(`Tollgate listening on ${gw.url} (storage ${config.storage}, ${gw.rt.catalog.upstreams.size} providers, ${models} models)\n`);
   if (models === 0) {
@@ -14,9 +21,18 @@ export async function serve(configFile: string | undefined): Promise<void> {
   }
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal (Ctrl-C again): the operator will not wait for the drain. What
+      // is settled is still written; a request cut here is what a crash leaves, its
+      // reservation released on the next start. (It used to be ignored: only SIGKILL
+      // ended a long drain, and lost the unwritten records.)
+      process.stdout.write(`${signal} again: stopping now; ${gw.rt.inFlight} in-flight requests are cut\n`);
+      setTimeout(() => process.exit(1), 2_000); // 2 s: if the journal cannot be written
+      gw.rt.journal.flush().finally(() => process.exit(1));
+      return;
+    }
     stopping = true;
-    process.stdout.write(`${signal}: draining ${gw.rt.inFlight} in-flight requests and flushing logs\n`);
+    process.stdout.write(`${signal}: draining ${gw.rt.inFlight} in-flight requests and flushing logs (${signal} again to stop now)\n`);
     gw.close().then(
       () => process.exit(0),
       (err) => {
@@ -27,4 +43,8 @@ export async function serve(configFile: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
 }

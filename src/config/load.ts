@@ -5,20 +5,13 @@ import { catalogFromEnv } from './catalog.ts';
 
 export class ConfigError extends Error {}
 
-const WHOLE_VAR = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
 const ANY_VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** Replaces ${VAR} and ${VAR:-default} in every string value (never in keys). */
+/** Replaces ${VAR} and ${VAR:-default} in every string value (never in keys); values stay text. */
 export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string[] = []): unknown {
   if (typeof value === 'string') {
-    const whole = WHOLE_VAR.exec(value);
-    if (whole) {
-      const v = lookup(whole[1]!, whole[2], env, path);
-      // A value that is only a variable may stand for a number or boolean (port: ${PORT}).
-      if (/^-?\d+$/.test(v)) return Number(v);
-      if (v === 'true' || v === 'false') return v === 'true';
-      return v;
-    }
+    // Always text: the schema reads digits as a number where it wants one (port: ${PORT}),
+    // and a string field keeps them as written (a header value 0123, a key of digits).
     return value.replace(ANY_VAR, (_m, name: string, def: string | undefined) => lookup(name, def, env, path));
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, String(i)]));
@@ -46,7 +39,8 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export function validateConfig(raw: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    // A bad mapping key (a header name) says why, not only "Invalid key in record".
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.code === 'invalid_key' ? (i.issues[0]?.message ?? i.message) : i.message}`);
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
   }
   return result.data;
@@ -64,7 +58,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     parsed = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    // The parser's message goes on to quote the offending lines, which may hold a key
+    // written into the file: only its first line (what is wrong, and where) is shown.
+    const what = (err as Error).message.split('\n')[0]!.replace(/:$/, '');
+    throw new ConfigError(`config file ${path} is not valid YAML: ${what}`);
   }
   if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
     throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);
@@ -104,8 +101,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if ((env.TOLLGATE_HOST || env.TOLLGATE_PORT) && typeof fileListen === 'object' && !Array.isArray(fileListen)) {
     const listen: Record<string, unknown> = { ...fileListen };
     if (listen.host === undefined && env.TOLLGATE_HOST) listen.host = env.TOLLGATE_HOST;
-    // Digits become a number; anything else is left as text for validation to name.
-    if (listen.port === undefined && env.TOLLGATE_PORT) listen.port = /^\d+$/.test(env.TOLLGATE_PORT) ? Number(env.TOLLGATE_PORT) : env.TOLLGATE_PORT;
+    if (listen.port === undefined && env.TOLLGATE_PORT) listen.port = env.TOLLGATE_PORT;
     raw.listen = listen;
   }
   if (raw.providers === undefined && raw.models === undefined) {

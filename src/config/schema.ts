@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { perMillionToPerToken } from '../billing/money.ts';
+import { isGlob } from '../limits/plans.ts';
+import { HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '../protocol/http-header.ts';
 
 // Validated once at start: a bad config fails loudly with the path of the bad key,
 // never at request time.
@@ -12,28 +14,41 @@ const price = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
   }
 }).transform((v) => String(v));
 
-const positiveInt = z.number().int().positive();
+// ${VAR} interpolation yields text, and only the schema knows which fields are numbers:
+// there, digits (port: ${PORT}) and true/false read as a number or boolean; a string
+// field keeps the text as it was (a numeric header value, a key of digits).
+const int = z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), z.number().int());
+const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const positiveInt = int.pipe(z.number().positive());
+// A wait handed to setTimeout: Node turns anything longer into 1 ms (with only a
+// warning), so `timeout_ms: 3000000000` would time every upstream call out at once.
+const durationMs = positiveInt.pipe(z.number().max(2_147_483_647, 'at most 2147483647 ms (about 24.8 days), the longest wait a Node timer holds'));
 const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'letters, digits, and . _ : / - only (max 128)');
+
+// What the upstream client refuses to send, refused here at start: otherwise every
+// request to the provider failed as "could not be reached". A key read from a file
+// edited on Windows ends in \r. The messages never quote the value.
+const headerValue = z.string().refine((v) => !UNSAFE_HEADER_VALUE.test(v), 'must not contain a line break or NUL (a key read from a file may end in \\r)');
 
 export const providerSchema = z.strictObject({
   id: identifier,
   kind: z.enum(['openai', 'anthropic', 'gemini']),
   base_url: z.url({ protocol: /^https?$/ }),
-  api_key: z.string().default(''),
-  headers: z.record(z.string(), z.string()).default({}),
-  timeout_ms: positiveInt.default(120_000),
+  api_key: headerValue.default(''),
+  headers: z.record(z.string().regex(HTTP_TOKEN, 'not a valid HTTP header name'), headerValue).default({}),
+  timeout_ms: durationMs.default(120_000),
   /** openai kind: the field that carries a plan's output cap when the client sets none
    *  (OpenAI's reasoning models accept only max_completion_tokens; many compatible
    *  servers only max_tokens). */
   max_tokens_field: z.enum(['max_tokens', 'max_completion_tokens']).default('max_tokens'),
   /** Circuit breaker: open after this many consecutive failures, probe again after cooldown_ms. */
-  breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: positiveInt.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
+  breaker: z.strictObject({ failures: positiveInt.default(5), cooldown_ms: durationMs.default(10_000) }).default({ failures: 5, cooldown_ms: 10_000 }),
   /** The operator's agreement with this provider keeps no prompts or answers (OpenAI's
    *  zero data retention, say): only such providers serve a request that asks for it
    *  (`x-tollgate-zero-retention: true`, or idclinks' `idc-no-retention: true`). */
-  zero_retention: z.boolean().default(false),
+  zero_retention: bool.default(false),
   /** Simulated upstreams are only allowed by `tollgate demo` and tests. */
-  simulated: z.boolean().default(false),
+  simulated: bool.default(false),
 });
 
 export const pricingSchema = z.strictObject({
@@ -47,7 +62,7 @@ export const upstreamRefSchema = z.strictObject({
   provider: identifier,
   model: z.string().min(1),
   weight: positiveInt.default(1),
-  priority: z.number().int().default(0),
+  priority: int.default(0),
 });
 
 export const modelSchema = z.strictObject({
@@ -57,7 +72,7 @@ export const modelSchema = z.strictObject({
   max_output_tokens: positiveInt.optional(),
   type: z.enum(['chat', 'embedding']).default('chat'),
   /** Validate json_schema answers (non-streaming) and retry the upstream once on a miss. */
-  validate_json_schema: z.boolean().default(true),
+  validate_json_schema: bool.default(true),
   upstreams: z.array(upstreamRefSchema).min(1),
   pricing: pricingSchema.optional(),
 });
@@ -77,23 +92,26 @@ export const planSchema = z.strictObject({
 export const configSchema = z
   .strictObject({
     listen: z.strictObject({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(8080),
+      // An empty host (`host: \${HOST:-}`) would make Node listen on every interface.
+      host: z.string().min(1, 'must not be empty (write 0.0.0.0 to listen on every interface)').default('127.0.0.1'),
+      port: int.pipe(z.number().min(0).max(65535)).default(8080),
     }).default({ host: '127.0.0.1', port: 8080 }),
     storage: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path> (postgres:// arrives with scale-out)').default('sqlite:./data/tollgate.db'),
-    admin_token: z.string().min(16, 'admin_token must be at least 16 characters').optional(),
+    // Sent as "Authorization: Bearer <token>", which the admin API trims: a token with
+    // spaces or a line break at either end (a .env file's \r) could never be presented.
+    admin_token: z.string().min(16, 'admin_token must be at least 16 characters').regex(/^[^\s\0]+$/, 'must not contain spaces, line breaks or NUL').optional(),
     /** A read-only token for GET /metrics (a Prometheus scraper need not hold the admin token). */
-    metrics_token: z.string().min(16, 'metrics_token must be at least 16 characters').optional(),
+    metrics_token: z.string().min(16, 'metrics_token must be at least 16 characters').regex(/^[^\s\0]+$/, 'must not contain spaces, line breaks or NUL').optional(),
     /** HMAC key for hashing API keys; generated and stored in the database when absent. */
     secret: z.string().min(32, 'secret must be at least 32 characters').optional(),
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),
     max_body_bytes: positiveInt.default(10 * 1024 * 1024),
-    request_timeout_ms: positiveInt.default(120_000),
+    request_timeout_ms: durationMs.default(120_000),
     /** Request records and billing writes reach the store in batches this often (the most a crash can lose). */
     // 10 ms, not 50: at one connection a 50 ms batch took ~1.5 ms to commit and added
     // ~0.6 ms to the p99 where the journal thread shares a core; throughput at 64
     // connections was the same (bench, alternating runs); a crash loses 5x less.
-    flush_interval_ms: positiveInt.default(10),
+    flush_interval_ms: durationMs.default(10),
     default_plan: z.string().optional(),
     logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     providers: z.array(providerSchema).default([]),
@@ -116,10 +134,17 @@ export const configSchema = z
         }
       });
     });
+    // A plan's exact model id must be configured, as the admin API requires of its plans
+    // (a typo would otherwise lock the plan's customers out with 403s); a pattern may
+    // match none yet. Either form is accepted: `id` or `owned_by/id`.
+    const modelNames = new Set(cfg.models.flatMap((m) => [m.id, `${m.owned_by ?? m.upstreams[0]?.provider}/${m.id}`]));
     const plans = new Set<string>();
     cfg.plans.forEach((p, i) => {
       if (plans.has(p.id)) ctx.addIssue({ code: 'custom', path: ['plans', i, 'id'], message: `duplicate plan id "${p.id}"` });
       plans.add(p.id);
+      p.models?.forEach((m, j) => {
+        if (!isGlob(m) && !modelNames.has(m)) ctx.addIssue({ code: 'custom', path: ['plans', i, 'models', j], message: `unknown model "${m}" (use a configured model id, or a pattern such as "deepseek-*")` });
+      });
     });
     if (cfg.default_plan !== undefined && !plans.has(cfg.default_plan)) {
       ctx.addIssue({ code: 'custom', path: ['default_plan'], message: `unknown plan "${cfg.default_plan}"` });

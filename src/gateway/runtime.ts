@@ -26,8 +26,8 @@ export interface Runtime {
   readonly schemaCheck: SchemaCheckThread;
   /** HMAC key for API key hashes. */
   readonly secret: string;
-  /** SHA-256 of the admin token. */
-  readonly adminTokenHash: string;
+  /** SHA-256 of the admin token; not readonly: a first start stores its generated token's hash once it listens (start.ts). */
+  adminTokenHash: string;
   /** What finished requests add up to, for GET /metrics. */
   readonly metrics: RequestMetrics;
   /** Requests being served right now. */

@@ -57,6 +57,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const secret = config.secret ?? (await setSettingOnce(db, 'api_key_secret', generateSecret()));
 
   let newAdminToken: string | null = null;
+  // A first start's generated token: kept (its hash stored) only once the gateway
+  // listens, since it is printed only then. Stored before, a start that failed (port in
+  // use) kept a token nobody was shown, and the next start printed none.
+  let pendingToken: string | null = null;
   let adminTokenHash: string;
   if (config.admin_token) {
     adminTokenHash = hashAdminToken(config.admin_token);
@@ -64,9 +68,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const stored = await getSetting(db, 'admin_token_sha256');
     if (stored) adminTokenHash = stored;
     else {
-      const token = `tg-admin-${randomBytes(24).toString('base64url')}`;
-      adminTokenHash = await setSettingOnce(db, 'admin_token_sha256', hashAdminToken(token));
-      if (adminTokenHash === hashAdminToken(token)) newAdminToken = token;
+      pendingToken = `tg-admin-${randomBytes(24).toString('base64url')}`;
+      adminTokenHash = hashAdminToken(pendingToken);
     }
   }
 
@@ -107,6 +110,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await catalog.close();
     await db.destroy();
     throw err;
+  }
+  if (pendingToken) {
+    // Another process sharing the store may have stored its own first: that one holds.
+    rt.adminTokenHash = await setSettingOnce(db, 'admin_token_sha256', adminTokenHash);
+    if (rt.adminTokenHash === adminTokenHash) newAdminToken = pendingToken;
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ResponseParser, type ParserSink, type ResponseHead, type ResponseHeaders } from './response-parser.ts';
 import { toByteString } from '../protocol/byte-strings.ts';
+import { HTTP_TOKEN, UNSAFE_HEADER_VALUE } from '../protocol/http-header.ts';
 
 // A keep-alive pool of HTTP/1.1 connections to one origin, for the gateway's calls
 // to its upstreams. Why not undici: its per-call machinery (request validation, queue
@@ -61,8 +62,6 @@ export class UpstreamTransportError extends Error {
   }
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const UNSAFE_VALUE = /[\r\n\0]/;
 const UNSAFE_PATH = /[\s\0]/;
 const OWN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 /** How often idle connections past their keep-alive time are closed. */
@@ -141,13 +140,13 @@ export class ClientPool {
 
   #requestText(o: RequestOptions): string | Error {
     if (!o.path.startsWith('/') || UNSAFE_PATH.test(o.path)) return new UpstreamTransportError('invalid request path', 'UPSTREAM_INVALID_REQUEST');
-    if (!TOKEN.test(o.method)) return new UpstreamTransportError('invalid request method', 'UPSTREAM_INVALID_REQUEST');
+    if (!HTTP_TOKEN.test(o.method)) return new UpstreamTransportError('invalid request method', 'UPSTREAM_INVALID_REQUEST');
     let text = `${o.method} ${o.path} HTTP/1.1\r\nhost: ${this.#hostHeader}\r\n`;
     const headers = o.headers;
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
-      if (!TOKEN.test(name) || UNSAFE_VALUE.test(value)) {
+      if (!HTTP_TOKEN.test(name) || UNSAFE_HEADER_VALUE.test(value)) {
         // The name only: a header value may be a credential.
         return new UpstreamTransportError(`invalid request header ${JSON.stringify(name.slice(0, 64))}`, 'UPSTREAM_INVALID_REQUEST');
       }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -22,19 +22,39 @@ export function sqliteHandle(db: Db): BetterSqlite3.Database | undefined {
   return rawHandles.get(db);
 }
 
-/** Opens (creating and migrating) the store named by a `sqlite:<path>` URL. */
-export async function openStore(url: string): Promise<Db> {
+/** There is no store at the storage URL, and the caller asked not to create one. */
+export class NoStoreError extends Error {}
+
+/**
+ * Opens (creating and migrating) the store named by a `sqlite:<path>` URL. With
+ * `create: false` a missing file is a NoStoreError: a check of an existing store
+ * (`ledger verify`) run from the wrong directory must not find a new, empty one "ok".
+ */
+export async function openStore(url: string, opts: { create?: boolean } = {}): Promise<Db> {
   const m = /^sqlite:(.+)$/.exec(url);
   if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
   const file = m[1]!;
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new BetterSqlite3(file);
-  tuneSqlite(sqlite);
+  if (opts.create === false && file !== ':memory:' && !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
+  const sqlite = openSqlite(file);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   rawHandles.set(db, sqlite);
   if (file !== ':memory:') files.set(db, file);
   await migrate(db);
   return db;
+}
+
+/** The SQLite connection, tuned; an error names the file ("file is not a database" alone did not). */
+function openSqlite(file: string): BetterSqlite3.Database {
+  let sqlite: BetterSqlite3.Database | undefined;
+  try {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    sqlite = new BetterSqlite3(file);
+    tuneSqlite(sqlite);
+    return sqlite;
+  } catch (err) {
+    sqlite?.close();
+    throw new Error(`cannot open the database ${file}: ${(err as Error).message}`);
+  }
 }
 
 export async function migrate(db: Db): Promise<void> {

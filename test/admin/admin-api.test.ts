@@ -125,7 +125,7 @@ describe('admin API', () => {
       ['no name', {}, 'name'],
       ['an empty name', { name: '' }, 'name'],
       ['a numeric name', { name: 123 }, 'name'],
-      ['an unknown field', { name: 'x', color: 'red' }, null],
+      ['an unknown field', { name: 'x', color: 'red' }, 'color'],
       ['an unknown plan', { name: 'x', plan: 'platinum' }, 'plan'],
       ['a JSON array', [{ name: 'x' }], null],
       ['malformed JSON', '{"name":', null, 'invalid_json'],
@@ -144,7 +144,7 @@ describe('admin API', () => {
       expectError(await raw('PATCH', `/accounts/${a.id}`, { suspended: 'yes' }), bad400('suspended'));
       expectError(await raw('PATCH', `/accounts/${a.id}`, { name: '' }), bad400('name'));
       expectError(await raw('PATCH', `/accounts/${a.id}`, { plan: 'nope' }), bad400('plan'));
-      expectError(await raw('PATCH', `/accounts/${a.id}`, { balance_usd: '100' }), bad400(null));
+      expectError(await raw('PATCH', `/accounts/${a.id}`, { balance_usd: '100' }), bad400('balance_usd'));
       const g = await tg.admin('GET', `/accounts/${a.id}`);
       assert.equal(g.body.name, 'Patchy');
       assert.equal(g.body.suspended, false);
@@ -228,7 +228,7 @@ describe('admin API', () => {
       expectError(await raw('POST', `/accounts/${a.id}/keys`, { expires_at: 'tomorrow' }), bad400('expires_at'));
       expectError(await raw('POST', `/accounts/${a.id}/keys`, { expires_at: 1_900_000_000 }), bad400('expires_at'));
       expectError(await raw('POST', `/accounts/${a.id}/keys`, { name: 7 }), bad400('name'));
-      expectError(await raw('POST', `/accounts/${a.id}/keys`, { scopes: ['all'] }), bad400(null));
+      expectError(await raw('POST', `/accounts/${a.id}/keys`, { scopes: ['all'] }), bad400('scopes'));
       assert.equal((await tg.admin('GET', `/accounts/${a.id}/keys`)).body.data.length, 1);
     });
 

@@ -84,4 +84,23 @@ describe('admin lists page exactly', () => {
     assert.deepEqual(pages.map((p) => p.length), [2, 2]);
     assert.deepEqual(pages.flat(), all.data.map((e: { id: number }) => String(e.id)));
   });
+
+  test('a misspelt or unknown query parameter is a 400, not dropped; an empty before= is not an empty page', async () => {
+    // `?acount_id=` was dropped and the request log answered with every account's requests;
+    // the ledger's `before=` read as entry 0 and answered an empty page.
+    const { accountId } = await tg.customer({ creditUsd: '1' });
+    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group']];
+    for (const [path, param] of unknown) {
+      const r = await tg.admin('GET', path);
+      assert.equal(r.status, 400, path);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.equal(r.body.error.message, `Unrecognized key: "${param}"`);
+      assert.equal(r.body.error.param, param, 'param names the unknown parameter');
+      assert.ok(r.headers.get('x-request-id'));
+    }
+    const empty = await tg.admin('GET', `/accounts/${accountId}/ledger?before=`);
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.error.param, 'before');
+    assert.equal((await tg.admin('GET', `/accounts/${accountId}/ledger?before=0`)).status, 400);
+  });
 });

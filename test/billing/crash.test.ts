@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { runCli, spawnGateway } from '../helpers/process.ts';
+import { runTollgateToEnd } from '../helpers/tollgate-process.ts';
 import { picoToUsd, usdToPico } from '../../src/billing/money.ts';
 
 // SIGKILL with requests in flight, then a restart: reservations left behind are resolved
@@ -128,4 +129,15 @@ test('tollgate ledger verify needs only the storage setting: an unset provider k
   const bad = await runCli(['ledger', 'verify', '--config', config], env);
   assert.equal(bad.code, 78);
   assert.match(bad.stderr, /storage: must be sqlite:<path>/);
+});
+
+test('tollgate ledger verify where there is no database says so and exits 1, creating nothing', async (t) => {
+  // It used to create ./data/tollgate.db and report "ledger ok: 0 accounts".
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-verify-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const v = await runTollgateToEnd(['ledger', 'verify'], { cwd: dir });
+  assert.equal(v.code, 1, v.stdout + v.stderr);
+  assert.equal(v.stdout, '');
+  assert.match(v.stderr, /^tollgate: no database at \.\/data\/tollgate\.db \(storage sqlite:\.\/data\/tollgate\.db\); run this where the gateway runs, or pass --config FILE\n$/);
+  assert.ok(!existsSync(join(dir, 'data')), 'no data directory was created');
 });

@@ -366,6 +366,13 @@ test('credits, refunds and adjustments move the balance and are all in the ledge
   assert.equal(c2.body.balance_usd, '12.345678901');
   assert.equal((await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '-1' })).status, 400);
   assert.equal((await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: 0.1 })).status, 201);
+  // A JSON number is taken exactly or refused: 1.23456789e-7 was rounded to 0.000000123457,
+  // and 1234567.123456789012 (a double holds 1234567.123456789) credited short.
+  for (const inexact of [1.23456789e-7, 1234567.123456789012]) {
+    const r = await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: inexact });
+    assert.equal(r.status, 400, `${inexact} is refused`);
+    assert.equal(r.body.error.param, 'amount_usd');
+  }
   const adj = await tg.admin('POST', `/accounts/${accountId}/adjustments`, { amount_usd: '-0.445678901', reason: 'goodwill correction' });
   assert.equal(adj.status, 201);
   assert.equal(adj.body.balance_usd, '12.00');

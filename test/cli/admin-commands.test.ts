@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { CLOSED_PORT, post } from '../helpers/http.ts';
@@ -104,6 +106,58 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal(older.data.length, 1);
     assert.ok(older.data[0].id < newest.data[0].id);
     assert.equal(older.has_more, false);
+  });
+
+  test('a flag that does not apply, a word too many or an update with nothing to change is an error, and nothing is done', async () => {
+    // These ran, ignoring what they did not use: the account was created unsuspended,
+    // `requests gte ID` listed every request, and an empty update bumped updated_at.
+    const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
+    const account = await cli('accounts', 'create', '--name', 'Strict');
+    const before = (await tg.admin('GET', `/accounts/${account.id}`)).body;
+    const cases: Array<[string[], RegExp]> = [
+      [['accounts', 'create', '--name', 'Ghost', '--suspended', 'true'], /^tollgate: --suspended does not apply to tollgate accounts create; see tollgate --help\n$/],
+      [['requests', 'gte', 'req_x'], /^tollgate: unexpected argument "gte" to tollgate requests; see tollgate --help\n$/],
+      [['accounts', 'get', account.id, 'extra'], /^tollgate: unexpected argument "extra" to tollgate accounts get/],
+      [['keys', 'list', account.id, '--expires-at', '2030-01-01T00:00:00Z'], /^tollgate: --expires-at does not apply to tollgate keys list/],
+      [['accounts', 'update', account.id], /^tollgate: nothing to change: pass --name, --plan or --suspended\n$/],
+      [['accounts', 'update', account.id, '--name', ''], /^tollgate: HTTP 400: name: /],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runTollgateToEnd(args, { env })));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 1, cases[i]![0].join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, cases[i]![1]);
+    });
+    assert.deepEqual((await tg.admin('GET', `/accounts/${account.id}`)).body, before, 'the account is unchanged');
+    const all = (await tg.admin('GET', '/accounts?limit=1000')).body.data;
+    assert.ok(!all.some((a: any) => a.name === 'Ghost'), 'no account was created');
+  });
+
+  test('a gateway behind a reverse proxy at a path: the CLI keeps the path, and the token goes nowhere else', async () => {
+    // --url http://proxy/tollgate sent requests (and the admin token) to http://proxy/admin/v1.
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.url} ${req.headers.authorization ? 'with token' : ''}`);
+      if (!req.url!.startsWith('/tollgate/')) return void res.writeHead(404).end('not here');
+      const upstream = httpRequest(`${tg.url}${req.url!.slice('/tollgate'.length)}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/tollgate/`;
+      const r = await runTollgateToEnd(['accounts', 'create', '--name', 'Proxied', '--url', base], { env: { TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).name, 'Proxied');
+      const list = await runTollgateToEnd(['accounts', 'list', '--limit', '1', '--url', base.slice(0, -1)], { env: { TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(JSON.parse(list.stdout).data.length, 1);
+      assert.deepEqual(seen, ['/tollgate/admin/v1/accounts with token', '/tollgate/admin/v1/accounts?limit=1 with token']);
+    } finally {
+      proxy.close();
+    }
   });
 
   test('errors: a bad admin token, an unknown id, a missing argument, an unreachable gateway', async () => {

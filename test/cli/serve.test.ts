@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { runTollgate as run, runTollgateToEnd, type TollgateProcess } from '../helpers/tollgate-process.ts';
 
 // `tollgate serve` as an operator runs it: a bad config stops it with the message that
@@ -73,5 +74,58 @@ describe('tollgate serve', { concurrency: true }, () => {
     assert.doesNotMatch(second.stdout(), /Admin token/);
     assert.doesNotMatch(second.stdout(), /tg-admin-/);
     assert.equal(second.stderr(), '');
+  });
+
+  test('a first start that cannot listen (port in use) keeps no admin token: the next start prints one', async () => {
+    // The token's hash was stored before listening, so after a failed first start the
+    // next one printed none, and the operator had no way into the admin API.
+    const cwd = mkdtempSync(join(dir, 'busy-'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busyPort = (blocker.address() as AddressInfo).port;
+    writeFileSync(join(cwd, 'busy.yaml'), `listen: { port: ${busyPort} }\n`);
+    writeFileSync(join(cwd, 'free.yaml'), 'listen: { port: 0 }\n');
+    const failed = await runTollgateToEnd(['serve', '--config', 'busy.yaml'], { cwd });
+    blocker.close();
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, new RegExp(`^tollgate: 127\\.0\\.0\\.1:${busyPort} is in use \\(another Tollgate\\?\\); set listen\\.port in the config or TOLLGATE_PORT\\n$`));
+    assert.doesNotMatch(failed.stdout, /tg-admin-/);
+
+    const next = runTollgate(['serve', '--config', 'free.yaml'], { cwd });
+    const out = await next.waitFor(/Admin token[^\n]*\n\s+(tg-admin-\S+)\n/);
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    const token = /Admin token[^\n]*\n\s+(tg-admin-\S+)\n/.exec(out)![1]!;
+    assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.deepEqual(await next.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
+  test('storage that is not a database: serve and ledger verify name the file', async () => {
+    // Both said only "tollgate: file is not a database".
+    const notDb = join(dir, 'notes.txt');
+    writeFileSync(notDb, 'not a database\n');
+    const cfg = join(dir, 'notdb.yaml');
+    writeFileSync(cfg, `listen: { port: 0 }\nstorage: sqlite:${notDb}\n`);
+    const runs = await Promise.all([runTollgateToEnd(['serve', '--config', cfg]), runTollgateToEnd(['ledger', 'verify', '--config', cfg])]);
+    for (const r of runs) {
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `tollgate: cannot open the database ${notDb}: file is not a database\n`);
+      assert.doesNotMatch(r.stdout, /listening|tg-admin-/);
+    }
+  });
+
+  test('the gateway outlives whatever reads its output: a closed stdout is not a crash', async () => {
+    // With its stdout pipe closed (a log shipper restarting, `| head`), the next write
+    // threw EPIPE and the gateway died with a stack trace and its requests in flight.
+    const cwd = mkdtempSync(join(dir, 'epipe-'));
+    writeFileSync(join(cwd, 'g.yaml'), 'listen: { port: 0 }\nadmin_token: epipe-admin-token-0123456789\nlogging: { level: debug }\n');
+    const p = runTollgate(['serve', '--config', 'g.yaml'], { cwd });
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await p.waitFor(/listening on http:\S+/))![1]!;
+    p.child.stdout!.destroy();
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${url}/admin/v1/accounts`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    }
+    assert.deepEqual(await p.stop('SIGTERM'), { code: 0, signal: null }, 'it drains and exits 0 though it cannot say so');
+    assert.doesNotMatch(p.stderr(), /EPIPE|\n\s+at /);
   });
 });

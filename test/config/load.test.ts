@@ -83,9 +83,36 @@ models:
     assert.deepEqual(m.upstreams, [{ provider: 'deepseek', model: 'deepseek-chat', weight: 1, priority: 0 }]);
   });
 
-  test('interpolation touches values, never keys, and turns whole-variable numbers and booleans into numbers and booleans', () => {
+  test('interpolation touches values, never keys, and gives text', () => {
     const out = interpolate({ '${K}': '${V}', n: '${N}', b: '${B}', s: 'x${N}', list: ['${V}', 3] }, { K: 'key', V: 'value', N: '42', B: 'true' });
-    assert.deepEqual(out, { '${K}': 'value', n: 42, b: true, s: 'x42', list: ['value', 3] });
+    assert.deepEqual(out, { '${K}': 'value', n: '42', b: 'true', s: 'x42', list: ['value', 3] });
+  });
+
+  test('a variable of digits is a number where the schema wants one and stays text where it wants text', () => {
+    // A numeric header value or a key of digits became a number and failed with
+    // "expected string, received number", and no quoting in the file could help.
+    const c = loadConfig(file(`
+listen: { port: "\${PORT}" }
+providers:
+  - id: up
+    kind: openai
+    base_url: http://127.0.0.1:9/v1
+    api_key: \${KEY}
+    timeout_ms: \${TIMEOUT}
+    simulated: \${SIM}
+    headers: { x-project-number: "\${PROJECT}" }
+models:
+  - { id: m, validate_json_schema: "\${CHECK}", upstreams: [{ provider: up, model: x, priority: "\${PRIO}" }] }
+`), { PORT: '9292', KEY: '0123456789012345678901', TIMEOUT: '5000', SIM: 'true', PROJECT: '000123', CHECK: 'false', PRIO: '-1' });
+    assert.equal(c.listen.port, 9292);
+    const p = c.providers[0]!;
+    assert.equal(p.api_key, '0123456789012345678901');
+    assert.deepEqual(p.headers, { 'x-project-number': '000123' });
+    assert.equal(p.timeout_ms, 5000);
+    assert.equal(p.simulated, true);
+    assert.equal(c.models[0]!.validate_json_schema, false);
+    assert.equal(c.models[0]!.upstreams[0]!.priority, -1);
+    rejects(`${PROVIDER}    timeout_ms: \${TIMEOUT}\n`, { TIMEOUT: '5s' }, 'providers[0].timeout_ms');
   });
 
   test('an unset variable without a default is an error naming the path and the variable', () => {
@@ -169,6 +196,50 @@ describe('config validation names the bad path', () => {
     rejects(`${PROVIDER}\nmodels:\n  - id: m\n    type: image\n    upstreams: [{ provider: up, model: x }]\n`, {}, 'models[0].type');
     rejects(`default_plan: gold\n${PROVIDER}`, {}, 'default_plan', 'unknown plan "gold"');
     rejects(`listen_port: 1\n${PROVIDER}`, {}, 'listen_port');
+  });
+
+  test('an empty listen.host is refused: Node would listen on every interface', () => {
+    // `host: \${HOST:-}` with HOST unset gave "", and the admin API answered on 0.0.0.0.
+    rejects(`listen: { host: "\${HOST:-}" }\n${PROVIDER}`, {}, 'listen.host', 'must not be empty');
+    assert.equal(loadConfig(file(`listen: { host: 0.0.0.0 }\n${PROVIDER}`), {}).listen.host, '0.0.0.0', 'every interface, when asked for');
+  });
+
+  test('waits longer than a Node timer holds are refused (setTimeout would fire after 1 ms)', () => {
+    const TOO_LONG = 2_147_483_648;
+    rejects(`${PROVIDER}    timeout_ms: ${TOO_LONG}\n`, {}, 'providers[0].timeout_ms', 'at most 2147483647');
+    rejects(`${PROVIDER}    breaker: { cooldown_ms: ${TOO_LONG} }\n`, {}, 'providers[0].breaker.cooldown_ms');
+    rejects(`flush_interval_ms: ${TOO_LONG}\n${PROVIDER}`, {}, 'flush_interval_ms');
+    rejects(`request_timeout_ms: ${TOO_LONG}\n${PROVIDER}`, {}, 'request_timeout_ms');
+    assert.equal(loadConfig(file(`${PROVIDER}    timeout_ms: ${TOO_LONG - 1}\n`), {}).providers[0]!.timeout_ms, TOO_LONG - 1);
+  });
+
+  test('a plan naming a model that is not configured is refused; patterns and owner/id forms are fine', () => {
+    const MODEL = `${PROVIDER}\nmodels:\n  - { id: flash, owned_by: deepseek, upstreams: [{ provider: up, model: x }] }\n`;
+    rejects(`${MODEL}plans:\n  - { id: basic, models: [flash, flsh] }\n`, {}, 'plans[0].models[1]', 'unknown model "flsh"');
+    const c = loadConfig(file(`${MODEL}plans:\n  - { id: basic, models: [flash, deepseek/flash, "gpt-*"] }\n`), {});
+    assert.deepEqual(c.plans[0]!.models, ['flash', 'deepseek/flash', 'gpt-*']);
+  });
+
+  test('a key or header the upstream client cannot send is refused at start, without quoting it', () => {
+    // Accepted before, then every request to the provider was a 502 "could not be reached".
+    const message = rejects(`${PROVIDER.replace('api_key: k', 'api_key: "${KEY}"')}`, { KEY: 'sk-live-abcdef0123456789\r' }, 'providers[0].api_key', 'must not contain a line break');
+    assert.ok(!message.includes('sk-live'), message);
+    rejects(`${PROVIDER}    headers: { "x project": "1" }\n`, {}, 'providers[0].headers.x project: not a valid HTTP header name');
+    rejects(`${PROVIDER}    headers: { x-team: "a\\nb" }\n`, {}, 'providers[0].headers.x-team', 'must not contain a line break');
+    assert.deepEqual(loadConfig(file(`${PROVIDER}    headers: { x-team: "blue team" }\n`), {}).providers[0]!.headers, { 'x-team': 'blue team' });
+  });
+
+  test('an admin token that could never be presented is refused, without quoting it', () => {
+    // The admin API trims what it is sent, so "token\r" from a .env file locked the operator out.
+    const message = rejects(PROVIDER, { TOLLGATE_ADMIN_TOKEN: 'admin-token-0123456789\r' }, 'admin_token', 'must not contain spaces');
+    assert.ok(!message.includes('admin-token-0123'), message);
+    rejects(`admin_token: "admin token 0123456789"\n${PROVIDER}`, {}, 'admin_token');
+  });
+
+  test('a YAML syntax error says what and where, without quoting the file (a key may be on that line)', () => {
+    const message = rejects(`providers:\n  - id: up\n    api_key: "sk-live-abcdef0123456789\n`, {}, 'not valid YAML', 'line');
+    assert.ok(!message.includes('sk-live'), message);
+    assert.equal(message.split('\n').length, 1, message);
   });
 
   test('unreadable, non-YAML and non-mapping files', () => {

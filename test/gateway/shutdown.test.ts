@@ -180,3 +180,46 @@ test('SIGTERM with streams whose clients leave during the drain: each is recorde
     db.close();
   }
 });
+
+test('a second SIGTERM stops at once: what was settled is written, the cut request is left to the next start', async (t) => {
+  // The second signal was ignored: a drain waiting on a hung upstream could only be
+  // ended by SIGKILL, which also lost the records not yet written.
+  const up = await startFakeOpenAI();
+  const sub = mkdtempSync(join(dir, 'twice-'));
+  t.after(() => up.close());
+  const gw = await startServeProcess(
+    sub,
+    `flush_interval_ms: 60000  # nothing is written on its own during the test
+providers:
+  - { id: fake, kind: openai, base_url: "${up.baseUrl}", api_key: ${UPSTREAM_SECRET} }
+models:
+  - { id: m, upstreams: [{ provider: fake, model: up-m }], pricing: { input: "1", output: "2" } }
+`,
+  );
+  const { key } = await gw.customer();
+  const chat = () => fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+  const quick = await chat();
+  assert.equal(quick.status, 200);
+  const quickId = quick.headers.get('x-request-id')!;
+  up.behave({ hang: true });
+  const hung = chat().then((r) => r.status, () => 'cut');
+  await new Promise((r) => setTimeout(r, 300));
+
+  gw.proc.child.kill('SIGTERM');
+  await gw.proc.waitFor(/SIGTERM: draining 1 in-flight requests and flushing logs \(SIGTERM again to stop now\)/);
+  const t0 = performance.now();
+  gw.proc.child.kill('SIGTERM');
+  assert.deepEqual(await gw.proc.exited, { code: 1, signal: null }, gw.proc.stderr());
+  assert.ok(performance.now() - t0 < 1500, 'it stopped at once');
+  assert.match(gw.proc.stdout(), /SIGTERM again: stopping now; 1 in-flight requests are cut/);
+  assert.equal(await hung, 'cut');
+
+  const db = new Database(join(sub, 'tollgate.db'), { readonly: true });
+  try {
+    const row = db.prepare('SELECT status FROM requests WHERE id = ?').get(quickId) as any;
+    assert.equal(row?.status, 200, 'the settled request was written before the exit');
+    assert.ok(db.prepare("SELECT 1 FROM ledger WHERE request_id = ? AND kind = 'charge'").get(quickId), 'with its charge');
+  } finally {
+    db.close();
+  }
+});

@@ -86,7 +86,7 @@ describe('admin API: plans, key overrides, account limits', () => {
     expectError(await raw('POST', '/plans', { id: 'x1', tpm: '100' }), bad400('tpm'));
     expectError(await raw('POST', '/plans', { id: 'x1', models: 'deepseek-v4-pro' }), bad400('models'));
     expectError(await raw('POST', '/plans', { id: 'x1', models: ['deepseek-v5'] }), bad400('models.0'));
-    expectError(await raw('POST', '/plans', { id: 'x1', burst: 3 }), bad400(null));
+    expectError(await raw('POST', '/plans', { id: 'x1', burst: 3 }), bad400('burst'));
     assert.equal((await tg.admin('GET', '/plans/x1')).status, 404);
     // a glob that matches nothing yet is allowed
     assert.equal((await tg.admin('POST', '/plans', { id: 'future', models: ['gpt-9*'] })).status, 201);
@@ -103,7 +103,7 @@ describe('admin API: plans, key overrides, account limits', () => {
     assert.equal(p.body.rpm, 600);
     assert.equal(p.body.context_tokens, 256_000, 'the config values are kept');
     expectError(await raw('PATCH', '/plans/nope', { rpm: 1 }), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null });
-    expectError(await raw('PATCH', '/plans/pro', { id: 'other' }), bad400(null));
+    expectError(await raw('PATCH', '/plans/pro', { id: 'other' }), bad400('id'));
     expectError(await raw('PATCH', '/plans/pro', { concurrency: -1 }), bad400('concurrency'));
   });
 
@@ -138,7 +138,7 @@ describe('admin API: plans, key overrides, account limits', () => {
     expectError(await raw('PATCH', `/keys/${id}`, { rpm: 0 }), bad400('rpm'));
     expectError(await raw('PATCH', `/keys/${id}`, { models: ['nope-model'] }), bad400('models.0'));
     expectError(await raw('PATCH', `/keys/${id}`, { overrides: { models: ['nope-model'] } }), bad400('overrides.models.0'));
-    expectError(await raw('PATCH', `/keys/${id}`, { overrides: { burst: 1 } }), bad400('overrides'));
+    expectError(await raw('PATCH', `/keys/${id}`, { overrides: { burst: 1 } }), bad400('overrides.burst'));
     expectError(await raw('PATCH', `/keys/${id}`, { expires_at: new Date(Date.now() - 1000).toISOString() }), bad400('expires_at'));
     expectError(await raw('PATCH', '/keys/key_nope', { rpm: 1 }), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null });
     expectError(await raw('POST', `/accounts/${accountId}/keys`, { tpm: -5 }), bad400('tpm'));

@@ -45,6 +45,20 @@ describe('usdToPico / picoToUsd', () => {
     }
   });
 
+  test('a JSON or YAML number is taken exactly or refused, never rounded', () => {
+    // Exponent form is expanded digit for digit: 1.23456789e-7 has 15 decimals, too many.
+    assert.throws(() => usdToPico(1.23456789e-7), /at most 12 decimal places/);
+    assert.equal(usdToPico(1.2345678e-5), 12_345_678n);
+    assert.equal(usdToPico(-2.5e-7), -250_000n);
+    assert.equal(usdToPico(1e-12), 1n);
+    assert.throws(() => usdToPico(5e-13), /at most 12 decimal places/);
+    // 1234567.123456789012 arrives as the double 1234567.123456789: refused, not credited short.
+    assert.throws(() => usdToPico(1234567.123456789012), /send the amount as a decimal string/);
+    assert.throws(() => usdToPico(0.1 + 0.2), /send the amount as a decimal string/);
+    assert.equal(usdToPico(1234567.12345678), 1_234_567_123_456_780_000n, '15 significant digits are exact');
+    assert.equal(usdToPico('1234567.123456789012'), 1_234_567_123_456_789_012n, 'as a string any 12 decimals are exact');
+  });
+
   test('rejects amounts beyond the int64 column', () => {
     assert.throws(() => usdToPico('9223372.036854775808'), /out of range/);
     assert.throws(() => usdToPico('-9999999999999'), /out of range/);

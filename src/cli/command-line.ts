@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+
+// What each `tollgate` command accepts, checked before anything runs: a flag that does
+// not apply (`accounts create --name x --suspended true`) or a word too many
+// (`requests gte req_...`) is an error, not silently ignored while the command does
+// something else.
+
+const ADMIN = ['url', 'admin-token'];
+
+interface CommandSpec {
+  /** Positional arguments after the command words, all required. */
+  args: string[];
+  flags: string[];
+}
+
+const COMMANDS: Record<string, CommandSpec> = {
+  serve: { args: [], flags: ['config'] },
+  demo: { args: [], flags: [] },
+  'ledger verify': { args: [], flags: ['config'] },
+  'accounts create': { args: [], flags: ['name', 'plan', ...ADMIN] },
+  'accounts list': { args: [], flags: ['limit', 'after', ...ADMIN] },
+  'accounts get': { args: ['ACCOUNT_ID'], flags: ADMIN },
+  'accounts update': { args: ['ACCOUNT_ID'], flags: ['name', 'plan', 'suspended', ...ADMIN] },
+  'keys create': { args: ['ACCOUNT_ID'], flags: ['name', 'expires-at', ...ADMIN] },
+  'keys list': { args: ['ACCOUNT_ID'], flags: ADMIN },
+  'keys revoke': { args: ['KEY_ID'], flags: ADMIN },
+  requests: { args: [], flags: ['account', 'from', 'to', 'limit', 'before', ...ADMIN] },
+  'requests get': { args: ['REQUEST_ID'], flags: ADMIN },
+};
+
+const OPTIONS = {
+  config: { type: 'string' },
+  url: { type: 'string' },
+  'admin-token': { type: 'string' },
+  name: { type: 'string' },
+  plan: { type: 'string' },
+  suspended: { type: 'string' },
+  'expires-at': { type: 'string' },
+  account: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+  before: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type Flags = Partial<Record<Exclude<keyof typeof OPTIONS, 'help'>, string>>;
+
+export interface CommandLine {
+  command: string;
+  args: string[];
+  flags: Flags;
+}
+
+/** Parses argv into one known command, its arguments and flags (null: show the help); throws a one-line error otherwise. */
+export function parseCommandLine(argv: string[]): CommandLine | null {
+  const { values, positionals: p } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.help || p.length === 0 || p[0] === 'help') return null;
+  const command = p.length > 1 && COMMANDS[`${p[0]} ${p[1]}`] ? `${p[0]} ${p[1]}` : p[0]!;
+  const spec = COMMANDS[command];
+  if (!spec) throw new Error(`unknown command: ${p.join(' ')}; see tollgate --help`);
+  const args = p.slice(command.split(' ').length);
+  if (args.length < spec.args.length) throw new Error(`missing ${spec.args[args.length]}; see tollgate --help`);
+  if (args.length > spec.args.length) throw new Error(`unexpected argument "${args[spec.args.length]}" to tollgate ${command}; see tollgate --help`);
+  const { help: _help, ...flags } = values;
+  for (const name of Object.keys(flags)) {
+    if (!spec.flags.includes(name)) throw new Error(`--${name} does not apply to tollgate ${command}; see tollgate --help`);
+  }
+  return { command, args, flags };
+}
