@@ -1,7 +1,7 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { FakeOpenAI } from '../helpers/fake-openai.ts';
+import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
 
 // Browser clients (web chat UIs that take the user's key, the OpenAI SDK with
 // dangerouslyAllowBrowser) call the API from their own origin, as OpenAI's API allows.
@@ -17,15 +17,7 @@ describe('CORS for browser clients', () => {
   let tg: TestGateway;
   let key: string;
 
-  before(async () => {
-    up = await startFakeOpenAI();
-    tg = await startTestGateway({ upstream: up.baseUrl });
-    ({ key } = await tg.customer());
-  });
-  after(async () => {
-    await tg.close();
-    await up.close();
-  });
+  onFakeOpenAI((s) => ({ up, tg, key } = s));
 
   const preflight = (path: string, method = 'POST') =>
     fetch(`${tg.url}${path}`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': SDK_HEADERS } });

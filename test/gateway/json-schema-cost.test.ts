@@ -1,7 +1,7 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { FakeOpenAI } from '../helpers/fake-openai.ts';
+import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, post, type RawResponse } from '../helpers/http.ts';
 import { SCHEMA_CHECK_LIMITS } from '../../src/gateway/json-schema-thread.ts';
 
@@ -51,15 +51,7 @@ describe('a json_schema check does not hold the gateway', () => {
   let tg: TestGateway;
   let key: string;
 
-  before(async () => {
-    up = await startFakeOpenAI();
-    tg = await startTestGateway({ upstream: up.baseUrl });
-    ({ key } = await tg.customer());
-  });
-  after(async () => {
-    await tg.close();
-    await up.close();
-  });
+  onFakeOpenAI((s) => ({ up, tg, key } = s));
 
   /** A non-streaming request for `schema`, with the upstream answering `answer`; /healthz probed meanwhile. */
   const heavy = async (schema: unknown, answer: string): Promise<{ res: RawResponse; ms: number; worst: number; count: number }> => {

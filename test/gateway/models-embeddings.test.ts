@@ -1,8 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { FakeOpenAI } from '../helpers/fake-openai.ts';
+import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, get, post, upstreamSecrets } from '../helpers/http.ts';
 
 // GET /v1/models, /v1/models/{id} (bare and owner/model ids), the /api/v1 prefix, and
@@ -13,15 +13,7 @@ describe('models and embeddings', () => {
   let tg: TestGateway;
   let key: string;
 
-  before(async () => {
-    up = await startFakeOpenAI();
-    tg = await startTestGateway({ upstream: up.baseUrl });
-    ({ key } = await tg.customer());
-  });
-  after(async () => {
-    await tg.close();
-    await up.close();
-  });
+  onFakeOpenAI((s) => ({ up, tg, key } = s));
 
   for (const base of ['/v1', '/api/v1']) {
     test(`GET ${base}/models lists every configured model in OpenAI shape`, async () => {

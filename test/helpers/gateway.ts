@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,4 +99,23 @@ export async function startGatewayOnFakeOpenAI(t: { after: (fn: () => Promise<vo
     await up.close();
   });
   return { up, tg };
+}
+
+/**
+ * In a describe block: a fake OpenAI upstream, a gateway with the default config in front
+ * of it and one customer, started before the block's tests and closed after them. `take`
+ * receives them once started, e.g. `onFakeOpenAI((s) => ({ up, tg, key } = s))`.
+ */
+export function onFakeOpenAI(take: (s: { up: FakeOpenAI; tg: TestGateway; key: string; accountId: string }) => void): void {
+  let up: FakeOpenAI | undefined;
+  let tg: TestGateway | undefined;
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ upstream: up.baseUrl });
+    take({ up, tg, ...(await tg.customer()) });
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
 }
