@@ -18,6 +18,7 @@ import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
 import type { UpstreamResponse } from './upstream-call.ts';
+import { CORS_HEADERS } from './cors.ts';
 import { wantsZeroRetention, zeroRetentionModel } from './zero-retention.ts';
 import { fromErrorIn200, fromTransportError, invalidUpstreamResponse } from './upstream-errors.ts';
 
@@ -36,6 +37,8 @@ export type Endpoint = 'chat' | 'embeddings';
  */
 export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, bodyBytes: string): Promise<void> {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
+  // Only a browser sends Origin; SDKs on servers are spared two headers on every answer.
+  if (req.headers.origin !== undefined) Object.assign(ex.headers, CORS_HEADERS);
   rt.inFlight++;
   try {
     const key = authenticate(rt, req.headers);

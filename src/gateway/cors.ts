@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 // answered. A key travels as a bearer token, never a cookie, so a page can only use a key
 // it already holds. The admin API takes no part: its token never belongs in a browser.
 
-/** On every API response: two more headers in the one writeHead each response makes. */
+/** On API responses to a request with an Origin (a browser's): two more headers in its one writeHead. */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'access-control-allow-origin': '*',
   // The SDKs read x-request-id; x-tollgate-cost and the rate-limit headers are for them too.

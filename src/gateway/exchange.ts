@@ -9,7 +9,6 @@ import type { ModelEntry, Route } from './catalog.ts';
 import type { UpstreamCall } from './upstream-call.ts';
 import type { Runtime } from './runtime.ts';
 import { StreamedText } from './streamed-text.ts';
-import { CORS_HEADERS } from './cors.ts';
 
 // The state of one request as it moves through the pipeline, and the one place its
 // outcome is settled and recorded, however the request ended.
@@ -60,7 +59,7 @@ export class Exchange {
   constructor(id: string, endpoint: 'chat.completions' | 'embeddings') {
     this.id = id;
     this.endpoint = endpoint;
-    this.headers = { 'x-request-id': id, ...CORS_HEADERS };
+    this.headers = { 'x-request-id': id };
   }
 
   markFirstByte(): void {

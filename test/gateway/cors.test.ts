@@ -61,6 +61,11 @@ describe('CORS for browser clients', () => {
     assert.equal(models.status, 200);
     assert.equal(allowed(models), '*');
     await models.text();
+    // A client without an Origin (an SDK on a server) is not a browser: no CORS headers.
+    const server = await fetch(`${tg.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal(server.status, 200);
+    assert.equal(allowed(server), null);
+    await server.text();
   });
 
   test('the admin API is not opened to other origins', async () => {
