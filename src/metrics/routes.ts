@@ -12,7 +12,9 @@ import type { Runtime } from '../gateway/runtime.ts';
 
 export function registerMetricsRoute(app: FastifyInstance, rt: Runtime): void {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // prom-client's process metrics watch every GC and time the event loop all along:
+  // started by the first scrape, so a gateway nobody scrapes pays nothing for them.
+  let processMetrics = false;
   const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []) =>
     new Gauge({
       name,
@@ -38,6 +40,10 @@ export function registerMetricsRoute(app: FastifyInstance, rt: Runtime): void {
 
   app.get('/metrics', async (request, reply) => {
     requireAdmin(rt, request, metricsTokenHash);
+    if (!processMetrics) {
+      processMetrics = true;
+      collectDefaultMetrics({ register: registry });
+    }
     const text = (await registry.metrics()) + rt.metrics.text();
     return reply.header('content-type', registry.contentType).send(text);
   });
