@@ -107,6 +107,9 @@ export const configSchema = z
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),
     max_body_bytes: positiveInt.default(10 * 1024 * 1024),
     request_timeout_ms: durationMs.default(120_000),
+    /** How long SIGTERM waits for requests in flight before cutting them (each cut one is
+     *  recorded and charged for what it streamed). 25 s fits Kubernetes' 30 s grace. */
+    shutdown_drain_ms: durationMs.default(25_000),
     /** Request records and billing writes reach the store in batches this often (the most a crash can lose). */
     // 10 ms, not 50: at one connection a 50 ms batch took ~1.5 ms to commit and added
     // ~0.6 ms to the p99 where the journal thread shares a core; throughput at 64

@@ -64,6 +64,11 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
     writeError(res, ex.id, ge, ex.headers);
   } finally {
     rt.inFlight--;
+    // Cut by the gateway's own shutdown, not left by its client: the log says so.
+    if (rt.drainExpired && ex.errorCode === 'client_closed') {
+      ex.errorCode = 'shutting_down';
+      if (ex.status === 499) ex.status = 503;
+    }
     ex.finish(rt);
   }
 }

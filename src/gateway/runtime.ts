@@ -32,4 +32,6 @@ export interface Runtime {
   readonly metrics: RequestMetrics;
   /** Requests being served right now. */
   inFlight: number;
+  /** Shutdown's drain ran out of time and cut the requests still in flight (start.ts). */
+  drainExpired: boolean;
 }

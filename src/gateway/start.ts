@@ -98,6 +98,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     adminTokenHash,
     metrics: new RequestMetrics(),
     inFlight: 0,
+    drainExpired: false,
   };
   const app = buildApp(rt);
   try {
@@ -136,7 +137,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
+        // A drain with no end would be ended by the supervisor's SIGKILL, which charges
+        // nothing of what the cut streams sent: past shutdown_drain_ms, the connections
+        // still open are closed, and each request settles as a client that left does.
+        const cut = setTimeout(() => {
+          rt.drainExpired = true;
+          if (rt.inFlight > 0) log.warn({ in_flight: rt.inFlight, after_ms: config.shutdown_drain_ms }, 'shutdown drain timed out; cutting the requests still in flight');
+          app.server.closeAllConnections();
+        }, config.shutdown_drain_ms);
         await app.close();
+        clearTimeout(cut);
         await exchangesFinished(rt);
         await rt.schemaCheck.close();
         await journal.close();

@@ -223,3 +223,60 @@ models:
     db.close();
   }
 });
+
+test('a drain that outlasts shutdown_drain_ms cuts the stream: recorded as shutting_down and charged for what it streamed', async (t) => {
+  // Without a bound, a stream longer than the supervisor's grace (Kubernetes: 30 s) was
+  // ended by its SIGKILL, and nothing of what it had sent was charged.
+  const up = await startFakeOpenAI();
+  t.after(() => up.close());
+  const sub = mkdtempSync(join(dir, 'bounded-'));
+  const gw = await startServeProcess(sub, `shutdown_drain_ms: 500\n${configOn(up.baseUrl)}`);
+  proc = gw.proc;
+  const { accountId, key } = await gw.customer('10');
+  // 200 words, 100 ms apart: 20 s, far past the drain.
+  up.behave({ text: Array.from({ length: 200 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 100, completionTokens: 200 });
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200);
+  const id = res.headers.get('x-request-id')!;
+  const reader = res.body!.getReader();
+  let seen = '';
+  while (!seen.includes('w1')) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'the stream ended before the SIGTERM');
+    seen += new TextDecoder().decode(value);
+  }
+  const reading = (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch {
+      /* cut by the gateway */
+    }
+  })();
+
+  const t0 = performance.now();
+  proc.child.kill('SIGTERM');
+  assert.deepEqual(await proc.exited, { code: 0, signal: null }, proc.stderr());
+  const took = performance.now() - t0;
+  assert.ok(took < 8000, `exited ${Math.round(took)} ms after SIGTERM, not when the 20 s stream ended`);
+  await reading;
+  assert.match(proc.stdout() + proc.stderr(), /shutdown drain timed out; cutting the requests still in flight/);
+
+  const db = new Database(join(sub, 'tollgate.db'), { readonly: true });
+  try {
+    const row = db.prepare('SELECT error_code, completion_tokens, cost FROM requests WHERE id = ?').get(id) as any;
+    assert.ok(row, 'the cut request is recorded');
+    assert.equal(row.error_code, 'shutting_down');
+    assert.ok(row.completion_tokens > 0 && row.completion_tokens < 200, `charged for what it streamed (${row.completion_tokens} tokens)`);
+    const charge = db.prepare("SELECT amount FROM ledger WHERE request_id = ? AND kind = 'charge'").get(id) as any;
+    assert.equal(charge?.amount, -row.cost);
+    assert.equal((db.prepare('SELECT count(*) AS n FROM reservations').get() as any).n, 0);
+    const sum = db.prepare('SELECT sum(amount) AS s FROM ledger WHERE account_id = ?').get(accountId) as any;
+    assert.equal((db.prepare('SELECT balance FROM accounts WHERE id = ?').get(accountId) as any).balance, sum.s);
+  } finally {
+    db.close();
+  }
+});
