@@ -93,6 +93,10 @@ export function buildApp(rt: Runtime): FastifyInstance {
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, request.id, new GatewayError('invalid_request', err.message, { status: err.statusCode }));
     }
+    if (code === 'SQLITE_BUSY') {
+      rt.log.warn({ request_id: request.id }, 'the store is locked by another process');
+      return sendError(reply, request.id, new GatewayError('store_busy', 'The store is locked by another process; nothing was changed. Retry shortly.'));
+    }
     rt.log.error({ err, request_id: request.id }, 'unhandled error');
     return sendError(reply, request.id, new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.'));
   });

@@ -47,6 +47,9 @@ async function exchangesFinished(rt: Runtime): Promise<void> {
   while (rt.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** How long the event loop may wait for the store's write lock (see startGateway). */
+const MAIN_THREAD_BUSY_MS = 250;
+
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] });
   const simulated = config.providers.filter((p) => p.simulated).map((p) => p.id);
@@ -79,6 +82,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const file = sqliteFile(db);
   const worker = file ? await startWorkerJournalSink(file) : null;
   const journal = new WriteBehind(worker ? worker.sink : createSqliteJournalSink(sqliteHandle(db)!), log, { flushMs: config.flush_interval_ms });
+  // better-sqlite3 waits out a locked store on the calling thread: on this one, an admin
+  // write behind another process's lock (a sqlite3 shell in a transaction) held every
+  // request for up to the 5 s busy timeout. The journal thread's commits take milliseconds,
+  // so a short wait covers them; a longer lock is a 503 store_busy for the admin call.
+  if (worker) sqliteHandle(db)!.pragma(`busy_timeout = ${MAIN_THREAD_BUSY_MS}`);
   const accounts = new AccountStates(db);
   const billing = new Billing(db, log, accounts, journal, catalog.models.values());
   await billing.loadPriceOverrides();

@@ -40,6 +40,7 @@ export const ERRORS = {
   response_format_validation_failed: { status: 502, type: 'api_error' },
   upstreams_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },
+  store_busy: { status: 503, type: 'api_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, CatalogEntry>;
 
