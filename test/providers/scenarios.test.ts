@@ -290,21 +290,22 @@ const gemini: Provider = {
     { fileData: { mimeType: 'image/jpeg', fileUri: IMAGE_URL } },
     { inlineData: { mimeType: 'image/png', data: PNG_B64 } },
   ],
-  checkToolResults(body) {
+  checkToolResults(body, msg) {
     // The model turn is replayed with the thought signature on its first functionCall
-    // (the fake answers 400 on Gemini 3 otherwise); the responses are paired by name.
+    // (the fake answers 400 on Gemini 3 otherwise); the responses are paired by name and id.
+    const [a, b] = msg.tool_calls!.map((tc) => tc.id.replace(/__ts__.*$/, ''));
     assert.deepEqual(body.contents[1], {
       role: 'model',
       parts: [
-        { functionCall: { name: 'get_weather', args: SF }, thoughtSignature: GEMINI_SIGNATURE },
-        { functionCall: { name: 'get_weather', args: PARIS } },
+        { functionCall: { id: a, name: 'get_weather', args: SF }, thoughtSignature: GEMINI_SIGNATURE },
+        { functionCall: { id: b, name: 'get_weather', args: PARIS } },
       ],
     });
     assert.deepEqual(body.contents[2], {
       role: 'user',
       parts: [
-        { functionResponse: { name: 'get_weather', response: { temperature_c: 18 } } },
-        { functionResponse: { name: 'get_weather', response: { temperature_c: 18 } } },
+        { functionResponse: { id: a, name: 'get_weather', response: { temperature_c: 18 } } },
+        { functionResponse: { id: b, name: 'get_weather', response: { temperature_c: 18 } } },
       ],
     });
     assert.equal(body.generationConfig.thinkingConfig.thinkingLevel, 'low');

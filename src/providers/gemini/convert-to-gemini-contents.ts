@@ -2,7 +2,7 @@ import { UnsupportedFieldError } from '../unsupported.ts';
 import { parseToolArguments } from '../tool-arguments.ts';
 import { guessMimeType } from './guess-mime-type.ts';
 import { isGemini3OrLater } from './gemini-model-generation.ts';
-import { SKIP_SIGNATURE, signatureFromToolCall } from './gemini-tool-call-id.ts';
+import { geminiCallId, SKIP_SIGNATURE, signatureFromToolCall } from './gemini-tool-call-id.ts';
 
 // OpenAI `messages` → Gemini `systemInstruction` + `contents`.
 // - system and developer messages → systemInstruction parts, in order.
@@ -10,7 +10,8 @@ import { SKIP_SIGNATURE, signatureFromToolCall } from './gemini-tool-call-id.ts'
 // - assistant tool_calls → functionCall parts (thoughtSignature restored from the id);
 //   tool messages → functionResponse parts in a user turn. Gemini pairs responses with
 //   calls by function *name*, so the name is looked up from the tool_call_id among the
-//   conversation's earlier tool calls.
+//   conversation's earlier tool calls. Both carry the call's id as well (without the
+//   signature), as Gemini 3 asks: it pairs parallel calls of one function by id.
 // - image_url: data URI → inlineData; URL → fileData {fileUri, mimeType (guessed)}.
 // https://ai.google.dev/api/generate-content
 
@@ -141,7 +142,7 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
           if (c?.type !== undefined && c.type !== 'function') throw new UnsupportedFieldError(`${p}.type`, `Tool call type "${c.type}" is not supported by the gemini upstream.`);
           const name = String(c?.function?.name ?? '');
           if (typeof c?.id === 'string') namesById.set(c.id, name);
-          const part: Part = { functionCall: { name, args: parseToolArguments(c?.function?.arguments, `${p}.function.arguments`, 'gemini') } };
+          const part: Part = { functionCall: { ...(typeof c?.id === 'string' && c.id ? { id: geminiCallId(c.id) } : {}), name, args: parseToolArguments(c?.function?.arguments, `${p}.function.arguments`, 'gemini') } };
           const sig = signatureFromToolCall(c) ?? (j === 0 && needsSignaturePlaceholder(model) ? SKIP_SIGNATURE : undefined);
           if (sig) part.thoughtSignature = sig;
           parts.push(part);
@@ -150,11 +151,14 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
         break;
       }
       case 'tool': {
-        const name = namesById.get(String(m.tool_call_id)) ?? (typeof m.name === 'string' ? m.name : undefined);
+        const callName = namesById.get(String(m.tool_call_id));
+        const name = callName ?? (typeof m.name === 'string' ? m.name : undefined);
         if (!name) {
           throw new UnsupportedFieldError(`${param}.tool_call_id`, `tool_call_id "${m.tool_call_id}" matches no earlier assistant tool call; Gemini pairs function responses by name.`);
         }
-        append('user', [{ functionResponse: { name, response: functionResponseValue(m.content, `${param}.content`) } }]);
+        // An id only where the call went up with it: an id that names no call is not sent.
+        const id = callName !== undefined && m.tool_call_id ? { id: geminiCallId(String(m.tool_call_id)) } : {};
+        append('user', [{ functionResponse: { ...id, name, response: functionResponseValue(m.content, `${param}.content`) } }]);
         break;
       }
       default:

@@ -11,15 +11,26 @@ import { randomBytes } from 'node:crypto';
 // `extra_content.google.thought_signature` on the tool call instead; that is emitted too
 // and accepted on input when the id carries none.
 // https://ai.google.dev/gemini-api/docs/thought-signatures
+//
+// Gemini 3 also gives every functionCall an `id` and asks for it back on the matching
+// functionResponse (it tells apart parallel calls of one function). That id, when there
+// is one, is the part before the separator instead of a random `call_<hex>`.
+// https://ai.google.dev/gemini-api/docs/function-calling
 
 const SEPARATOR = '__ts__';
 
 /** Documented placeholder for function calls whose signature is unknown (history from another model). */
 export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
 
-export function newToolCallId(signature?: string | undefined): string {
-  const id = `call_${randomBytes(12).toString('hex')}`;
+export function newToolCallId(signature?: string | undefined, geminiId?: unknown): string {
+  const id = typeof geminiId === 'string' && geminiId && !geminiId.includes(SEPARATOR) ? geminiId : `call_${randomBytes(12).toString('hex')}`;
   return signature ? `${id}${SEPARATOR}${signature}` : id;
+}
+
+/** The tool call id without the signature: what Gemini knows the call by. */
+export function geminiCallId(id: string): string {
+  const at = id.lastIndexOf(SEPARATOR);
+  return at === -1 ? id : id.slice(0, at);
 }
 
 export function signatureFromToolCall(call: any): string | undefined {

@@ -24,7 +24,7 @@ export function readCandidateParts(candidate: any): CandidateParts {
   for (const p of parts) {
     if (p?.functionCall) {
       const signature = typeof p.thoughtSignature === 'string' && p.thoughtSignature ? p.thoughtSignature : undefined;
-      out.toolCalls.push({ id: newToolCallId(signature), name: String(p.functionCall.name ?? ''), arguments: JSON.stringify(p.functionCall.args ?? {}), signature });
+      out.toolCalls.push({ id: newToolCallId(signature, p.functionCall.id), name: String(p.functionCall.name ?? ''), arguments: JSON.stringify(p.functionCall.args ?? {}), signature });
     } else if (typeof p?.text === 'string') {
       if (p.thought === true) out.reasoning += p.text;
       else out.text += p.text;

@@ -45,9 +45,10 @@ test('a second turn built from the parsed tool calls sends the signature back', 
     stream: false,
   }, { id: 'g', kind: 'gemini' as any, base_url: 'http://x', api_key: 'k', headers: {}, timeout_ms: 1000, max_tokens_field: 'max_tokens', breaker: { failures: 5, cooldown_ms: 10_000 }, zero_retention: false, simulated: false });
   const sent = JSON.parse(req.body);
+  const ids = calls.map((c: any) => c.id.replace(/__ts__.*$/, ''));
   assert.deepEqual(sent.contents[1].parts, [
-    { functionCall: { name: 'get_weather', args: { location: 'San Francisco, CA', unit: 'celsius' } }, thoughtSignature: 'CiQB0e2Kb7Ls2j5Jm3QyV3n8yCjT0Q1i6mRkq7cR6Hq9bWx0dH4KUgHR7YpH3vRz1mYq8tZ2Lw==' },
-    { functionCall: { name: 'get_weather', args: { location: 'Paris, France', unit: 'celsius' } } },
+    { functionCall: { id: ids[0], name: 'get_weather', args: { location: 'San Francisco, CA', unit: 'celsius' } }, thoughtSignature: 'CiQB0e2Kb7Ls2j5Jm3QyV3n8yCjT0Q1i6mRkq7cR6Hq9bWx0dH4KUgHR7YpH3vRz1mYq8tZ2Lw==' },
+    { functionCall: { id: ids[1], name: 'get_weather', args: { location: 'Paris, France', unit: 'celsius' } } },
   ]);
   assert.deepEqual(sent.contents[2].parts.map((p: any) => p.functionResponse.name), ['get_weather', 'get_weather']);
 });

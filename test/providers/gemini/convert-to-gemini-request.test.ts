@@ -100,10 +100,10 @@ test('tool calls and results: functionCall / functionResponse paired by name via
   });
   assert.deepEqual(json.contents, [
     { role: 'user', parts: [{ text: 'Weather in SF and Paris?' }] },
-    { role: 'model', parts: [{ text: 'Let me check.' }, { functionCall: { name: 'get_weather', args: { location: 'SF' } } }, { functionCall: { name: 'get_time', args: {} } }] },
+    { role: 'model', parts: [{ text: 'Let me check.' }, { functionCall: { id: 'call_1', name: 'get_weather', args: { location: 'SF' } } }, { functionCall: { id: 'call_2', name: 'get_time', args: {} } }] },
     { role: 'user', parts: [
-      { functionResponse: { name: 'get_weather', response: { temp_c: 15 } } },
-      { functionResponse: { name: 'get_time', response: { output: '14:05' } } },
+      { functionResponse: { id: 'call_1', name: 'get_weather', response: { temp_c: 15 } } },
+      { functionResponse: { id: 'call_2', name: 'get_time', response: { output: '14:05' } } },
       { text: 'Thanks' },
     ] },
   ]);
@@ -123,8 +123,8 @@ test('thought signatures come back from the tool call id (or extra_content); Gem
     { id: 'call_def', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } },
   ]) }, { model: 'gemini-3-pro-preview' }).json;
   assert.deepEqual(fromId.contents[1].parts, [
-    { functionCall: { name: 'get_weather', args: { location: 'SF' } }, thoughtSignature: sig },
-    { functionCall: { name: 'get_weather', args: { location: 'Paris' } } },
+    { functionCall: { id: 'call_abc', name: 'get_weather', args: { location: 'SF' } }, thoughtSignature: sig },
+    { functionCall: { id: 'call_def', name: 'get_weather', args: { location: 'Paris' } } },
   ]);
   const fromExtra = build({ messages: messages([{ id: 'call_x', type: 'function', function: { name: 'get_weather', arguments: '{}' }, extra_content: { google: { thought_signature: sig } } }]) }, { model: 'gemini-3-pro-preview' }).json;
   assert.equal(fromExtra.contents[1].parts[0].thoughtSignature, sig);
