@@ -79,6 +79,16 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
     if (k in body) return `${k}: Extra inputs are not permitted`;
   }
   if (body.system !== undefined && typeof body.system !== 'string' && !Array.isArray(body.system)) return 'system: Input should be a valid string or list';
+  // Whitespace-only text is refused where nothing beside it says anything ("\n" alone,
+  // or before a tool_use); and an assistant prefill must not end in whitespace.
+  const blank = (blocks: any[]) => blocks.some((b) => b?.type === 'text' && typeof b.text === 'string' && b.text && !b.text.trim()) && !blocks.some((b) => b?.type === 'text' && typeof b.text === 'string' && b.text.trim());
+  if (Array.isArray(body.system) ? blank(body.system) : typeof body.system === 'string' && body.system && !body.system.trim()) return 'system: text content blocks must contain non-whitespace text';
+  for (const m of Array.isArray(body.messages) ? body.messages : []) {
+    if (blank(typeof m?.content === 'string' ? [{ type: 'text', text: m.content }] : Array.isArray(m?.content) ? m.content : [])) return 'messages: text content blocks must contain non-whitespace text';
+  }
+  const final = Array.isArray(body.messages) ? body.messages.at(-1) : undefined;
+  const finalText = final?.role === 'assistant' ? (typeof final.content === 'string' ? final.content : final.content?.at?.(-1)?.text) : undefined;
+  if (typeof finalText === 'string' && /\s$/.test(finalText)) return 'messages: final assistant content cannot end with trailing whitespace';
   if (body.stop_sequences !== undefined && (!Array.isArray(body.stop_sequences) || body.stop_sequences.some((x: unknown) => typeof x !== 'string' || !x.trim()))) return 'stop_sequences: each stop sequence must contain non-whitespace';
   if (body.temperature !== undefined && (typeof body.temperature !== 'number' || body.temperature < 0 || body.temperature > 1)) return 'temperature: Input should be less than or equal to 1';
   if (body.thinking) {

@@ -13,6 +13,11 @@ import { decodeToolCallId } from './anthropic-tool-call-id.ts';
 //   first tool call id (anthropic-tool-call-id.ts) plus `reasoning_content` become the
 //   leading `thinking` block.
 // - `cache_control` on a content part is passed through (prompt caching).
+// - whitespace-only text in system, assistant and tool messages is left out, and a final
+//   assistant prefill loses its trailing whitespace: Anthropic refuses both with a 400
+//   ("text content blocks must contain non-whitespace text", "final assistant content
+//   cannot end with trailing whitespace"), and chat histories are full of them (a
+//   model's "\n\n" before its tool calls). Whitespace in a user's own text is theirs.
 // https://docs.anthropic.com/en/api/messages
 
 type Block = Record<string, any>;
@@ -32,16 +37,17 @@ function withCacheControl(block: Block, part: any): Block {
   return block;
 }
 
-function textBlocks(content: unknown, param: string, allowed: ReadonlySet<string>): Block[] {
+function textBlocks(content: unknown, param: string, allowed: ReadonlySet<string>, keepBlank = false): Block[] {
   if (content === undefined || content === null) return [];
-  if (typeof content === 'string') return content ? [{ type: 'text', text: content }] : [];
+  const kept = (text: string) => (keepBlank ? text.length > 0 : text.trim().length > 0);
+  if (typeof content === 'string') return kept(content) ? [{ type: 'text', text: content }] : [];
   if (!Array.isArray(content)) throw new UnsupportedFieldError(param, `${param} must be a string or an array of content parts.`);
   const out: Block[] = [];
   content.forEach((part, j) => {
     const type = part?.type;
     if (!allowed.has(type)) throw new UnsupportedFieldError(`${param}[${j}].type`, `Content part type "${type}" is not supported here by the anthropic upstream.`);
     const text = type === 'refusal' ? part.refusal : part.text;
-    if (typeof text === 'string' && text) out.push(withCacheControl({ type: 'text', text }, part));
+    if (typeof text === 'string' && kept(text)) out.push(withCacheControl({ type: 'text', text }, part));
   });
   return out;
 }
@@ -50,7 +56,7 @@ const TEXT_ONLY = new Set(['text']);
 const ASSISTANT_PARTS = new Set(['text', 'refusal']);
 
 function userBlocks(content: unknown, param: string): Block[] {
-  if (!Array.isArray(content)) return textBlocks(content, param, TEXT_ONLY);
+  if (!Array.isArray(content)) return textBlocks(content, param, TEXT_ONLY, true);
   const out: Block[] = [];
   content.forEach((part, j) => {
     const p = `${param}[${j}]`;
@@ -110,7 +116,7 @@ function assistantBlocks(m: any, param: string): Block[] {
 function toolResultBlock(m: any, param: string): Block {
   const block: Block = { type: 'tool_result', tool_use_id: decodeToolCallId(String(m.tool_call_id ?? '')).toolUseId };
   if (typeof m.content === 'string') {
-    if (m.content) block.content = m.content;
+    if (m.content.trim()) block.content = m.content;
   } else {
     const blocks = textBlocks(m.content, `${param}.content`, TEXT_ONLY);
     if (blocks.length) block.content = blocks;
@@ -153,5 +159,8 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
       m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];
     }
   }
+  const prefill = out.at(-1);
+  const tail = prefill?.role === 'assistant' ? prefill.content.at(-1) : undefined;
+  if (tail?.type === 'text') tail.text = tail.text.trimEnd();
   return { system: system.length ? system : undefined, messages: out };
 }

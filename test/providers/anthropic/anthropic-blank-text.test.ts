@@ -1,0 +1,67 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { startFakeAnthropic, type FakeAnthropic } from '../../helpers/fake-anthropic.ts';
+import { startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
+
+// Anthropic answers 400 "text content blocks must contain non-whitespace text" to a
+// message or system prompt whose only text is whitespace, and "final assistant content
+// cannot end with trailing whitespace" to a prefill like "Answer: ". Chat histories hold
+// both (a model's "\n\n" before its tool calls, an empty-looking system prompt), and every
+// later turn of such a conversation failed; OpenAI-wire upstreams take them as they are.
+
+describe('whitespace in system and assistant text reaches Anthropic in a form it accepts', () => {
+  let up: FakeAnthropic;
+  let tg: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startFakeAnthropic({ scenario: 'simple' });
+    tg = await startTestGateway({
+      config: {
+        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
+        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
+      },
+    });
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  test('whitespace-only system, assistant and tool text is left out; the conversation goes through', async () => {
+    const messages: ChatCompletionMessageParam[] = [
+      { role: 'system', content: '\n' },
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: '\n\n', tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'toolu_1', content: ' ' },
+      { role: 'assistant', content: [{ type: 'text', text: '  ' }] },
+      { role: 'user', content: 'And now?' },
+    ];
+    const r = await client.chat.completions.create({ model: 'claude', messages, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] });
+    assert.equal(r.choices[0]!.finish_reason, 'stop');
+    const sent = up.requests.at(-1)!.body;
+    assert.equal(sent.system, undefined);
+    assert.deepEqual(sent.messages[1], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] });
+    assert.deepEqual(sent.messages[2].content, [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'text', text: 'And now?' }]);
+  });
+
+  test('an assistant prefill ending in whitespace is sent without it; text with whitespace inside is kept as is', async () => {
+    await client.chat.completions.create({
+      model: 'claude',
+      messages: [
+        { role: 'system', content: 'Be brief.\n' },
+        { role: 'user', content: 'Name a colour.' },
+        { role: 'assistant', content: 'Red \n' },
+        { role: 'user', content: 'Another, in JSON.' },
+        { role: 'assistant', content: 'Sure:\n{"colour": ' },
+      ],
+    });
+    const sent = up.requests.at(-1)!.body;
+    assert.deepEqual(sent.system, [{ type: 'text', text: 'Be brief.\n' }]);
+    assert.deepEqual(sent.messages[1].content, [{ type: 'text', text: 'Red \n' }]);
+    assert.deepEqual(sent.messages.at(-1), { role: 'assistant', content: [{ type: 'text', text: 'Sure:\n{"colour":' }] });
+  });
+});
