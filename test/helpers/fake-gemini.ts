@@ -118,6 +118,8 @@ export function validateGeminiRequest(model: string, body: any): string | null {
       const data = PART_DATA.filter((k) => p[k] !== undefined);
       if (data.length !== 1) return `* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`;
       if (p.inlineData && !(p.inlineData.mimeType && typeof p.inlineData.data === 'string')) return `* GenerateContentRequest.${at}.inline_data: mime_type and data are required`;
+      // Google knows image/jpeg only: "Unsupported MIME type: image/jpg".
+      for (const media of [p.inlineData, p.fileData]) if (media?.mimeType === 'image/jpg') return 'Unsupported MIME type: image/jpg';
       if (p.fileData && !(p.fileData.mimeType && p.fileData.fileUri)) return `* GenerateContentRequest.${at}.file_data: mime_type and file_uri are required`;
       if (p.functionCall) {
         if (c.role !== 'model') return `* GenerateContentRequest.${at}: function_call is only allowed in model turns`;

@@ -27,7 +27,10 @@ export interface GeminiPrompt {
 
 function parseDataUri(url: string): { mimeType: string; data: string } | null {
   const m = /^data:([^;,]+)((?:;[^;,]+)*);base64,(.*)$/s.exec(url);
-  return m ? { mimeType: m[1]!.toLowerCase(), data: m[3]! } : null;
+  if (!m) return null;
+  // Gemini refuses the common misspelling ("Unsupported MIME type: image/jpg").
+  const mimeType = m[1]!.toLowerCase();
+  return { mimeType: mimeType === 'image/jpg' ? 'image/jpeg' : mimeType, data: m[3]! };
 }
 
 function textParts(content: unknown, param: string, allowRefusal = false): Part[] {
