@@ -1,10 +1,22 @@
 import type { UpstreamErrorInfo } from '../types.ts';
 
 // Gemini error bodies: {"error":{"code":429,"message":"...","status":"RESOURCE_EXHAUSTED","details":[...]}}
-// (streamGenerateContent without alt=sse wraps it in an array). `type` and `code` carry
-// Google's status verbatim; an invalid API key is 400 INVALID_ARGUMENT with reason
-// API_KEY_INVALID, reported with code "API_KEY_INVALID".
+// (streamGenerateContent without alt=sse wraps it in an array). `code` carries Google's
+// status verbatim; `type` is the OpenAI error type it corresponds to, as clients of an
+// OpenAI-shaped API branch on OpenAI's types ("INVALID_ARGUMENT" used to reach them as
+// the type). An invalid API key is 400 INVALID_ARGUMENT with reason API_KEY_INVALID,
+// reported with code "API_KEY_INVALID".
 // https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
+
+const OPENAI_TYPES: Record<string, string> = {
+  INVALID_ARGUMENT: 'invalid_request_error',
+  FAILED_PRECONDITION: 'invalid_request_error',
+  OUT_OF_RANGE: 'invalid_request_error',
+  NOT_FOUND: 'invalid_request_error',
+  UNAUTHENTICATED: 'authentication_error',
+  PERMISSION_DENIED: 'permission_error',
+  RESOURCE_EXHAUSTED: 'rate_limit_error',
+};
 
 export function geminiErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const status = typeof e?.status === 'string' ? e.status : undefined;
@@ -14,7 +26,7 @@ export function geminiErrorInfo(e: any, fallback = 'upstream error'): UpstreamEr
   const seconds = typeof delay === 'string' ? Number.parseFloat(delay) : NaN;
   return {
     message: typeof e?.message === 'string' && e.message ? e.message : fallback,
-    type: status,
+    type: status === undefined ? undefined : (OPENAI_TYPES[status] ?? 'api_error'),
     code: reason === 'API_KEY_INVALID' ? reason : status ?? (typeof e?.code === 'number' ? String(e.code) : undefined),
     ...(reason === 'API_KEY_INVALID' || status === 'UNAUTHENTICATED' || status === 'PERMISSION_DENIED' ? { credentialsRejected: true } : {}),
     ...(Number.isFinite(seconds) && seconds > 0 ? { retryAfterSeconds: Math.ceil(seconds) } : {}),

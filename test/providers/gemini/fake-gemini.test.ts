@@ -94,7 +94,7 @@ test('error scenarios in Google\'s error shape', async () => {
     const res = await send(chat('hi'));
     assert.equal(res.status, status, scenario);
     if (scenario === 'error-429') assert.equal(res.headers.get('retry-after'), '37');
-    assert.equal(geminiAdapter.parseError(res.status, await res.text()).type, type);
+    assert.equal(geminiAdapter.parseError(res.status, await res.text()).code, type);
   }
   fake.setScenario('stream-error');
   assert.equal((await stream(chat('hi', {}, true))).at(-1)!.kind, 'error');

@@ -3,17 +3,19 @@ import assert from 'node:assert/strict';
 import { geminiAdapter } from '../../../src/providers/gemini/adapter.ts';
 import { readFixture } from './translate-sse.ts';
 
-test('Gemini error bodies → UpstreamErrorInfo', () => {
-  assert.deepEqual(geminiAdapter.parseError(400, readFixture('error-400-api-key.json')), { message: 'API key not valid. Please pass a valid API key.', type: 'INVALID_ARGUMENT', code: 'API_KEY_INVALID', credentialsRejected: true });
-  assert.equal(geminiAdapter.parseError(401, readFixture('error-401.json')).type, 'UNAUTHENTICATED');
+test('Gemini error bodies → UpstreamErrorInfo: Google\'s status as the code, the OpenAI error type it stands for as the type', () => {
+  assert.deepEqual(geminiAdapter.parseError(400, readFixture('error-400-api-key.json')), { message: 'API key not valid. Please pass a valid API key.', type: 'invalid_request_error', code: 'API_KEY_INVALID', credentialsRejected: true });
+  assert.equal(geminiAdapter.parseError(401, readFixture('error-401.json')).type, 'authentication_error');
   const r429 = geminiAdapter.parseError(429, readFixture('error-429.json'));
-  assert.equal(r429.type, 'RESOURCE_EXHAUSTED');
+  assert.equal(r429.type, 'rate_limit_error');
+  assert.equal(r429.code, 'RESOURCE_EXHAUSTED');
   assert.match(r429.message, /exceeded your current quota/);
   // The wait is in the body (RetryInfo.retryDelay), not a header.
   assert.equal(r429.retryAfterSeconds, 37);
   assert.deepEqual(geminiAdapter.parseError(500, readFixture('error-500.json')).code, 'INTERNAL');
-  assert.deepEqual(geminiAdapter.parseError(503, readFixture('error-503.json')), { message: 'The model is overloaded. Please try again later.', type: 'UNAVAILABLE', code: 'UNAVAILABLE' });
-  assert.equal(geminiAdapter.parseError(400, `[${readFixture('error-400.json')}]`).type, 'INVALID_ARGUMENT');
+  assert.deepEqual(geminiAdapter.parseError(503, readFixture('error-503.json')), { message: 'The model is overloaded. Please try again later.', type: 'api_error', code: 'UNAVAILABLE' });
+  const r400 = geminiAdapter.parseError(400, `[${readFixture('error-400.json')}]`);
+  assert.deepEqual([r400.type, r400.code], ['invalid_request_error', 'INVALID_ARGUMENT']);
 });
 
 test('non-JSON bodies never throw', () => {
