@@ -120,6 +120,12 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
         case 'image':
           if (m.role !== 'user') return `${at}: images are only allowed in user messages`;
           if (b.source?.type === 'base64' ? !(b.source.media_type && b.source.data) : !(b.source?.type === 'url' && /^https?:/.test(b.source.url))) return `${at}.source: invalid image source`;
+          if (b.source?.type === 'base64') {
+            // Anthropic looks at the bytes: a JPEG labelled image/png is refused.
+            const head = Buffer.from(String(b.source.data).slice(0, 16), 'base64').toString('latin1');
+            const actual = head.startsWith('\x89PNG') ? 'image/png' : head.startsWith('\xff\xd8\xff') ? 'image/jpeg' : head.startsWith('GIF8') ? 'image/gif' : head.startsWith('RIFF') && head.slice(8, 12) === 'WEBP' ? 'image/webp' : undefined;
+            if (actual && actual !== b.source.media_type) return `${at}.image.source.base64.data: Image does not match the provided media type ${b.source.media_type}`;
+          }
           seenNonResult = true;
           break;
         case 'document':
