@@ -18,6 +18,7 @@ import { decodeToolCallId } from './anthropic-tool-call-id.ts';
 //   ("text content blocks must contain non-whitespace text", "final assistant content
 //   cannot end with trailing whitespace"), and chat histories are full of them (a
 //   model's "\n\n" before its tool calls). Whitespace in a user's own text is theirs.
+// - a conversation that opens with the assistant gets a placeholder user turn first.
 // https://docs.anthropic.com/en/api/messages
 
 type Block = Record<string, any>;
@@ -53,6 +54,8 @@ function textBlocks(content: unknown, param: string, allowed: ReadonlySet<string
 }
 
 const TEXT_ONLY = new Set(['text']);
+/** The user turn put before a conversation that opens with the assistant (as LiteLLM does). */
+const OPENING_PLACEHOLDER = '.';
 const ASSISTANT_PARTS = new Set(['text', 'refusal']);
 
 function userBlocks(content: unknown, param: string): Block[] {
@@ -159,6 +162,9 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
       m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];
     }
   }
+  // Anthropic wants the user first ("first message must use the user role"); OpenAI
+  // takes a conversation that opens with the assistant's greeting, as chat widgets send.
+  if (out[0]?.role === 'assistant') out.unshift({ role: 'user', content: [{ type: 'text', text: OPENING_PLACEHOLDER }] });
   const prefill = out.at(-1);
   const tail = prefill?.role === 'assistant' ? prefill.content.at(-1) : undefined;
   if (tail?.type === 'text') tail.text = tail.text.trimEnd();

@@ -65,3 +65,42 @@ describe('whitespace in system and assistant text reaches Anthropic in a form it
     assert.deepEqual(sent.messages.at(-1), { role: 'assistant', content: [{ type: 'text', text: 'Sure:\n{"colour":' }] });
   });
 });
+
+describe('a conversation that opens with the assistant (a chat widget\'s greeting) reaches Anthropic user-first', () => {
+  let up: FakeAnthropic;
+  let tg: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startFakeAnthropic({ scenario: 'simple' });
+    tg = await startTestGateway({
+      config: {
+        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
+        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
+      },
+    });
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  test('a placeholder user turn goes first; the greeting and the rest follow unchanged', async () => {
+    const r = await client.chat.completions.create({
+      model: 'claude',
+      messages: [
+        { role: 'system', content: 'You are the help desk.' },
+        { role: 'assistant', content: 'Hi! How can I help?' },
+        { role: 'user', content: 'My order is late.' },
+      ],
+    });
+    assert.equal(r.choices[0]!.finish_reason, 'stop');
+    const sent = up.requests.at(-1)!.body;
+    assert.deepEqual(sent.messages[0], { role: 'user', content: [{ type: 'text', text: '.' }] });
+    assert.deepEqual(sent.messages.slice(1), [
+      { role: 'assistant', content: [{ type: 'text', text: 'Hi! How can I help?' }] },
+      { role: 'user', content: [{ type: 'text', text: 'My order is late.' }] },
+    ]);
+  });
+});
