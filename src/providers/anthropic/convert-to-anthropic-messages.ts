@@ -162,6 +162,9 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
       m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];
     }
   }
+  // Only system/developer messages: OpenAI answers them, Anthropic needs a message; they
+  // are the prompt, so they become the user turn.
+  if (!out.length && system.length) return { system: undefined, messages: [{ role: 'user', content: system }] };
   // Anthropic wants the user first ("first message must use the user role"); OpenAI
   // takes a conversation that opens with the assistant's greeting, as chat widgets send.
   if (out[0]?.role === 'assistant') out.unshift({ role: 'user', content: [{ type: 'text', text: OPENING_PLACEHOLDER }] });

@@ -168,5 +168,8 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
         throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the gemini upstream.`);
     }
   });
+  // Only system/developer messages: OpenAI answers them, Gemini needs contents; they are
+  // the prompt, so they become the user turn.
+  if (!contents.length && system.length) return { systemInstruction: undefined, contents: [{ role: 'user', parts: system }] };
   return { systemInstruction: system.length ? { parts: system } : undefined, contents };
 }

@@ -86,6 +86,17 @@ describe('a conversation that opens with the assistant (a chat widget\'s greetin
     await up?.close();
   });
 
+  test('a request with only system/developer messages (OpenAI answers it) sends them as the user turn', async () => {
+    const r = await client.chat.completions.create({
+      model: 'claude',
+      messages: [{ role: 'system', content: 'Write a haiku about the sea.' }, { role: 'developer', content: 'In English.' }],
+    });
+    assert.equal(r.choices[0]!.finish_reason, 'stop');
+    const sent = up.requests.at(-1)!.body;
+    assert.equal(sent.system, undefined);
+    assert.deepEqual(sent.messages, [{ role: 'user', content: [{ type: 'text', text: 'Write a haiku about the sea.' }, { type: 'text', text: 'In English.' }] }]);
+  });
+
   test('a placeholder user turn goes first; the greeting and the rest follow unchanged', async () => {
     const r = await client.chat.completions.create({
       model: 'claude',
