@@ -69,7 +69,7 @@ test('thinking stream: thought parts → reasoning_content deltas', () => {
 test('an error object mid-stream → error item, no done', () => {
   const items = run('stream-error.stream.sse');
   assert.equal(joined(items, 'content'), 'Once upon');
-  assert.deepEqual(items.at(-1), { kind: 'error', error: { message: 'The model is overloaded. Please try again later.', type: 'UNAVAILABLE', code: 'UNAVAILABLE' } });
+  assert.deepEqual(items.at(-1), { kind: 'error', error: { message: 'The model is overloaded. Please try again later.', type: 'api_error', code: 'UNAVAILABLE' } });
   assert.ok(!items.some((i) => i.kind === 'done' || i.kind === 'usage'));
   // What a stream cut here is billed for its input: the prompt's counts, reported once.
   assert.deepEqual(items.filter((i) => i.kind === 'prompt-usage'), [{ kind: 'prompt-usage', usage: { prompt: 8, cached: 0, cacheWrite: 0 } }]);
