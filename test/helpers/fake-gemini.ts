@@ -91,6 +91,7 @@ export function validateGeminiRequest(model: string, body: any): string | null {
   if (tc && tc.thinkingLevel !== undefined && tc.thinkingBudget !== undefined) return 'thinking_budget and thinking_level are not supported together.';
   if (body.systemInstruction && !Array.isArray(body.systemInstruction.parts)) return "Invalid value at 'system_instruction': parts required";
   if (!Array.isArray(body.contents) || body.contents.length === 0) return '* GenerateContentRequest.contents: contents is not specified';
+  if (/^gemma-/.test(model) && body.systemInstruction) return `Developer instruction is not enabled for models/${model}`;
   for (const [i, t] of (body.tools ?? []).entries()) {
     for (const [j, d] of (t?.functionDeclarations ?? []).entries()) {
       if (typeof d?.name !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$/.test(d.name)) return `* GenerateContentRequest.tools[${i}].function_declarations[${j}].name: Invalid function name.`;

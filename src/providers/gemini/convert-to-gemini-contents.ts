@@ -114,6 +114,8 @@ function functionResponseValue(content: unknown, param: string): Record<string, 
 // for the first functionCall of the step. Older models do not validate signatures.
 const needsSignaturePlaceholder = isGemini3OrLater;
 
+const isGemma = (model: string) => /(^|\/)gemma-/.test(model);
+
 export function convertToGeminiContents(messages: unknown, model: string): GeminiPrompt {
   if (!Array.isArray(messages)) throw new UnsupportedFieldError('messages', 'messages must be an array.');
   const system: Part[] = [];
@@ -169,7 +171,12 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
     }
   });
   // Only system/developer messages: OpenAI answers them, Gemini needs contents; they are
-  // the prompt, so they become the user turn.
-  if (!contents.length && system.length) return { systemInstruction: undefined, contents: [{ role: 'user', parts: system }] };
+  // the prompt, so they become the user turn. Gemma models refuse systemInstruction
+  // ("Developer instruction is not enabled"): theirs opens the first user turn instead.
+  if (system.length && (!contents.length || isGemma(model))) {
+    if (contents[0]?.role === 'user') contents[0].parts.unshift(...system);
+    else contents.unshift({ role: 'user', parts: system });
+    return { systemInstruction: undefined, contents };
+  }
   return { systemInstruction: system.length ? { parts: system } : undefined, contents };
 }
