@@ -28,7 +28,10 @@ function convertTool(t: any, i: number): Record<string, any> {
   const tool: Record<string, any> = { name: t.function.name };
   if (typeof t.function.description === 'string') tool.description = t.function.description;
   // `strict` has no Anthropic counterpart in the basic API; the schema is still sent.
-  tool.input_schema = t.function.parameters && typeof t.function.parameters === 'object' ? t.function.parameters : { type: 'object', properties: {} };
+  // OpenAI takes a schema without `type` (`{}` for no arguments); Anthropic requires
+  // type "object" ("input_schema.type: Field required").
+  const params = t.function.parameters;
+  tool.input_schema = params && typeof params === 'object' ? (params.type === undefined ? { type: 'object', ...params } : params) : { type: 'object', properties: {} };
   return tool;
 }
 

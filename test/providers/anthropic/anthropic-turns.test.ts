@@ -115,3 +115,41 @@ describe('a conversation that opens with the assistant (a chat widget\'s greetin
     ]);
   });
 });
+
+describe('tools whose parameters schema leaves out its type', () => {
+  let up: FakeAnthropic;
+  let tg: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    up = await startFakeAnthropic({ scenario: 'simple' });
+    tg = await startTestGateway({
+      config: {
+        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
+        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
+      },
+    });
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  // OpenAI takes `parameters: {}` (a function without arguments) and a schema with only
+  // `properties`; Anthropic answers 400 "input_schema.type: Field required".
+  test('get type "object", the rest of the schema as it was', async () => {
+    await client.chat.completions.create({
+      model: 'claude',
+      messages: [{ role: 'user', content: 'What time is it?' }],
+      tools: [
+        { type: 'function', function: { name: 'get_time', parameters: {} } },
+        { type: 'function', function: { name: 'get_weather', parameters: { properties: { city: { type: 'string' } }, required: ['city'] } } },
+      ],
+    });
+    assert.deepEqual(up.requests.at(-1)!.body.tools.map((t: any) => t.input_schema), [
+      { type: 'object' },
+      { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    ]);
+  });
+});
