@@ -171,6 +171,25 @@ test('a connection reset before any answer → the next route answers', async (t
   assert.equal(reset.hits(), 1);
 });
 
+test('an upstream that closes a kept-alive connection as the next request reaches it: that request is sent again on a new connection and answered, not a 502', async (t) => {
+  // The keep-alive race (a server such as uvicorn closing a connection idle for 5 s while
+  // the gateway writes on it), played by closing on every second request of a connection.
+  const perSocket = new WeakMap<object, number>();
+  const up = await rawServer(t, (req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n === 2) return void req.socket.destroy();
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'x', choices: [{ index: 0, message: { role: 'assistant', content: 'still here' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }));
+  });
+  const s = await setup(t, { only: { url: up.url, breaker: { failures: 1, cooldown_ms: 60_000 } } }, [{ provider: 'only' }]);
+  for (let i = 0; i < 3; i++) {
+    const res = await s.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.choices[0]!.message.content, 'still here');
+  }
+  assert.equal(up.hits(), 5, 'the second and third requests each reached the upstream twice');
+});
+
 test('an upstream that hangs → fails over once its timeout_ms has passed', async (t) => {
   const hang = await fake(t, { hang: true });
   const b = await fake(t, { text: 'patient' });
