@@ -35,6 +35,8 @@ export async function sendWithFailover(
   let lastError: GatewayError | null = null;
   let unsupported: UnsupportedFieldError | null = null;
   let attempts = 0;
+  /** The wait each failed route asked for (its error's Retry-After), in ms. */
+  const waited = new Map<Route, number>();
   for (const route of order) {
     const breaker = route.upstream.breaker;
     if (!breaker.tryAcquire()) continue;
@@ -66,6 +68,7 @@ export async function sendWithFailover(
       }
       breaker.failure();
       lastError = fromTransportError(err);
+      waited.set(route, retryAfterMs(lastError));
       rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: (err as { code?: string }).code }, 'upstream attempt failed');
       continue;
     }
@@ -81,6 +84,7 @@ export async function sendWithFailover(
         if (fault === 'route') breaker.success();
         else breaker.failure();
         lastError = error;
+        waited.set(route, retryAfterMs(error));
         if (!fault) rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;
       }
@@ -92,10 +96,16 @@ export async function sendWithFailover(
   }
   if (attempts === 0 && unsupported) throw new GatewayError('unsupported_parameter', unsupported.message, { param: unsupported.param });
   if (attempts === 1 && lastError) throw lastError;
-  const waits = order.map((r) => r.upstream.breaker.retryInMs()).filter((ms) => ms > 0);
+  // The soonest any route may answer: its breaker's pause, or the wait its upstream gave.
+  const waits = order.map((r) => Math.max(r.upstream.breaker.retryInMs(), waited.get(r) ?? 0)).filter((ms) => ms > 0);
   const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
   const detail = lastError ? ` The last attempt failed: ${lastError.message}` : ' Every upstream is paused after repeated failures.';
   throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
+}
+
+function retryAfterMs(err: GatewayError): number {
+  const seconds = Number(err.headers?.['retry-after'] ?? 1);
+  return Number.isFinite(seconds) ? seconds * 1000 : 1000;
 }
 
 /**

@@ -504,6 +504,21 @@ test('all routes down → 503 upstreams_unavailable with Retry-After; with every
   assert.equal(b.requests.length, 2);
 });
 
+test("all routes down, each with its own Retry-After: the 503's Retry-After is the soonest of them, not 1 second", async (t) => {
+  const a = await fake(t, { status: 429, headers: { 'retry-after': '30' } });
+  const b = await fake(t, { status: 503, headers: { 'retry-after': '20' } });
+  const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  const exp = { status: 503, type: 'api_error', code: 'upstreams_unavailable', param: null };
+  const r1 = await s.chat();
+  expectError(r1, exp);
+  assert.equal(r1.headers.get('retry-after'), '20');
+  // A route that gave no wait (here: a 500 without Retry-After) may answer a second later.
+  b.behave({ status: 500 });
+  const r2 = await s.chat();
+  expectError(r2, exp);
+  assert.equal(r2.headers.get('retry-after'), '1');
+});
+
 test('a single failing route gives its own error (not 503), with Retry-After on an upstream 429', async (t) => {
   const a = await fake(t, { status: 429, headers: { 'retry-after': '12' } });
   const s = await setup(t, { a: { url: a.baseUrl } }, [{ provider: 'a' }]);
