@@ -9,8 +9,8 @@ import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
-// on connection failure, timeout, 5xx, 429, or a refusal of the operator's own account
-// or route (credentials, balance, a 404 for the upstream model): always before anything
+// on connection failure, timeout, 5xx, 429, a redirect, or a refusal of the operator's
+// own account or route (credentials, balance, a 404 for the upstream model): always before anything
 // has been sent to the client (streams are only opened to the client after this
 // returns). Other 4xx answers are the request's fault and go straight back. Failover
 // happens after admission, so extra attempts never count against the customer's rate
@@ -22,7 +22,8 @@ export interface Answer {
 }
 
 function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 429;
+  // A redirect is no API's answer (not followed: see upstream-errors.ts).
+  return status >= 500 || status === 429 || status < 400;
 }
 
 export async function sendWithFailover(
@@ -72,7 +73,7 @@ export async function sendWithFailover(
       rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: (err as { code?: string }).code }, 'upstream attempt failed');
       continue;
     }
-    if (res.statusCode >= 400) {
+    if (res.statusCode >= 300) {
       const { error, fault } = await readUpstreamError(route, res);
       // Rejected credentials, a used-up balance or a missing model at this upstream are
       // the operator's, and last: the next route may well answer, and the breaker spares

@@ -249,6 +249,26 @@ for (const [label, behaviour] of FAILING_ANSWERS) {
   });
 }
 
+test('an upstream answering a redirect (an http base_url moved to https, a maintenance page) → fails over; alone, a 502 that names it and not where it points', async (t) => {
+  const moved = await rawServer(t, (_req, res) => {
+    res.writeHead(301, { location: 'https://maintenance.internal.example/v1/chat/completions', 'content-type': 'text/html' });
+    res.end('<a href="https://maintenance.internal.example/v1/chat/completions">Moved</a>');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { moved: { url: moved.url }, b: { url: b.baseUrl } }, [{ provider: 'moved', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const res = await s.chat({ stream });
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+  }
+  assert.equal(moved.hits(), 2);
+  const alone = await setup(t, { moved: { url: moved.url } }, [{ provider: 'moved' }]);
+  for (const stream of [false, true]) {
+    const e = expectError(await alone.chat({ stream }), { status: 502, type: 'api_error', code: 'upstream_error', param: null }, [UPSTREAM_SECRET, 'maintenance.internal']);
+    assert.match(e.message, /redirect \(HTTP 301\)/);
+  }
+});
+
 test("an Anthropic upstream out of credit (400 'credit balance is too low', 402 billing_error) → the next route answers; alone, a 502", async (t) => {
   const { anth, oai, tg, key } = await mixedProviders(t, 'second account', [
     { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'b-model' }], pricing: PRICES },
