@@ -129,13 +129,25 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   }
 }
 
+/** More of an error body than a message needs: past it (an error page without end) it is cut. */
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
+
 async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<UpstreamRefusal> {
-  let text = '';
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let cut = false;
   try {
-    text = await res.body.text();
+    await res.body.pipe((chunk) => {
+      size += chunk.length;
+      if (size <= MAX_ERROR_BODY_BYTES) return void chunks.push(chunk);
+      cut = true;
+      res.body.destroy();
+    });
   } catch {
-    /* the status alone will do */
+    // The status alone will do, or what came before the cut.
+    if (!cut) chunks = [];
   }
+  const text = Buffer.concat(chunks).toString('utf8');
   const info = route.upstream.adapter.parseError(res.statusCode, text);
   return fromUpstreamStatus(route.upstream, res.statusCode, info, res.headers.all('retry-after')[0]);
 }

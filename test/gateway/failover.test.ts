@@ -269,6 +269,25 @@ test('an upstream answering a redirect (an http base_url moved to https, a maint
   }
 });
 
+test('an error answer whose body never ends is read only so far: the next route answers, not a client held forever', async (t) => {
+  const endless = await rawServer(t, (req, res) => {
+    res.writeHead(500, { 'content-type': 'text/html' });
+    const page = `<p>${'x'.repeat(16 * 1024)}</p>`;
+    const iv = setInterval(() => (req.socket.destroyed ? clearInterval(iv) : res.write(page)), 2);
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { endless: { url: endless.url }, b: { url: b.baseUrl } }, [{ provider: 'endless', priority: 1 }, { provider: 'b' }]);
+  const res = await fetch(`${s.tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-tollgate-provider'), 'b');
+  await res.text();
+});
+
 test("an Anthropic upstream out of credit (400 'credit balance is too low', 402 billing_error) → the next route answers; alone, a 502", async (t) => {
   const { anth, oai, tg, key } = await mixedProviders(t, 'second account', [
     { id: 'm', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5', priority: 1 }, { provider: 'openai', model: 'b-model' }], pricing: PRICES },
