@@ -256,7 +256,7 @@ class Call implements CallController {
   readonly handler: ResponseHandler;
   readonly noBody: boolean;
   text = '';
-  /** The request as written, kept until the first byte of the answer in case it must be sent again. */
+  /** The request as written, kept until the answer's head in case it must be sent again. */
   sent = '';
   retried = false;
   /** How `text` is written: 'latin1' when it is a byte string. */
@@ -375,6 +375,16 @@ class Connection implements ParserSink {
   // ParserSink: the parser's events go to the call in flight.
   onHead(head: ResponseHead): void {
     const call = this.#call!;
+    // A 408 on a reused connection is the server timing it out as idle, not an answer to
+    // a request it never read: RFC 9110 §15.5.9 lets the client repeat it on a new one.
+    if (head.statusCode === 408 && this.#served > 0 && !call.retried) {
+      this.#call = null;
+      call.conn = null;
+      this.#pool.retry(call);
+      this.destroy(null);
+      return;
+    }
+    call.sent = '';
     call.handler.onResponseStart(call, head.statusCode, head.headers);
   }
 
@@ -396,10 +406,7 @@ class Connection implements ParserSink {
       this.destroy(null);
       return;
     }
-    if (!this.#answered) {
-      this.#answered = true;
-      call.sent = '';
-    }
+    this.#answered = true;
     try {
       this.#parser.execute(chunk);
     } catch (err) {

@@ -449,6 +449,26 @@ describe('ClientPool: keep-alive and queueing', () => {
     });
   }
 
+  test('a 408 on a reused connection (a server timing out the idle connection) sends the call again on a new one; on a new connection it is the answer', async (t) => {
+    const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 7\r\n\r\ntimeout';
+    const srv = await rawServer(t, (sock, req) => {
+      if (req.index === 1) sock.end(TIMEOUT_408);
+      else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.body.length}\r\n\r\n${req.body.toString('latin1')}`);
+    });
+    const pool = newPool(t, srv.origin);
+    const post = (body: string): Partial<RequestOptions> => ({ method: 'POST', path: '/p', body });
+    assert.equal((await request(pool, post('first'))).body, 'first');
+    const second = await request(pool, post('second'));
+    assert.deepEqual([second.status, second.body], [200, 'second']);
+    assert.deepEqual(srv.requests.map((r) => [r.conn, r.body.toString()]), [[0, 'first'], [0, 'second'], [1, 'second']]);
+
+    const always = await rawServer(t, (sock) => sock.end(TIMEOUT_408));
+    const fresh = newPool(t, always.origin);
+    const res = await request(fresh, post('x'));
+    assert.deepEqual([res.status, res.body], [408, 'timeout']);
+    assert.equal(always.requests.length, 1);
+  });
+
   test('a call sent again keeps to the connection limit, and the calls queued behind it follow', async (t) => {
     const srv = await rawServer(t, (sock, req) => {
       if (req.index === 1) sock.end();
