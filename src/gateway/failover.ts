@@ -22,8 +22,9 @@ export interface Answer {
 }
 
 function isRetryableStatus(status: number): boolean {
-  // A redirect is no API's answer (not followed: see upstream-errors.ts).
-  return status >= 500 || status === 429 || status < 400;
+  // A redirect is no API's answer (not followed: see upstream-errors.ts); a 408 is the
+  // upstream not getting the gateway's request in time, never the client's fault.
+  return status >= 500 || status === 429 || status === 408 || status < 400;
 }
 
 export async function sendWithFailover(

@@ -269,6 +269,21 @@ test('an upstream answering a redirect (an http base_url moved to https, a maint
   }
 });
 
+test("an upstream's 408 (it did not get the gateway's request in time) is not the client's fault: fails over; alone, a 502", async (t) => {
+  const slow = await rawServer(t, (_req, res) => {
+    res.writeHead(408, { connection: 'close', 'content-type': 'text/html' });
+    res.end('<h1>408 Request Timeout</h1>');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { slow: { url: slow.url }, b: { url: b.baseUrl } }, [{ provider: 'slow', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'b', true);
+  const alone = await setup(t, { slow: { url: slow.url } }, [{ provider: 'slow' }]);
+  const e = expectError(await alone.chat(), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+  assert.match(e.message, /HTTP 408/);
+});
+
 test('an error answer whose body never ends is read only so far: the next route answers, not a client held forever', async (t) => {
   const endless = await rawServer(t, (req, res) => {
     res.writeHead(500, { 'content-type': 'text/html' });
