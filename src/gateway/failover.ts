@@ -9,12 +9,12 @@ import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
-// on connection failure, timeout, 5xx, 429, a redirect, or a refusal of the operator's
-// own account or route (credentials, balance, a 404 for the upstream model): always before anything
-// has been sent to the client (streams are only opened to the client after this
-// returns). Other 4xx answers are the request's fault and go straight back. Failover
-// happens after admission, so extra attempts never count against the customer's rate
-// limits, and only the attempt that answered is metered.
+// on connection failure, timeout (a 408 too), 5xx, 429, a redirect, or a refusal of the
+// operator's own account or route (credentials, balance, a 404 for the upstream model):
+// always before anything has been sent to the client (streams are only opened to the
+// client after this returns). Other 4xx answers are the request's fault and go straight
+// back. Failover happens after admission, so extra attempts never count against the
+// customer's rate limits, and only the attempt that answered is metered.
 
 export interface Answer {
   route: Route;

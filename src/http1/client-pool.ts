@@ -217,8 +217,9 @@ export class ClientPool {
 
   /**
    * Sends a call again, on a new connection: its first went out on a reused connection
-   * that the server closed without a byte of answer. Opened before that connection is
-   * removed, so it never counts against the limit and a draining pool waits for it.
+   * that the server closed without a byte of answer, or answered with a 408. Opened
+   * before that connection is removed, so it never counts against the limit and a
+   * draining pool waits for it.
    */
   retry(call: Call): void {
     call.retried = true;
