@@ -500,7 +500,7 @@ describe('ClientPool: keep-alive and queueing', () => {
     mode = 'close';
     await rejectsWithCode(request(pool), 'UPSTREAM_CLOSED');
     assert.equal(srv.requests.length, 3);
-    // Reused (after the OK of request 2), closed, and closed again on the new connection.
+    // Reused (after the OK of request 3), closed, and closed again on the new connection.
     await request(pool);
     await rejectsWithCode(request(pool), 'UPSTREAM_CLOSED');
     assert.equal(srv.requests.length, 6);
