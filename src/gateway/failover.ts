@@ -9,12 +9,12 @@ import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
 import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
-// on connection failure, timeout, 5xx, 429, or a refusal of the operator's own account
-// or route (credentials, balance, a 404 for the upstream model): always before anything
-// has been sent to the client (streams are only opened to the client after this
-// returns). Other 4xx answers are the request's fault and go straight back. Failover
-// happens after admission, so extra attempts never count against the customer's rate
-// limits, and only the attempt that answered is metered.
+// on connection failure, timeout (a 408 too), 5xx, 429, a redirect, or a refusal of the
+// operator's own account or route (credentials, balance, a 404 for the upstream model):
+// always before anything has been sent to the client (streams are only opened to the
+// client after this returns). Other 4xx answers are the request's fault and go straight
+// back. Failover happens after admission, so extra attempts never count against the
+// customer's rate limits, and only the attempt that answered is metered.
 
 export interface Answer {
   route: Route;
@@ -22,7 +22,9 @@ export interface Answer {
 }
 
 function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 429;
+  // A redirect is no API's answer (not followed: see upstream-errors.ts); a 408 is the
+  // upstream not getting the gateway's request in time, never the client's fault.
+  return status >= 500 || status === 429 || status === 408 || status < 400;
 }
 
 export async function sendWithFailover(
@@ -35,6 +37,8 @@ export async function sendWithFailover(
   let lastError: GatewayError | null = null;
   let unsupported: UnsupportedFieldError | null = null;
   let attempts = 0;
+  /** The wait each failed route asked for (its error's Retry-After), in ms. */
+  const waited = new Map<Route, number>();
   for (const route of order) {
     const breaker = route.upstream.breaker;
     if (!breaker.tryAcquire()) continue;
@@ -66,10 +70,11 @@ export async function sendWithFailover(
       }
       breaker.failure();
       lastError = fromTransportError(err);
+      waited.set(route, retryAfterMs(lastError));
       rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: (err as { code?: string }).code }, 'upstream attempt failed');
       continue;
     }
-    if (res.statusCode >= 400) {
+    if (res.statusCode >= 300) {
       const { error, fault } = await readUpstreamError(route, res);
       // Rejected credentials, a used-up balance or a missing model at this upstream are
       // the operator's, and last: the next route may well answer, and the breaker spares
@@ -81,6 +86,7 @@ export async function sendWithFailover(
         if (fault === 'route') breaker.success();
         else breaker.failure();
         lastError = error;
+        waited.set(route, retryAfterMs(error));
         if (!fault) rt.log.warn({ request_id: ex.id, provider: route.upstream.id, status: res.statusCode }, 'upstream attempt failed');
         continue;
       }
@@ -92,10 +98,16 @@ export async function sendWithFailover(
   }
   if (attempts === 0 && unsupported) throw new GatewayError('unsupported_parameter', unsupported.message, { param: unsupported.param });
   if (attempts === 1 && lastError) throw lastError;
-  const waits = order.map((r) => r.upstream.breaker.retryInMs()).filter((ms) => ms > 0);
+  // The soonest any route may answer: its breaker's pause, or the wait its upstream gave.
+  const waits = order.map((r) => Math.max(r.upstream.breaker.retryInMs(), waited.get(r) ?? 0)).filter((ms) => ms > 0);
   const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
   const detail = lastError ? ` The last attempt failed: ${lastError.message}` : ' Every upstream is paused after repeated failures.';
   throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
+}
+
+function retryAfterMs(err: GatewayError): number {
+  const seconds = Number(err.headers?.['retry-after'] ?? 1);
+  return Number.isFinite(seconds) ? seconds * 1000 : 1000;
 }
 
 /**
@@ -118,13 +130,25 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
   }
 }
 
+/** More of an error body than a message needs: past it (an error page without end) it is cut. */
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
+
 async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<UpstreamRefusal> {
-  let text = '';
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let cut = false;
   try {
-    text = await res.body.text();
+    await res.body.pipe((chunk) => {
+      size += chunk.length;
+      if (size <= MAX_ERROR_BODY_BYTES) return void chunks.push(chunk);
+      cut = true;
+      res.body.destroy();
+    });
   } catch {
-    /* the status alone will do */
+    // The status alone will do, or what came before the cut.
+    if (!cut) chunks = [];
   }
+  const text = Buffer.concat(chunks).toString('utf8');
   const info = route.upstream.adapter.parseError(res.statusCode, text);
   return fromUpstreamStatus(route.upstream, res.statusCode, info, res.headers.all('retry-after')[0]);
 }

@@ -57,6 +57,14 @@ function errorFor(status: number, info: UpstreamErrorInfo, fault: OperatorFault 
     // asked for, and read as its own model being unknown.
     return new GatewayError('upstream_error', `The upstream provider does not serve the model this route is configured with (HTTP ${status}). The operator has been notified in the logs.`);
   }
+  if (status < 400) {
+    // A base_url that moved (http for https) or a maintenance page. Where it points is
+    // the upstream's business and not passed on.
+    return new GatewayError('upstream_error', `The upstream provider answered with a redirect (HTTP ${status}), which the gateway does not follow.`);
+  }
+  if (status === 408) {
+    return new GatewayError('upstream_error', `The upstream provider did not receive the gateway's request in time (HTTP ${status}).`);
+  }
   if (status === 429) {
     const wait = retryAfterFromUpstream(retryAfterHeader, info.retryAfterSeconds);
     return new GatewayError('rate_limit_exceeded', `The upstream provider is rate limiting: ${message}`, { headers: { 'retry-after': wait }, codeOverride: 'upstream_rate_limited' });

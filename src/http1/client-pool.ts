@@ -205,13 +205,26 @@ export class ClientPool {
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     if (!this.#closed) {
-      const next = this.#queue.shift();
+      // Not when a call sent again already took the place (retry()).
+      const next = this.#all.size < this.#options.connections ? this.#queue.shift() : undefined;
       if (next) this.#open().start(next);
     } else if (this.#all.size === 0 && this.#onDrained) {
       const drained = this.#onDrained;
       this.#onDrained = null;
       drained();
     }
+  }
+
+  /**
+   * Sends a call again, on a new connection: its first went out on a reused connection
+   * that the server closed without a byte of answer, or answered with a 408. Opened
+   * before that connection is removed, so it never counts against the limit and a
+   * draining pool waits for it.
+   */
+  retry(call: Call): void {
+    call.retried = true;
+    call.text = call.sent;
+    this.#open().start(call);
   }
 
   /** A queued call was aborted before it got a connection. */
@@ -244,6 +257,9 @@ class Call implements CallController {
   readonly handler: ResponseHandler;
   readonly noBody: boolean;
   text = '';
+  /** The request as written, kept until the answer's head in case it must be sent again. */
+  sent = '';
+  retried = false;
   /** How `text` is written: 'latin1' when it is a byte string. */
   encoding: 'utf8' | 'latin1' = 'utf8';
   conn: Connection | null = null;
@@ -291,6 +307,10 @@ class Connection implements ParserSink {
   #dead = false;
   #idleSince = 0;
   #idleLimitMs: number;
+  /** Responses completed on this connection. */
+  #served = 0;
+  /** Whether any byte of the current call's answer has arrived. */
+  #answered = false;
 
   constructor(pool: ClientPool, socket: net.Socket, secure: boolean, options: PoolOptions) {
     this.#pool = pool;
@@ -315,8 +335,10 @@ class Connection implements ParserSink {
     this.#call = call;
     call.conn = this;
     this.#parser.reset(call.noBody);
+    this.#answered = false;
     this.#socket.ref();
     this.#socket.write(call.text, call.encoding);
+    if (!call.retried && this.#served > 0) call.sent = call.text;
     call.text = '';
   }
 
@@ -354,6 +376,16 @@ class Connection implements ParserSink {
   // ParserSink: the parser's events go to the call in flight.
   onHead(head: ResponseHead): void {
     const call = this.#call!;
+    // A 408 on a reused connection is the server timing it out as idle, not an answer to
+    // a request it never read: RFC 9110 §15.5.9 lets the client repeat it on a new one.
+    if (head.statusCode === 408 && this.#served > 0 && !call.retried) {
+      this.#call = null;
+      call.conn = null;
+      this.#pool.retry(call);
+      this.destroy(null);
+      return;
+    }
+    call.sent = '';
     call.handler.onResponseStart(call, head.statusCode, head.headers);
   }
 
@@ -375,6 +407,7 @@ class Connection implements ParserSink {
       this.destroy(null);
       return;
     }
+    this.#answered = true;
     try {
       this.#parser.execute(chunk);
     } catch (err) {
@@ -392,6 +425,7 @@ class Connection implements ParserSink {
       this.destroy(null);
       return;
     }
+    this.#served++;
     if (this.#paused) this.resume();
     // An idle connection must not keep the process alive.
     this.#socket.unref();
@@ -408,6 +442,16 @@ class Connection implements ParserSink {
     if (call && err === null && this.#parser.finishOnClose()) {
       this.#call = null;
       call.conn = null;
+      this.destroy(null);
+      return;
+    }
+    // A reused connection closed (or reset) before a byte of answer: nearly always the
+    // server closing it as idle just as this request went out, unread. Sent again once,
+    // as a failover to another route would send it anyway.
+    if (call && !this.#answered && this.#served > 0 && !call.retried) {
+      this.#call = null;
+      call.conn = null;
+      this.#pool.retry(call);
       this.destroy(null);
       return;
     }

@@ -171,6 +171,25 @@ test('a connection reset before any answer → the next route answers', async (t
   assert.equal(reset.hits(), 1);
 });
 
+test('an upstream that closes a kept-alive connection as the next request reaches it: that request is sent again on a new connection and answered, not a 502', async (t) => {
+  // The keep-alive race (a server such as uvicorn closing a connection idle for 5 s while
+  // the gateway writes on it), played by closing on every second request of a connection.
+  const perSocket = new WeakMap<object, number>();
+  const up = await rawServer(t, (req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n === 2) return void req.socket.destroy();
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'x', choices: [{ index: 0, message: { role: 'assistant', content: 'still here' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }));
+  });
+  const s = await setup(t, { only: { url: up.url, breaker: { failures: 1, cooldown_ms: 60_000 } } }, [{ provider: 'only' }]);
+  for (let i = 0; i < 3; i++) {
+    const res = await s.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.choices[0]!.message.content, 'still here');
+  }
+  assert.equal(up.hits(), 5, 'the second and third requests each reached the upstream twice');
+});
+
 test('an upstream that hangs → fails over once its timeout_ms has passed', async (t) => {
   const hang = await fake(t, { hang: true });
   const b = await fake(t, { text: 'patient' });
@@ -229,6 +248,60 @@ for (const [label, behaviour] of FAILING_ANSWERS) {
     assert.equal(b.requests.length, 2);
   });
 }
+
+test('an upstream answering a redirect (an http base_url moved to https, a maintenance page) → fails over; alone, a 502 that names it and not where it points', async (t) => {
+  const moved = await rawServer(t, (_req, res) => {
+    res.writeHead(301, { location: 'https://maintenance.internal.example/v1/chat/completions', 'content-type': 'text/html' });
+    res.end('<a href="https://maintenance.internal.example/v1/chat/completions">Moved</a>');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { moved: { url: moved.url }, b: { url: b.baseUrl } }, [{ provider: 'moved', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const res = await s.chat({ stream });
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+  }
+  assert.equal(moved.hits(), 2);
+  const alone = await setup(t, { moved: { url: moved.url } }, [{ provider: 'moved' }]);
+  for (const stream of [false, true]) {
+    const e = expectError(await alone.chat({ stream }), { status: 502, type: 'api_error', code: 'upstream_error', param: null }, [UPSTREAM_SECRET, 'maintenance.internal']);
+    assert.match(e.message, /redirect \(HTTP 301\)/);
+  }
+});
+
+test("an upstream's 408 (it did not get the gateway's request in time) is not the client's fault: fails over; alone, a 502", async (t) => {
+  const slow = await rawServer(t, (_req, res) => {
+    res.writeHead(408, { connection: 'close', 'content-type': 'text/html' });
+    res.end('<h1>408 Request Timeout</h1>');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { slow: { url: slow.url }, b: { url: b.baseUrl } }, [{ provider: 'slow', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'b', true);
+  const alone = await setup(t, { slow: { url: slow.url } }, [{ provider: 'slow' }]);
+  const e = expectError(await alone.chat(), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+  assert.match(e.message, /HTTP 408/);
+});
+
+test('an error answer whose body never ends is read only so far: the next route answers, not a client held forever', async (t) => {
+  const endless = await rawServer(t, (req, res) => {
+    res.writeHead(500, { 'content-type': 'text/html' });
+    const page = `<p>${'x'.repeat(16 * 1024)}</p>`;
+    const iv = setInterval(() => (req.socket.destroyed ? clearInterval(iv) : res.write(page)), 2);
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { endless: { url: endless.url }, b: { url: b.baseUrl } }, [{ provider: 'endless', priority: 1 }, { provider: 'b' }]);
+  const res = await fetch(`${s.tg.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-tollgate-provider'), 'b');
+  await res.text();
+});
 
 test("an Anthropic upstream out of credit (400 'credit balance is too low', 402 billing_error) → the next route answers; alone, a 502", async (t) => {
   const { anth, oai, tg, key } = await mixedProviders(t, 'second account', [
@@ -483,6 +556,21 @@ test('all routes down → 503 upstreams_unavailable with Retry-After; with every
   assert.ok(ra >= 1 && ra <= 4, `retry-after ${ra}`);
   assert.equal(a.requests.length, 2);
   assert.equal(b.requests.length, 2);
+});
+
+test("all routes down, each with its own Retry-After: the 503's Retry-After is the soonest of them, not 1 second", async (t) => {
+  const a = await fake(t, { status: 429, headers: { 'retry-after': '30' } });
+  const b = await fake(t, { status: 503, headers: { 'retry-after': '20' } });
+  const s = await setup(t, { a: { url: a.baseUrl }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  const exp = { status: 503, type: 'api_error', code: 'upstreams_unavailable', param: null };
+  const r1 = await s.chat();
+  expectError(r1, exp);
+  assert.equal(r1.headers.get('retry-after'), '20');
+  // A route that gave no wait (here: a 500 without Retry-After) may answer a second later.
+  b.behave({ status: 500 });
+  const r2 = await s.chat();
+  expectError(r2, exp);
+  assert.equal(r2.headers.get('retry-after'), '1');
 });
 
 test('a single failing route gives its own error (not 503), with Retry-After on an upstream 429', async (t) => {

@@ -431,6 +431,81 @@ describe('ClientPool: keep-alive and queueing', () => {
     await request(pool);
     assert.equal(srv.connections, 3);
   });
+
+  // The keep-alive race: a server closes a connection it holds idle just as the pool
+  // writes the next request on it. The server's side is played by closing the socket
+  // on the second request, without a byte of answer.
+  for (const [how, close] of [['closes', (s: net.Socket) => s.end()], ['resets', (s: net.Socket) => s.resetAndDestroy()]] as const) {
+    test(`a reused connection the server ${how} before a byte of answer: the POST is sent again, once, on a new connection`, async (t) => {
+      const srv = await rawServer(t, (sock, req) => {
+        if (req.index === 1) close(sock);
+        else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.body.length}\r\n\r\n${req.body.toString('latin1')}`);
+      });
+      const pool = newPool(t, srv.origin);
+      const post = (body: string): Partial<RequestOptions> => ({ method: 'POST', path: '/p', body });
+      assert.equal((await request(pool, post('first'))).body, 'first');
+      assert.equal((await request(pool, post('second'))).body, 'second');
+      assert.deepEqual(srv.requests.map((r) => [r.conn, r.body.toString()]), [[0, 'first'], [0, 'second'], [1, 'second']]);
+    });
+  }
+
+  test('a 408 on a reused connection (a server timing out the idle connection) sends the call again on a new one; on a new connection it is the answer', async (t) => {
+    const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 7\r\n\r\ntimeout';
+    const srv = await rawServer(t, (sock, req) => {
+      if (req.index === 1) sock.end(TIMEOUT_408);
+      else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.body.length}\r\n\r\n${req.body.toString('latin1')}`);
+    });
+    const pool = newPool(t, srv.origin);
+    const post = (body: string): Partial<RequestOptions> => ({ method: 'POST', path: '/p', body });
+    assert.equal((await request(pool, post('first'))).body, 'first');
+    const second = await request(pool, post('second'));
+    assert.deepEqual([second.status, second.body], [200, 'second']);
+    assert.deepEqual(srv.requests.map((r) => [r.conn, r.body.toString()]), [[0, 'first'], [0, 'second'], [1, 'second']]);
+
+    const always = await rawServer(t, (sock) => sock.end(TIMEOUT_408));
+    const fresh = newPool(t, always.origin);
+    const res = await request(fresh, post('x'));
+    assert.deepEqual([res.status, res.body], [408, 'timeout']);
+    assert.equal(always.requests.length, 1);
+  });
+
+  test('a call sent again keeps to the connection limit, and the calls queued behind it follow', async (t) => {
+    const srv = await rawServer(t, (sock, req) => {
+      if (req.index === 1) sock.end();
+      else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.body.length}\r\n\r\n${req.body.toString('latin1')}`);
+    });
+    const pool = newPool(t, srv.origin, { connections: 1 });
+    const post = (body: string): Partial<RequestOptions> => ({ method: 'POST', path: '/p', body });
+    await request(pool, post('a'));
+    const calls = [request(pool, post('b')), request(pool, post('c')), request(pool, post('d'))];
+    assert.deepEqual((await Promise.all(calls)).map((r) => r.body), ['b', 'c', 'd']);
+    assert.equal(srv.connections, 2, 'one new connection, not one for the retry and one for the queue');
+    assert.equal(pool.size, 1);
+    assert.deepEqual(srv.requests.map((r) => r.body.toString()), ['a', 'b', 'b', 'c', 'd']);
+  });
+
+  test('no second try when the answer had begun, when the connection was new, or when it already was the second try', async (t) => {
+    let mode: 'partial' | 'close' = 'partial';
+    const srv = await rawServer(t, (sock, req) => {
+      if (req.index === 0 || req.index === 3) sock.write(OK);
+      else if (mode === 'partial') sock.end('HTTP/1.1 200 OK\r\ncontent-le');
+      else sock.end();
+    });
+    const pool = newPool(t, srv.origin);
+    await request(pool);
+    // Part of a head came back: the server read the request, so it is not sent again.
+    await rejectsWithCode(request(pool), 'UPSTREAM_CLOSED');
+    assert.equal(srv.requests.length, 2);
+    // A new connection closed at once: no keep-alive race, nothing sent again.
+    mode = 'close';
+    await rejectsWithCode(request(pool), 'UPSTREAM_CLOSED');
+    assert.equal(srv.requests.length, 3);
+    // Reused (after the OK of request 3), closed, and closed again on the new connection.
+    await request(pool);
+    await rejectsWithCode(request(pool), 'UPSTREAM_CLOSED');
+    assert.equal(srv.requests.length, 6);
+    assert.equal(srv.connections, 4);
+  });
 });
 
 describe('ClientPool: response framing', () => {
