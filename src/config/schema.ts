@@ -107,6 +107,9 @@ export const configSchema = z
     key_prefix: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'letters, digits, _ and - only, at most 16').default('sk-tg-'),
     max_body_bytes: positiveInt.default(10 * 1024 * 1024),
     request_timeout_ms: durationMs.default(120_000),
+    /** How long a streaming client may leave one write undrained before it is cut; the
+     *  upstream is paused meanwhile, holding a connection and a reservation. */
+    send_timeout_ms: durationMs.default(60_000),
     /** How long SIGTERM waits for requests in flight before cutting them (each cut one is
      *  recorded and charged for what it streamed). 25 s fits Kubernetes' 30 s grace. */
     shutdown_drain_ms: durationMs.default(25_000),

@@ -293,6 +293,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
     decorateUsage: (usage) => {
       if (ex.usage) usage.cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
     },
+    sendTimeoutMs: rt.config.send_timeout_ms,
   });
 }
 

@@ -30,6 +30,8 @@ export interface StreamRelayOptions {
   includeUsage: boolean;
   /** Turns usage into extra usage fields (cost) for the client's usage frame. */
   decorateUsage: (usage: Record<string, any>) => void;
+  /** How long a client may take to drain one write before it is cut (send_timeout_ms). */
+  sendTimeoutMs: number;
 }
 
 const DONE = 'data: [DONE]\n\n';
@@ -132,6 +134,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       if (ended) return;
       ended = true;
       clearImmediate(headersAlone);
+      clearTimeout(stalled);
       if (tail && !res.destroyed) res.end(tail, encoding);
       else res.end();
       // After [DONE] the rest of the body (normally nothing) is read and dropped so the
@@ -141,9 +144,22 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       resolve();
     };
     let paused = false;
+    // A client that stops reading (a stalled network, a tab put to sleep) would hold the
+    // paused upstream connection, its slot and the reservation for as long as the TCP
+    // connection lives; like nginx's send_timeout, a write not drained in time ends it.
+    let stalled: NodeJS.Timeout | undefined;
     const onDrain = (): void => {
       paused = false;
+      clearTimeout(stalled);
       body.resume();
+    };
+    const onStalled = (): void => {
+      if (ended) return;
+      ex.errorCode = 'client_send_timeout';
+      res.off('drain', onDrain);
+      res.destroy();
+      failed = true;
+      end();
     };
     const fail = (err: unknown): void => {
       if (ended) return;
@@ -174,6 +190,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           paused = true;
           body.pause();
           res.once('drain', onDrain);
+          stalled = setTimeout(onStalled, o.sendTimeoutMs);
         }
       }
     };

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import net from 'node:net';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -214,5 +215,67 @@ describe('a slow reader and the upstream timeout', () => {
     // timeout_ms bounds the upstream's silence; while the gateway itself holds the
     // upstream back for a slow client, the upstream is not silent, it is waiting.
     await readLongStreamSlowly(up, tg, key, TIMEOUT_MS * 3);
+  });
+});
+
+describe('a client that stops reading a stream', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+  let accountId: string;
+  const SEND_TIMEOUT_MS = 400;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ config: { ...defaultConfig(up.baseUrl), send_timeout_ms: SEND_TIMEOUT_MS } });
+    ({ key, accountId } = await tg.customer({ creditUsd: '10' }));
+  });
+  after(async () => {
+    await tg.close();
+    await up.close();
+  });
+
+  test('is cut after send_timeout_ms: the upstream is released and what it was sent is charged', async () => {
+    // Without the cut, the paused upstream connection, its pool slot and the reservation
+    // were held for as long as the client's TCP connection lived.
+    up.behave({ text: Array.from({ length: 4_000 }, (_, i) => `w${i}${'.'.repeat(4_000)}`).join(' ') });
+    const from = up.requests.length;
+    const body = JSON.stringify({ ...CHAT, messages: [{ role: 'user', content: 'long' }], stream: true });
+    const socket = net.connect(Number(new URL(tg.url).port), '127.0.0.1');
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    // Read the head for the request id, then nothing more: the kernel's buffers fill.
+    const head = await new Promise<string>((resolve) => {
+      let got = '';
+      const onData = (c: Buffer) => {
+        got += c.toString('latin1');
+        if (!got.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        socket.pause();
+        resolve(got);
+      };
+      socket.on('data', onData);
+    });
+    try {
+      assert.match(head, /^HTTP\/1\.1 200/);
+      const id = /x-request-id: (\S+)/i.exec(head)![1]!;
+      const t0 = performance.now();
+      await up.waitForAbort(10_000, from);
+      assert.ok(performance.now() - t0 < 8_000, 'the upstream was released');
+      let rec: any;
+      for (let i = 0; i < 100 && !rec; i++) {
+        rec = (await tg.admin('GET', `/requests?account_id=${accountId}`)).body.data.find((x: any) => x.id === id);
+        if (!rec) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(rec, 'the request was recorded');
+      assert.equal(rec.status, 200);
+      assert.equal(rec.error_code, 'client_send_timeout');
+      assert.ok(rec.completion_tokens > 0, 'what was streamed is counted');
+      assert.ok(Number(rec.cost_usd) > 0, 'and charged');
+    } finally {
+      socket.destroy();
+      up.behave({});
+    }
   });
 });
