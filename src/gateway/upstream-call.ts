@@ -26,6 +26,14 @@ export function dispatchUpstream(pool: ClientPool, options: RequestOptions): Ups
 
 type Mode = 'buffer' | 'text' | 'pipe' | 'discard';
 
+/**
+ * The most of a body kept in memory to be read whole. An upstream that never ends its
+ * answer (a misbehaving proxy, a runaway model server) would otherwise grow the gateway's
+ * heap until it dies with every request in it; the largest real answers (an embeddings
+ * batch of 2,048 × 3,072 floats as JSON) stay well under it.
+ */
+export const MAX_BUFFERED_BODY_BYTES = 256 * 1024 * 1024;
+
 /** A response body, consumed once: text(), pipe() or dump(). */
 export class UpstreamBody {
   #controller: CallController;
@@ -40,6 +48,8 @@ export class UpstreamBody {
   #discardLimit = 0;
   #discarded = 0;
   #discardTimer: NodeJS.Timeout | null = null;
+  #buffered = 0;
+  #limit = MAX_BUFFERED_BODY_BYTES;
 
   constructor(controller: CallController) {
     this.#controller = controller;
@@ -50,9 +60,15 @@ export class UpstreamBody {
     return this.#ended || this.#error !== null;
   }
 
-  /** The whole body as UTF-8 text, or as a byte string (protocol/byte-strings.ts) with 'latin1'. */
-  text(encoding: 'utf8' | 'latin1' = 'utf8'): Promise<string> {
+  /**
+   * The whole body as UTF-8 text, or as a byte string (protocol/byte-strings.ts) with
+   * 'latin1'. A body over `limitBytes` fails with code UPSTREAM_TOO_LARGE and the
+   * connection is closed.
+   */
+  text(encoding: 'utf8' | 'latin1' = 'utf8', limitBytes = MAX_BUFFERED_BODY_BYTES): Promise<string> {
     this.#encoding = encoding;
+    this.#limit = limitBytes;
+    if (!this.finished && this.#buffered > limitBytes) this.#tooLarge();
     if (this.#error) return Promise.reject(this.#error);
     if (this.#ended) return Promise.resolve(this.#joined());
     this.#mode = 'text';
@@ -120,7 +136,15 @@ export class UpstreamBody {
         return;
       default:
         this.#chunks.push(chunk);
+        this.#buffered += chunk.length;
+        if (this.#buffered > this.#limit) this.#tooLarge();
     }
+  }
+
+  #tooLarge(): void {
+    const err = Object.assign(new Error(`the upstream's answer is larger than ${this.#limit} bytes`), { code: 'UPSTREAM_TOO_LARGE' });
+    this.fail(err);
+    this.#controller.abort(err);
   }
 
   end(): void {
