@@ -33,7 +33,15 @@ const headerValue = z.string().refine((v) => !UNSAFE_HEADER_VALUE.test(v), 'must
 export const providerSchema = z.strictObject({
   id: identifier,
   kind: z.enum(['openai', 'anthropic', 'gemini']),
-  base_url: z.url({ protocol: /^https?$/ }),
+  // The upstream client sends to the origin and path only: a query (Azure's
+  // ?api-version=), credentials or a fragment would be dropped without a word.
+  base_url: z.url({ protocol: /^https?$/ }).superRefine((u, ctx) => {
+    const url = URL.parse(u);
+    if (!url) return; // z.url has said so
+    if (url.search) ctx.addIssue({ code: 'custom', message: 'must not have a query string (?...): it would not be sent; put such parameters in headers, or ask for query support' });
+    if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not hold credentials (user:pass@); use api_key or headers' });
+    if (url.hash) ctx.addIssue({ code: 'custom', message: 'must not have a fragment (#...)' });
+  }),
   api_key: headerValue.default(''),
   headers: z.record(z.string().regex(HTTP_TOKEN, 'not a valid HTTP header name'), headerValue).default({}),
   timeout_ms: durationMs.default(120_000),

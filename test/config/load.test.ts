@@ -120,6 +120,15 @@ models:
     rejects(`providers:\n  - id: up\n    kind: openai\n    base_url: http://x/v1\n    api_key: \${SECRET_KEY}\n`, {}, 'providers[0].api_key', 'SECRET_KEY');
   });
 
+  test('a base_url part the upstream client would drop (query, credentials, fragment) is an error, and the credentials are not quoted', () => {
+    const provider = (url: string) => `providers:\n  - id: up\n    kind: openai\n    base_url: ${url}\n    api_key: k\n`;
+    rejects(provider('https://res.openai.azure.com/openai?api-version=2024-10-21'), {}, 'providers[0].base_url', 'query string');
+    const m = rejects(provider('https://alice:hunter2secret@proxy.example.com/v1'), {}, 'providers[0].base_url', 'credentials');
+    assert.ok(!m.includes('hunter2secret'), m);
+    rejects(provider('https://proxy.example.com/v1#x'), {}, 'providers[0].base_url', 'fragment');
+    assert.equal(loadConfig(file(provider('https://proxy.example.com:8443/v1/')), {}).providers[0]!.base_url, 'https://proxy.example.com:8443/v1/');
+  });
+
   test('the environment provides admin token and secret when the file does not', () => {
     const c = loadConfig(file(PROVIDER), { TOLLGATE_ADMIN_TOKEN: 'env-admin-token-xyz-123', TOLLGATE_SECRET: 's'.repeat(40) });
     assert.equal(c.admin_token, 'env-admin-token-xyz-123');
