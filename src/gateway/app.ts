@@ -23,7 +23,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
   const app = Fastify({
     // The data plane's POST endpoints are answered before Fastify sees them (data-plane.ts).
     serverFactory: (handler) => {
-      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, dataPlaneListener(rt, dataPlane, handler));
+      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false }, dataPlaneListener(rt, dataPlane, handler));
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       return server;
     },

@@ -40,6 +40,13 @@ export function dataPlaneListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = rt.config.max_body_bytes;
   return function onRequest(req, res) {
+    // HTTP/1.1 requires Host; node:http's own refusal (requireHostHeader) was a bare 400
+    // with no body or request id, so the check is made here.
+    if (req.headers.host === undefined && req.httpVersionMinor === 1) {
+      req.resume();
+      writeError(res, newRequestId(), new GatewayError('invalid_request', 'The request has no Host header, which HTTP/1.1 requires.'), { connection: 'close' });
+      return;
+    }
     const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
     if (endpoint === undefined) {
       if (req.method === 'OPTIONS' && isApiPath(req.url ?? '')) return answerPreflight(req, res);
