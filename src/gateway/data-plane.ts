@@ -28,6 +28,9 @@ function dataPlaneEndpoint(url: string): Endpoint | undefined {
   return ROUTES[path];
 }
 
+/** Deepest nesting of arrays and objects a body may have: far past what requests use (OpenAI's schemas stop at 10 levels), far short of what overflows the stack. */
+const MAX_DEPTH = 256;
+
 export interface DataPlaneState {
   /** Set when the server starts closing: new requests get 503 and the connection is closed. */
   draining: boolean;
@@ -93,6 +96,10 @@ export function dataPlaneListener(
         writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
         return;
       }
+      if (nestsDeeper(body, MAX_DEPTH)) {
+        writeError(res, id, new GatewayError('invalid_request', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`));
+        return;
+      }
       // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
       // ASCII body is its own byte string, any other is copied as one.
       void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'));
@@ -100,6 +107,30 @@ export function dataPlaneListener(
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});
   };
+}
+
+/**
+ * Whether a parsed body nests arrays and objects more than `max` levels deep (the body's
+ * own object is the first). JSON.parse takes any depth, but the walks made over a body
+ * (token counting, validation, the edits for the upstream) overflowed the stack near
+ * 4,000 levels and answered 500. Only arrays and objects are visited, so a long array of
+ * token ids or a long string costs next to nothing.
+ */
+function nestsDeeper(v: unknown, max: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (max === 0) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'object' && x !== null && nestsDeeper(x, max - 1)) return true;
+    }
+    return false;
+  }
+  for (const k in v) {
+    const x: unknown = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null && nestsDeeper(x, max - 1)) return true;
+  }
+  return false;
 }
 
 function tooLarge(limit: number): GatewayError {
