@@ -1,7 +1,9 @@
 import { isAscii } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
+import { authenticate } from './authenticate.ts';
 import { handleExchange, type Endpoint } from './chat-completions.ts';
+import { Exchange } from './exchange.ts';
 import { answerPreflight, isApiPath } from './cors.ts';
 import { writeError } from './raw-reply.ts';
 import { newRequestId } from './request-id.ts';
@@ -67,9 +69,31 @@ export function dataPlaneListener(
       writeError(res, id, tooLarge(limit), { connection: 'close' });
       return;
     }
+    // The key is checked before the body is kept: read and parsed first, a request with
+    // no valid key could make the gateway buffer and parse max_body_bytes (10 MiB held
+    // the event loop ~300 ms). A refused key is answered at once and its body discarded
+    // as it arrives. A key not cached yet is looked up while the body arrives.
+    let keyCheck: Promise<unknown> | undefined;
+    try {
+      const key = authenticate(rt, req.headers);
+      if (key instanceof Promise) keyCheck = key;
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      return refuseUnread(rt, endpoint, id, req, res, err);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let refused = false;
+    // Settles either way; a store error is left for handleExchange to meet and answer.
+    keyCheck = keyCheck?.then(
+      () => {},
+      (err: unknown) => {
+        if (!(err instanceof GatewayError) || refused) return;
+        refused = true;
+        chunks.length = 0;
+        refuseUnread(rt, endpoint, id, req, res, err);
+      },
+    );
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
@@ -83,6 +107,12 @@ export function dataPlaneListener(
     });
     req.on('end', () => {
       if (refused) return;
+      if (!keyCheck) return parseAndServe();
+      void keyCheck.then(() => {
+        if (!refused) parseAndServe();
+      });
+    });
+    const parseAndServe = () => {
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       const text = raw.toString('utf8');
       let body: unknown;
@@ -103,10 +133,24 @@ export function dataPlaneListener(
       // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
       // ASCII body is its own byte string, any other is copied as one.
       void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'));
-    });
+    };
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});
   };
+}
+
+/**
+ * Answers a request whose key was refused, recorded as handleExchange records a refusal.
+ * The body is discarded as it comes, not cut off: closing a connection with a body still
+ * arriving can reset it before the client reads the 401.
+ */
+function refuseUnread(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, err: GatewayError): void {
+  req.resume();
+  const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
+  ex.status = err.status;
+  ex.errorCode = err.code;
+  writeError(res, id, err, ex.headers);
+  ex.finish(rt);
 }
 
 /**
