@@ -85,3 +85,33 @@ describe('a refused key is answered before the body is read', () => {
     assert.equal(((await bad.json()) as any).error.code, 'invalid_json');
   });
 });
+
+// Fastify read and parsed the body of a request to an endpoint that does not exist before
+// answering 404: the same 10 MiB parse, open to anyone, on any path.
+describe('an unknown endpoint is answered before the body is read', () => {
+  let tg: TestGateway;
+  onFakeOpenAI((s) => ({ tg } = s));
+
+  for (const [method, path] of [
+    ['POST', '/v1/nothing'],
+    ['PUT', '/v1/chat/completions'],
+    ['POST', '/v1/models'],
+    ['POST', '/admin/v1/nothing'],
+    ['POST', '/healthz'],
+  ] as const) {
+    test(`${method} ${path}: 404 not_found with the body withheld`, async () => {
+      const { text } = await headOnly(tg.url, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"x":`);
+      assert.match(text, /^HTTP\/1\.1 404 /);
+      const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
+      assert.equal(body.error.code, 'not_found');
+      assert.match(text, new RegExp(`x-request-id: ${body.error.request_id}`));
+    });
+  }
+
+  test('the connection serves the next request once the refused body has been sent', async () => {
+    const res = await fetch(`${tg.url}/v1/nothing`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 'y'.repeat(100_000) }) });
+    assert.equal(res.status, 404);
+    await res.text();
+    assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);
+  });
+});
