@@ -23,7 +23,11 @@ export function buildApp(rt: Runtime): FastifyInstance {
   const app = Fastify({
     // The data plane's POST endpoints are answered before Fastify sees them (data-plane.ts).
     serverFactory: (handler) => {
-      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false }, dataPlaneListener(rt, dataPlane, handler));
+      // joinDuplicateHeaders: node:http otherwise keeps the first of two Authorization
+      // headers and drops the other, where a proxy in front may read the last; joined,
+      // they are neither a key nor a token, and the request is a 401. (The missing Host
+      // check is data-plane.ts's, for an OpenAI-shaped answer.)
+      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, dataPlaneListener(rt, dataPlane, handler));
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       return server;
     },
