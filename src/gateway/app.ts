@@ -23,7 +23,11 @@ export function buildApp(rt: Runtime): FastifyInstance {
   const app = Fastify({
     // The data plane's POST endpoints are answered before Fastify sees them (data-plane.ts).
     serverFactory: (handler) => {
-      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, dataPlaneListener(rt, dataPlane, handler));
+      // joinDuplicateHeaders: node:http otherwise keeps the first of two Authorization
+      // headers and drops the other, where a proxy in front may read the last; joined,
+      // they are neither a key nor a token, and the request is a 401. (The missing Host
+      // check is data-plane.ts's, for an OpenAI-shaped answer.)
+      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, dataPlaneListener(rt, dataPlane, handler));
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       return server;
     },
@@ -80,6 +84,9 @@ export function buildApp(rt: Runtime): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
     if (isApiPath(request.url)) for (const h in CORS_HEADERS) reply.raw.setHeader(h, CORS_HEADERS[h]!);
+    // Answered here, before the body: Fastify reads and parses a 404's body first, which
+    // let anyone, on any path, have a 10 MiB body parsed (the event loop held ~300 ms).
+    if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url));
     done();
   });
 
@@ -101,9 +108,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
     return sendError(reply, request.id, new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.'));
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request.id, new GatewayError('not_found', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, request.id, notFound(request.method, request.url)));
 
   for (const base of ['/v1', '/api/v1']) {
     app.get(`${base}/models`, listModelsHandler(rt));
@@ -114,4 +119,8 @@ export function buildApp(rt: Runtime): FastifyInstance {
   registerAdminRoutes(app, rt);
   registerMetricsRoute(app, rt);
   return app;
+}
+
+function notFound(method: string, url: string): GatewayError {
+  return new GatewayError('not_found', `Unknown endpoint: ${method} ${url.split('?')[0]}.`);
 }

@@ -1,7 +1,9 @@
 import { isAscii } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
+import { authenticate } from './authenticate.ts';
 import { handleExchange, type Endpoint } from './chat-completions.ts';
+import { Exchange } from './exchange.ts';
 import { answerPreflight, isApiPath } from './cors.ts';
 import { writeError } from './raw-reply.ts';
 import { newRequestId } from './request-id.ts';
@@ -28,6 +30,9 @@ function dataPlaneEndpoint(url: string): Endpoint | undefined {
   return ROUTES[path];
 }
 
+/** Deepest nesting of arrays and objects a body may have: far past what requests use (OpenAI's schemas stop at 10 levels), far short of what overflows the stack. */
+const MAX_DEPTH = 256;
+
 export interface DataPlaneState {
   /** Set when the server starts closing: new requests get 503 and the connection is closed. */
   draining: boolean;
@@ -40,6 +45,13 @@ export function dataPlaneListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = rt.config.max_body_bytes;
   return function onRequest(req, res) {
+    // HTTP/1.1 requires Host; node:http's own refusal (requireHostHeader) was a bare 400
+    // with no body or request id, so the check is made here.
+    if (req.headers.host === undefined && req.httpVersionMinor === 1) {
+      req.resume();
+      writeError(res, newRequestId(), new GatewayError('invalid_request', 'The request has no Host header, which HTTP/1.1 requires.'), { connection: 'close' });
+      return;
+    }
     const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
     if (endpoint === undefined) {
       if (req.method === 'OPTIONS' && isApiPath(req.url ?? '')) return answerPreflight(req, res);
@@ -57,9 +69,31 @@ export function dataPlaneListener(
       writeError(res, id, tooLarge(limit), { connection: 'close' });
       return;
     }
+    // The key is checked before the body is kept: read and parsed first, a request with
+    // no valid key could make the gateway buffer and parse max_body_bytes (10 MiB held
+    // the event loop ~300 ms). A refused key is answered at once and its body discarded
+    // as it arrives. A key not cached yet is looked up while the body arrives.
+    let keyCheck: Promise<unknown> | undefined;
+    try {
+      const key = authenticate(rt, req.headers);
+      if (key instanceof Promise) keyCheck = key;
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      return refuseUnread(rt, endpoint, id, req, res, err);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let refused = false;
+    // Settles either way; a store error is left for handleExchange to meet and answer.
+    keyCheck = keyCheck?.then(
+      () => {},
+      (err: unknown) => {
+        if (!(err instanceof GatewayError) || refused) return;
+        refused = true;
+        chunks.length = 0;
+        refuseUnread(rt, endpoint, id, req, res, err);
+      },
+    );
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
@@ -73,6 +107,12 @@ export function dataPlaneListener(
     });
     req.on('end', () => {
       if (refused) return;
+      if (!keyCheck) return parseAndServe();
+      void keyCheck.then(() => {
+        if (!refused) parseAndServe();
+      });
+    });
+    const parseAndServe = () => {
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       const text = raw.toString('utf8');
       let body: unknown;
@@ -86,13 +126,55 @@ export function dataPlaneListener(
         writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
         return;
       }
+      if (nestsDeeper(body, MAX_DEPTH)) {
+        writeError(res, id, new GatewayError('invalid_request', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`));
+        return;
+      }
       // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
       // ASCII body is its own byte string, any other is copied as one.
       void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'));
-    });
+    };
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});
   };
+}
+
+/**
+ * Answers a request whose key was refused, recorded as handleExchange records a refusal.
+ * The body is discarded as it comes, not cut off: closing a connection with a body still
+ * arriving can reset it before the client reads the 401.
+ */
+function refuseUnread(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, err: GatewayError): void {
+  req.resume();
+  const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
+  ex.status = err.status;
+  ex.errorCode = err.code;
+  writeError(res, id, err, ex.headers);
+  ex.finish(rt);
+}
+
+/**
+ * Whether a parsed body nests arrays and objects more than `max` levels deep (the body's
+ * own object is the first). JSON.parse takes any depth, but the walks made over a body
+ * (token counting, validation, the edits for the upstream) overflowed the stack near
+ * 4,000 levels and answered 500. Only arrays and objects are visited, so a long array of
+ * token ids or a long string costs next to nothing.
+ */
+function nestsDeeper(v: unknown, max: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (max === 0) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'object' && x !== null && nestsDeeper(x, max - 1)) return true;
+    }
+    return false;
+  }
+  for (const k in v) {
+    const x: unknown = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null && nestsDeeper(x, max - 1)) return true;
+  }
+  return false;
 }
 
 function tooLarge(limit: number): GatewayError {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -47,13 +47,28 @@ export async function openStore(url: string, opts: { create?: boolean } = {}): P
 function openSqlite(file: string): BetterSqlite3.Database {
   let sqlite: BetterSqlite3.Database | undefined;
   try {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    if (file !== ':memory:') {
+      // The store holds the API keys' HMAC secret, the admin token's hash and every
+      // ledger: what it creates, only its user may read (SQLite gives the -wal and -shm
+      // files the database's mode). What exists already keeps the operator's modes.
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      if (!existsSync(file)) createPrivate(file);
+    }
     sqlite = new BetterSqlite3(file);
     tuneSqlite(sqlite);
     return sqlite;
   } catch (err) {
     sqlite?.close();
     throw new Error(`cannot open the database ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Creates an empty file only its owner may read; another process creating it first is fine. */
+function createPrivate(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 

@@ -38,6 +38,9 @@ describe('requests that are not valid HTTP', () => {
     ['headers over the size limit', `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'request_too_large'],
     ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400, 'invalid_request'],
     ['a Content-Length that is not a number', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'invalid_request'],
+    // node:http's own answer to these was a bare 400 with no body and no request id.
+    ['an HTTP/1.1 request with no Host header', 'GET /v1/models HTTP/1.1\r\n\r\n', 400, 'invalid_request'],
+    ['a data-plane POST with no Host header', 'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}', 400, 'invalid_request'],
     ['two different Content-Lengths', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 400, 'invalid_request'],
   ] as const) {
     test(`${name}: ${status} ${code}, OpenAI-shaped, and the connection closed`, async () => {
