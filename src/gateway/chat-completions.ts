@@ -17,6 +17,7 @@ import { checkAnswer, requestedSchema } from './json-schema-check.ts';
 import { writeError, writeJson } from './raw-reply.ts';
 import type { Runtime } from './runtime.ts';
 import { relayStream } from './stream-relay.ts';
+import type { ApiKeyRow } from '../store/api-keys.ts';
 import type { UpstreamResponse } from './upstream-call.ts';
 import { CORS_HEADERS } from './cors.ts';
 import { wantsZeroRetention, zeroRetentionModel } from './zero-retention.ts';
@@ -35,14 +36,15 @@ export type Endpoint = 'chat' | 'embeddings';
  * (protocol/byte-strings.ts): the upstream gets it unchanged but for the members the
  * gateway sets.
  */
-export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, bodyBytes: string): Promise<void> {
+/** `key`: the caller's key when the data plane has already checked it, before the body. */
+export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, body: unknown, bodyBytes: string, key?: ApiKeyRow): Promise<void> {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
   // Only a browser sends Origin; SDKs on servers are spared two headers on every answer.
   if (req.headers.origin !== undefined) Object.assign(ex.headers, CORS_HEADERS);
   rt.inFlight++;
   try {
-    const key = authenticate(rt, req.headers);
-    ex.key = key instanceof Promise ? await key : key;
+    const k = key ?? authenticate(rt, req.headers);
+    ex.key = k instanceof Promise ? await k : k;
     const account = rt.accounts.get(ex.key.accountId);
     ex.account = account instanceof Promise ? await account : account;
     if (!ex.account) throw new GatewayError('invalid_api_key', 'Invalid API key.');

@@ -4,6 +4,7 @@ import { GatewayError } from '../protocol/errors.ts';
 import { authenticate } from './authenticate.ts';
 import { handleExchange, type Endpoint } from './chat-completions.ts';
 import { Exchange } from './exchange.ts';
+import type { ApiKeyRow } from '../store/api-keys.ts';
 import { answerPreflight, isApiPath } from './cors.ts';
 import { writeError } from './raw-reply.ts';
 import { newRequestId } from './request-id.ts';
@@ -74,9 +75,12 @@ export function dataPlaneListener(
     // the event loop ~300 ms). A refused key is answered at once and its body discarded
     // as it arrives. A key not cached yet is looked up while the body arrives.
     let keyCheck: Promise<unknown> | undefined;
+    // Handed on, so the pipeline does not authenticate twice.
+    let keyRow: ApiKeyRow | undefined;
     try {
       const key = authenticate(rt, req.headers);
       if (key instanceof Promise) keyCheck = key;
+      else keyRow = key;
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       return refuseUnread(rt, endpoint, id, req, res, err);
@@ -85,8 +89,10 @@ export function dataPlaneListener(
     let size = 0;
     let refused = false;
     // Settles either way; a store error is left for handleExchange to meet and answer.
-    keyCheck = keyCheck?.then(
-      () => {},
+    keyCheck = (keyCheck as Promise<ApiKeyRow> | undefined)?.then(
+      (row) => {
+        keyRow = row;
+      },
       (err: unknown) => {
         if (!(err instanceof GatewayError) || refused) return;
         refused = true;
@@ -132,7 +138,7 @@ export function dataPlaneListener(
       }
       // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
       // ASCII body is its own byte string, any other is copied as one.
-      void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'));
+      void handleExchange(rt, endpoint, id, req, res, body, isAscii(raw) ? text : raw.toString('latin1'), keyRow);
     };
     // A client that goes away mid-body has no one to answer; node:http closes the socket.
     req.on('error', () => {});
