@@ -83,7 +83,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
-    if (isApiPath(request.url)) for (const h in CORS_HEADERS) reply.raw.setHeader(h, CORS_HEADERS[h]!);
+    if (request.headers.origin !== undefined && isApiPath(request.url)) for (const h in CORS_HEADERS) reply.raw.setHeader(h, CORS_HEADERS[h]!);
     // Answered here, before the body: Fastify reads and parses a 404's body first, which
     // let anyone, on any path, have a 10 MiB body parsed (the event loop held ~300 ms).
     if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url));

@@ -19,14 +19,16 @@ export function writeError(res: ServerResponse, requestId: string, err: GatewayE
     res.end();
     return;
   }
-  const out: Record<string, string> = { 'x-request-id': requestId, ...CORS_HEADERS, ...headers };
+  // Only a browser sends Origin (cors.ts): SDKs on servers get no CORS headers.
+  const cors = res.req?.headers.origin !== undefined ? CORS_HEADERS : undefined;
+  const out: Record<string, string> = { 'x-request-id': requestId, ...cors, ...headers };
   if (err.headers) Object.assign(out, err.headers);
   try {
     writeJson(res, err.status, out, err.toBody(requestId));
   } catch {
     // A header node:http refuses (a bug of ours) must not leave the client waiting:
     // the error goes out with the request id alone.
-    if (!res.headersSent) writeJson(res, err.status, { 'x-request-id': requestId, ...CORS_HEADERS }, err.toBody(requestId));
+    if (!res.headersSent) writeJson(res, err.status, { 'x-request-id': requestId, ...cors }, err.toBody(requestId));
     else res.end();
   }
 }

@@ -66,6 +66,18 @@ describe('CORS for browser clients', () => {
     assert.equal(server.status, 200);
     assert.equal(allowed(server), null);
     await server.text();
+    // Nor on its errors (written by the data plane) or the models list (Fastify).
+    const plain = (path: string, init: RequestInit = {}) => fetch(`${tg.url}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
+    for (const res of [
+      await plain('/v1/chat/completions', { method: 'POST', body: '{' }),
+      await plain('/v1/chat/completions', { method: 'POST', headers: { authorization: 'Bearer sk-tg-wrong' }, body: JSON.stringify(body) }),
+      await plain('/v1/models'),
+      await plain('/v1/nothing-here'),
+    ]) {
+      assert.equal(allowed(res), null, `${res.status} ${res.url}`);
+      assert.equal(res.headers.get('access-control-expose-headers'), null);
+      await res.text();
+    }
   });
 
   test('the admin API is not opened to other origins', async () => {
