@@ -147,6 +147,7 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
   if (!Array.isArray(messages)) throw new UnsupportedFieldError('messages', 'messages must be an array.');
   const system: Block[] = [];
   const out: AnthropicMessage[] = [];
+  const issued = new Set<string>();
   const append = (role: 'user' | 'assistant', blocks: Block[]) => {
     if (!blocks.length) return;
     const last = out[out.length - 1];
@@ -163,12 +164,22 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
       case 'user':
         append('user', userBlocks(m.content, `${param}.content`));
         break;
-      case 'assistant':
-        append('assistant', assistantBlocks(m, param));
+      case 'assistant': {
+        const blocks = assistantBlocks(m, param);
+        for (const b of blocks) if (b.type === 'tool_use') issued.add(b.id);
+        append('assistant', blocks);
         break;
-      case 'tool':
-        append('user', [toolResultBlock(m, param)]);
+      }
+      case 'tool': {
+        // Anthropic answers 400 to a tool_result whose id no tool_use carries, as OpenAI
+        // does; saying which message it is saves the client a paid round trip.
+        const block = toolResultBlock(m, param);
+        if (!issued.has(block.tool_use_id)) {
+          throw new UnsupportedFieldError(`${param}.tool_call_id`, `tool_call_id "${String(m.tool_call_id)}" answers no tool call of an earlier assistant message; the anthropic upstream refuses such tool results.`);
+        }
+        append('user', [block]);
         break;
+      }
       default:
         throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the anthropic upstream.`);
     }

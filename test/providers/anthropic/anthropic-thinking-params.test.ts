@@ -57,3 +57,22 @@ test('reasoning_effort with temperature 1, top_p 0.95 and tool_choice auto goes 
   assert.equal(sent.temperature, 1);
   assert.equal(sent.thinking.type, 'enabled');
 });
+
+test('a tool message answering a call id no assistant message issued: 400 naming it, no upstream call', async () => {
+  const before = up.requests.length;
+  await assert.rejects(client.chat.completions.create({
+    model: 'claude',
+    tools,
+    messages: [
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'toolu_1', content: '18 C' },
+      { role: 'tool', tool_call_id: 'call_never_issued', content: '20 C' },
+    ],
+  }), (err: any) => {
+    assert.equal(err.status, 400);
+    assert.equal(err.param, 'messages[3].tool_call_id');
+    return true;
+  });
+  assert.equal(up.requests.length, before);
+});
