@@ -4,7 +4,7 @@ import { convertAnthropicUsage } from './convert-anthropic-usage.ts';
 import { mapAnthropicStopReason, type FinishReason } from './map-anthropic-stop-reason.ts';
 import { anthropicErrorInfo } from './parse-anthropic-error.ts';
 import { JSON_TOOL_NAME } from './convert-to-anthropic-tools.ts';
-import { encodeToolCallId } from './anthropic-tool-call-id.ts';
+import { encodeToolCallId, type ReasoningBlock } from './anthropic-tool-call-id.ts';
 
 // Anthropic Messages SSE → OpenAI chat.completion.chunk frames.
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
@@ -14,7 +14,8 @@ import { encodeToolCallId } from './anthropic-tool-call-id.ts';
 //   content_block_start  → tool_use: chunk with the call's index, id, name, arguments ''
 //   content_block_delta  → text_delta → content; thinking_delta → reasoning_content;
 //                          input_json_delta → tool_calls[index].function.arguments;
-//                          signature_delta → remembered for the next tool call id
+//                          signature_delta → the block's signature; each thinking and
+//                          redacted_thinking block rides on the next tool call's id
 //   content_block_stop   → a tool call that streamed no arguments gets '{}'
 //   message_delta        → stop_reason; cumulative output usage
 //   message_stop         → final chunk with finish_reason, one 'usage' item (if any
@@ -37,7 +38,9 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
   let model = call.upstreamModel;
   let started = false;
   let finished = false;
-  let signature: string | undefined;
+  /** Reasoning blocks since the last tool_use, for the next tool call's id. */
+  let pending: ReasoningBlock[] = [];
+  const thinkingBlocks = new Map<number, Extract<ReasoningBlock, { type: 'thinking' }>>();
   let nextCallIndex = 0;
   let answeredWithJsonTool = false;
   let stopReason: unknown;
@@ -95,12 +98,19 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
             }
             const callIndex = nextCallIndex++;
             toolBlocks.set(ev.index, { callIndex, asContent: false, hasArguments: false });
-            const callId = encodeToolCallId(String(b.id), callIndex === 0 ? signature : undefined);
+            const callId = encodeToolCallId(String(b.id), pending.filter((rb) => rb.type === 'redacted_thinking' || rb.signature));
+            pending = [];
             out.push(chunk({ tool_calls: [{ index: callIndex, id: callId, type: 'function', function: { name: b.name, arguments: '' } }] }));
           } else if (b.type === 'text' && typeof b.text === 'string' && b.text) {
             out.push(chunk({ content: b.text }));
-          } else if (b.type === 'thinking' && typeof b.thinking === 'string' && b.thinking) {
-            out.push(chunk({ reasoning_content: b.thinking }));
+          } else if (b.type === 'thinking') {
+            const thinking = typeof b.thinking === 'string' ? b.thinking : '';
+            const rb = { type: 'thinking' as const, length: thinking.length, signature: typeof b.signature === 'string' ? b.signature : '' };
+            thinkingBlocks.set(ev.index, rb);
+            pending.push(rb);
+            if (thinking) out.push(chunk({ reasoning_content: thinking }));
+          } else if (b.type === 'redacted_thinking' && typeof b.data === 'string' && b.data) {
+            pending.push({ type: 'redacted_thinking', data: b.data });
           }
           break;
         }
@@ -108,8 +118,14 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
           start(out);
           const d = ev.delta ?? {};
           if (d.type === 'text_delta' && typeof d.text === 'string' && d.text) out.push(chunk({ content: d.text }));
-          else if (d.type === 'thinking_delta' && typeof d.thinking === 'string' && d.thinking) out.push(chunk({ reasoning_content: d.thinking }));
-          else if (d.type === 'signature_delta' && typeof d.signature === 'string') signature ??= d.signature;
+          else if (d.type === 'thinking_delta' && typeof d.thinking === 'string' && d.thinking) {
+            const rb = thinkingBlocks.get(ev.index);
+            if (rb) rb.length = (rb.length ?? 0) + d.thinking.length;
+            out.push(chunk({ reasoning_content: d.thinking }));
+          } else if (d.type === 'signature_delta' && typeof d.signature === 'string') {
+            const rb = thinkingBlocks.get(ev.index);
+            if (rb) rb.signature += d.signature;
+          }
           else if (d.type === 'input_json_delta' && typeof d.partial_json === 'string' && d.partial_json) {
             const tb = toolBlocks.get(ev.index);
             if (!tb) break;

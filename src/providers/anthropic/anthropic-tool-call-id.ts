@@ -1,27 +1,61 @@
-// Anthropic thinking signatures travel inside the OpenAI tool_call id.
+// Anthropic thinking blocks travel inside the OpenAI tool_call ids.
 //
 // With extended thinking, a follow-up request in a tool-use loop must send back the
-// thinking block (text + signature) that preceded the tool_use blocks, unmodified, or
-// Anthropic answers 400. OpenAI clients echo `tool_calls[].id` verbatim (the official SDKs
-// and every agent framework do, because `tool` messages must quote it), while unknown
-// extra fields are often dropped. So the first tool call of a turn gets the id
-// `<tool_use id>__ts__<signature>`; the thinking text itself comes back as the assistant
-// message's `reasoning_content` (which DeepSeek-style clients echo). The same id, with the
-// suffix, appears in the client's `tool` messages; both sides strip it before sending.
-// Signatures are base64 ([A-Za-z0-9+/=]), so they never contain the separator.
+// assistant turn's thinking and redacted_thinking blocks exactly as they came (each
+// thinking block's text under its own signature, in order, the redacted ones too), or
+// Anthropic answers 400. OpenAI clients echo `tool_calls[].id` verbatim (the official
+// SDKs and every agent framework do, because `tool` messages must quote it), while unknown
+// extra fields are often dropped. So each tool call's id carries the reasoning blocks that
+// came just before its tool_use block: `<tool_use id>__tb__<block>~<block>...`, a thinking
+// block as `<length of its text>.<signature>`, a redacted one as `r.<data>`. The thinking
+// text itself comes back as the assistant message's `reasoning_content` (all blocks'
+// text joined, which DeepSeek-style clients echo), cut by those lengths. The same ids
+// appear in the client's `tool` messages; both sides strip the suffix before sending.
+// Signatures and redacted data are base64, so they never contain `~`, `.` or `_`.
+// Ids issued before (`<tool_use id>__ts__<signature>`: one thinking block holding the
+// whole reasoning_content) are still read.
 
-const SEPARATOR = '__ts__';
+const BLOCKS = '__tb__';
+const LEGACY = '__ts__';
 
-export function encodeToolCallId(toolUseId: string, signature?: string | undefined): string {
-  return signature ? `${toolUseId}${SEPARATOR}${signature}` : toolUseId;
+export type ReasoningBlock =
+  | { type: 'thinking'; /** UTF-16 length of its text; undefined: all of it (legacy ids) */ length: number | undefined; signature: string }
+  | { type: 'redacted_thinking'; data: string };
+
+export function encodeToolCallId(toolUseId: string, blocks: readonly ReasoningBlock[] = []): string {
+  const parts = blocks.map((b) => (b.type === 'thinking' ? `${b.length ?? 0}.${b.signature}` : `r.${b.data}`));
+  return parts.length ? `${toolUseId}${BLOCKS}${parts.join('~')}` : toolUseId;
 }
 
-export function decodeToolCallId(id: string): { toolUseId: string; signature: string | undefined } {
-  const at = id.lastIndexOf(SEPARATOR);
-  const raw = at === -1 ? id : id.slice(0, at);
-  const signature = at === -1 ? undefined : id.slice(at + SEPARATOR.length) || undefined;
+function decodeBlocks(suffix: string): ReasoningBlock[] {
+  const out: ReasoningBlock[] = [];
+  for (const part of suffix.split('~')) {
+    const dot = part.indexOf('.');
+    if (dot === -1) continue;
+    const head = part.slice(0, dot);
+    const rest = part.slice(dot + 1);
+    if (!rest) continue;
+    if (head === 'r') out.push({ type: 'redacted_thinking', data: rest });
+    else if (/^\d+$/.test(head)) out.push({ type: 'thinking', length: Number(head), signature: rest });
+  }
+  return out;
+}
+
+export function decodeToolCallId(id: string): { toolUseId: string; blocks: ReasoningBlock[] } {
+  let raw = id;
+  let blocks: ReasoningBlock[] = [];
+  const at = id.lastIndexOf(BLOCKS);
+  const legacyAt = at === -1 ? id.lastIndexOf(LEGACY) : -1;
+  if (at !== -1) {
+    raw = id.slice(0, at);
+    blocks = decodeBlocks(id.slice(at + BLOCKS.length));
+  } else if (legacyAt !== -1) {
+    raw = id.slice(0, legacyAt);
+    const signature = id.slice(legacyAt + LEGACY.length);
+    if (signature) blocks = [{ type: 'thinking', length: undefined, signature }];
+  }
   // Anthropic requires tool_use ids to match ^[a-zA-Z0-9_-]+$; ids minted by other
   // providers (history from another model) are made to fit the same way on both the
   // tool_use and the tool_result side, so they still pair up.
-  return { toolUseId: raw.replace(/[^a-zA-Z0-9_-]/g, '_') || 'toolu_missing', signature };
+  return { toolUseId: raw.replace(/[^a-zA-Z0-9_-]/g, '_') || 'toolu_missing', blocks };
 }

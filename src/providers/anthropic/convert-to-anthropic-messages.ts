@@ -1,7 +1,7 @@
 import { UnsupportedFieldError } from '../unsupported.ts';
 import { parseToolArguments } from '../tool-arguments.ts';
 import { convertImageUrlToAnthropicSource, parseDataUri } from './convert-image-url-to-anthropic-source.ts';
-import { decodeToolCallId } from './anthropic-tool-call-id.ts';
+import { decodeToolCallId, type ReasoningBlock } from './anthropic-tool-call-id.ts';
 
 // OpenAI `messages` → Anthropic `system` + `messages`.
 // - system and developer messages, wherever they appear, become the top-level `system`
@@ -9,9 +9,9 @@ import { decodeToolCallId } from './anthropic-tool-call-id.ts';
 // - `tool` messages become `tool_result` blocks in a user turn; consecutive same-role turns
 //   are merged because Anthropic requires user/assistant alternation, and tool_result
 //   blocks are moved first within a user turn as Anthropic requires.
-// - assistant `tool_calls` become `tool_use` blocks; a thinking signature carried in the
-//   first tool call id (anthropic-tool-call-id.ts) plus `reasoning_content` become the
-//   leading `thinking` block.
+// - assistant `tool_calls` become `tool_use` blocks; the thinking and redacted_thinking
+//   blocks carried in each tool call id (anthropic-tool-call-id.ts), with their text cut
+//   from `reasoning_content`, go back before it, in the order Anthropic sent them.
 // - `cache_control` on a content part is passed through (prompt caching).
 // - whitespace-only text in system, assistant and tool messages is left out, and a final
 //   assistant prefill loses its trailing whitespace: Anthropic refuses both with a 400
@@ -98,17 +98,33 @@ function assistantBlocks(m: any, param: string): Block[] {
   if (m.function_call) throw new UnsupportedFieldError(`${param}.function_call`, 'The legacy function_call field is not supported; use tool_calls.');
   const out: Block[] = [];
   const calls: any[] = Array.isArray(m.tool_calls) ? m.tool_calls : [];
-  const signature = calls.length ? decodeToolCallId(String(calls[0]?.id ?? '')).signature : undefined;
-  if (signature && typeof m.reasoning_content === 'string' && m.reasoning_content) {
-    out.push({ type: 'thinking', thinking: m.reasoning_content, signature });
-  }
+  const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : undefined;
+  let offset = 0;
+  // The reasoning blocks each call's id carries go back just before its tool_use, each
+  // thinking block with its own slice of reasoning_content (anthropic-tool-call-id.ts).
+  const reasoningBlocks = (blocks: ReasoningBlock[]) => {
+    for (const rb of blocks) {
+      if (rb.type === 'redacted_thinking') {
+        out.push({ type: 'redacted_thinking', data: rb.data });
+        continue;
+      }
+      if (reasoning === undefined) continue;
+      const end = rb.length === undefined ? reasoning.length : offset + rb.length;
+      const thinking = reasoning.slice(offset, end);
+      offset = end;
+      if (thinking || rb.length === 0) out.push({ type: 'thinking', thinking, signature: rb.signature });
+    }
+  };
+  const decoded = calls.map((c) => decodeToolCallId(String(c?.id ?? '')));
+  if (decoded[0]) reasoningBlocks(decoded[0].blocks);
   out.push(...textBlocks(m.content, `${param}.content`, ASSISTANT_PARTS));
   calls.forEach((c, j) => {
     const p = `${param}.tool_calls[${j}]`;
     if (c?.type !== undefined && c.type !== 'function') throw new UnsupportedFieldError(`${p}.type`, `Tool call type "${c.type}" is not supported by the anthropic upstream.`);
+    if (j > 0) reasoningBlocks(decoded[j]!.blocks);
     out.push({
       type: 'tool_use',
-      id: decodeToolCallId(String(c?.id ?? '')).toolUseId,
+      id: decoded[j]!.toolUseId,
       name: String(c?.function?.name ?? ''),
       input: parseToolArguments(c?.function?.arguments, `${p}.function.arguments`, 'anthropic'),
     });
@@ -131,6 +147,7 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
   if (!Array.isArray(messages)) throw new UnsupportedFieldError('messages', 'messages must be an array.');
   const system: Block[] = [];
   const out: AnthropicMessage[] = [];
+  const issued = new Set<string>();
   const append = (role: 'user' | 'assistant', blocks: Block[]) => {
     if (!blocks.length) return;
     const last = out[out.length - 1];
@@ -147,12 +164,22 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
       case 'user':
         append('user', userBlocks(m.content, `${param}.content`));
         break;
-      case 'assistant':
-        append('assistant', assistantBlocks(m, param));
+      case 'assistant': {
+        const blocks = assistantBlocks(m, param);
+        for (const b of blocks) if (b.type === 'tool_use') issued.add(b.id);
+        append('assistant', blocks);
         break;
-      case 'tool':
-        append('user', [toolResultBlock(m, param)]);
+      }
+      case 'tool': {
+        // Anthropic answers 400 to a tool_result whose id no tool_use carries, as OpenAI
+        // does; saying which message it is saves the client a paid round trip.
+        const block = toolResultBlock(m, param);
+        if (!issued.has(block.tool_use_id)) {
+          throw new UnsupportedFieldError(`${param}.tool_call_id`, `tool_call_id "${String(m.tool_call_id)}" answers no tool call of an earlier assistant message; the anthropic upstream refuses such tool results.`);
+        }
+        append('user', [block]);
         break;
+      }
       default:
         throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the anthropic upstream.`);
     }

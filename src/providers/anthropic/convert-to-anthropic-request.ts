@@ -107,6 +107,14 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
     }
   }
 
+  // Anthropic answers 400 to thinking with a modified temperature or top_k, or top_p
+  // below 0.95 (whatever the model); the client is told which field, before any call.
+  if (budget !== undefined) {
+    if (typeof b.temperature === 'number' && b.temperature !== 1) throw new UnsupportedFieldError('temperature', 'The anthropic upstream accepts reasoning_effort only with temperature 1 or unset.');
+    if (typeof b.top_k === 'number') throw new UnsupportedFieldError('top_k', 'The anthropic upstream does not accept top_k with reasoning_effort.');
+    if (typeof b.top_p === 'number' && b.top_p < 0.95) throw new UnsupportedFieldError('top_p', 'The anthropic upstream accepts reasoning_effort only with top_p between 0.95 and 1, or unset.');
+  }
+
   const { system, messages } = convertToAnthropicMessages(b.messages);
   const tools = convertToAnthropicTools(b, { thinking: budget !== undefined });
 

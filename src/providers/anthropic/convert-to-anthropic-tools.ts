@@ -95,5 +95,8 @@ export function convertToAnthropicTools(body: Record<string, any>, opts: { think
     return {};
   }
   const choice = convertToolChoice(body.tool_choice, new Set(tools.map((t) => t.name)), body.parallel_tool_calls);
+  if (opts.thinking && (choice?.type === 'any' || choice?.type === 'tool')) {
+    throw new UnsupportedFieldError('tool_choice', 'The anthropic upstream cannot force a tool (tool_choice "required" or a named function) with reasoning_effort; use "auto" or "none".');
+  }
   return choice ? { tools, tool_choice: choice } : { tools };
 }

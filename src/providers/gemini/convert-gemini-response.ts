@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ParsedChatResponse } from '../types.ts';
 import { writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertGeminiUsage } from './convert-gemini-usage.ts';
-import { mapGeminiFinishReason } from './map-gemini-finish-reason.ts';
+import { geminiFinishFailure, mapGeminiFinishReason } from './map-gemini-finish-reason.ts';
 import { readCandidateParts, toOpenAIToolCall } from './read-gemini-candidate.ts';
 
 // Gemini GenerateContentResponse → OpenAI chat.completion. Only the first candidate is
@@ -30,5 +30,6 @@ export function convertGeminiResponse(json: unknown): ParsedChatResponse {
     choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
   };
   if (usage) body.usage = writeOpenAIUsage({}, usage);
-  return { body, usage };
+  const error = geminiFinishFailure(candidate?.finishReason);
+  return error ? { body, usage, error } : { body, usage };
 }

@@ -1,7 +1,7 @@
 import type { ChatCall, StreamItem, StreamTranslator } from '../types.ts';
 import { promptPart, writeOpenAIUsage } from '../../protocol/usage.ts';
 import { convertGeminiUsage } from './convert-gemini-usage.ts';
-import { mapGeminiFinishReason, type FinishReason } from './map-gemini-finish-reason.ts';
+import { geminiFinishFailure, mapGeminiFinishReason, type FinishReason } from './map-gemini-finish-reason.ts';
 import { geminiErrorInfo } from './parse-gemini-error.ts';
 import { readCandidateParts, toOpenAIToolCall } from './read-gemini-candidate.ts';
 import { geminiCompletionId } from './convert-gemini-response.ts';
@@ -12,7 +12,8 @@ import { geminiCompletionId } from './convert-gemini-response.ts';
 // chunks: {index, id, type, function:{name, arguments:''}} then {index, function:{arguments}}.
 // The chunk with finishReason closes the choice; when the body then ends, one 'usage'
 // item (if any usage came) and 'done' follow. A body that ends without finishReason
-// yields an 'error' item; `{"error":{...}}` mid-stream yields an 'error' item at once.
+// yields an 'error' item; `{"error":{...}}` mid-stream, or a finishReason saying the
+// tool call failed (map-gemini-finish-reason.ts), yields an 'error' item at once.
 
 export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
   const created = Math.floor(Date.now() / 1000);
@@ -74,6 +75,12 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
         const { function: fn, ...rest } = toOpenAIToolCall(c);
         out.push(chunk({ tool_calls: [{ index, ...rest, function: { name: fn.name, arguments: '' } }] }));
         out.push(chunk({ tool_calls: [{ index, function: { arguments: fn.arguments } }] }));
+      }
+      const failure = geminiFinishFailure(candidate?.finishReason);
+      if (failure) {
+        failed = true;
+        out.push({ kind: 'error', error: failure });
+        return;
       }
       if (candidate?.finishReason) finish = mapGeminiFinishReason(candidate.finishReason, toolCallCount > 0);
       else if (!candidate && r?.promptFeedback?.blockReason) finish = 'content_filter';

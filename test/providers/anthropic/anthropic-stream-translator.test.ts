@@ -86,7 +86,7 @@ test('thinking stream: reasoning_content deltas, signature on the tool call id',
   const items = run('thinking.stream.sse');
   assert.equal(joined(items, 'reasoning_content'), 'The user wants the weather in Paris. I should call get_weather with Paris, France.');
   const first = chunks(items).find((c) => c.choices[0].delta.tool_calls)!.choices[0].delta.tool_calls[0];
-  assert.equal(first.id, 'toolu_01CswdEQBMshySk6Y9DFKrfq__ts__EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+ZfqYjzwQ8tRMzAf9/+t5KIybbhc6Jk2xzPjQ2MiU4hkjVAuJTz8kDkv7l/2qNWQjb6YjJEZ0QK8uA5Et3bS8TQIRBjTuUyRkxdBRRXhCQ==');
+  assert.equal(first.id, 'toolu_01CswdEQBMshySk6Y9DFKrfq__tb__82.EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+ZfqYjzwQ8tRMzAf9/+t5KIybbhc6Jk2xzPjQ2MiU4hkjVAuJTz8kDkv7l/2qNWQjb6YjJEZ0QK8uA5Et3bS8TQIRBjTuUyRkxdBRRXhCQ==');
   assert.equal(first.index, 0);
 });
 

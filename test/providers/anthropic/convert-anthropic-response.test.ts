@@ -49,7 +49,7 @@ test('thinking → reasoning_content; signature rides on the first tool call id'
   const msg = body.choices[0].message;
   assert.equal(msg.reasoning_content, 'The user wants the weather in Paris. I should call get_weather with Paris, France.');
   assert.equal(msg.content, null);
-  assert.equal(msg.tool_calls[0].id, 'toolu_01CswdEQBMshySk6Y9DFKrfq__ts__EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+ZfqYjzwQ8tRMzAf9/+t5KIybbhc6Jk2xzPjQ2MiU4hkjVAuJTz8kDkv7l/2qNWQjb6YjJEZ0QK8uA5Et3bS8TQIRBjTuUyRkxdBRRXhCQ==');
+  assert.equal(msg.tool_calls[0].id, 'toolu_01CswdEQBMshySk6Y9DFKrfq__tb__82.EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+ZfqYjzwQ8tRMzAf9/+t5KIybbhc6Jk2xzPjQ2MiU4hkjVAuJTz8kDkv7l/2qNWQjb6YjJEZ0QK8uA5Et3bS8TQIRBjTuUyRkxdBRRXhCQ==');
 });
 
 test('forced JSON tool answer → message content, finish_reason stop', () => {

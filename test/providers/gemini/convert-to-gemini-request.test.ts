@@ -179,6 +179,16 @@ test('reasoning_effort → thinkingConfig (budget on 2.x, level on 3)', () => {
   unsupported({ messages: m, reasoning_effort: 'max' }, 'reasoning_effort');
 });
 
+test('Gemma, LearnLM and gemini-exp models get thinkingBudget, not the Gemini 3 thinkingLevel', () => {
+  const m = [{ role: 'user', content: 'x' }];
+  for (const model of ['gemma-3-27b-it', 'models/gemma-3n-e4b-it', 'gemini-exp-1206', 'learnlm-2.0-flash-experimental', 'gemini-2.5-pro']) {
+    assert.deepEqual(build({ messages: m, reasoning_effort: 'low' }, { model }).json.generationConfig, { thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } }, model);
+  }
+  for (const model of ['gemini-3-flash-preview', 'models/gemini-3.1-pro-preview', 'gemini-10-ultra', 'gemini-flash-latest']) {
+    assert.equal(build({ messages: m, reasoning_effort: 'low' }, { model }).json.generationConfig.thinkingConfig.thinkingLevel, 'low', model);
+  }
+});
+
 test('fields Gemini cannot honour raise UnsupportedFieldError naming the field', () => {
   const m = [{ role: 'user', content: 'x' }];
   for (const [field, value] of [
