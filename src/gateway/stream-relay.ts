@@ -157,6 +157,10 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       if (ended) return;
       ex.errorCode = 'client_send_timeout';
       res.off('drain', onDrain);
+      // What is still in the response's buffer never left: not charged. Counted in bytes
+      // (with the chunked framing) against characters, and with the write in progress
+      // whole, this errs only in the client's favour.
+      ex.streamed.unsend(res.writableLength);
       res.destroy();
       failed = true;
       end();

@@ -49,6 +49,28 @@ export class StreamedText {
     if (this.#kept > FOLD_BYTES) this.#fold();
   }
 
+  /**
+   * Takes back the last `chars` characters pushed, to the frame: written, but still in
+   * the response's buffer when its client was cut, so never sent. Frames already folded
+   * stay counted (past FOLD_BYTES, a frame or two at most).
+   */
+  unsend(chars: number): void {
+    while (chars > 0 && this.#frames.length > 0) {
+      const last = this.#frames.pop()!;
+      this.#kept -= last.length;
+      if (last.length <= chars) {
+        chars -= last.length;
+        continue;
+      }
+      const end = last.lastIndexOf('\n\n', last.length - chars - 2);
+      if (end !== -1) {
+        this.#frames.push(last.slice(0, end + 2));
+        this.#kept += end + 2;
+      }
+      return;
+    }
+  }
+
   /** Nothing was sent. */
   get empty(): boolean {
     return !this.#any;
