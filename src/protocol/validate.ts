@@ -23,14 +23,35 @@ export function requireObject(body: unknown): Record<string, any> {
 function optionalPositiveInt(body: Record<string, any>, field: string): void {
   const v = body[field];
   if (v === undefined || v === null) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(`'${field}' must be a positive integer, got ${JSON.stringify(v)}.`, field);
+  // JSON.stringify writes a number too large for a double (1e400 parses as Infinity) as null.
+  const got = typeof v === 'number' && !Number.isFinite(v) ? 'a number too large' : JSON.stringify(v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(`'${field}' must be a positive integer, got ${got}.`, field);
 }
 
 function requireModel(body: Record<string, any>): string {
   const model = body.model;
   if (model === undefined) bad("Missing required parameter: 'model'.", 'model');
-  if (typeof model !== 'string' || model.length === 0) bad(`'model' must be a non-empty string, got ${typeName(model)}.`, 'model');
+  if (typeof model !== 'string' || model.length === 0) bad(`'model' must be a non-empty string, got ${model === '' ? 'an empty string' : typeName(model)}.`, 'model');
   return model;
+}
+
+function isObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * As OpenAI does: each part an object with a string `type`, a text part's `text` a
+ * string. The Anthropic and Gemini adapters skip a part they cannot read, so a malformed
+ * one was sent as a shorter prompt (or none) and answered 200.
+ */
+function contentParts(parts: unknown[], param: string): void {
+  for (let j = 0; j < parts.length; j++) {
+    const p = parts[j];
+    const at = `${param}[${j}]`;
+    if (!isObject(p)) bad(`'${at}' must be an object, got ${typeName(p)}.`, at);
+    if (typeof p.type !== 'string') bad(`'${at}.type' must be a string, got ${typeName(p.type)}.`, `${at}.type`);
+    if (p.type === 'text' && typeof p.text !== 'string') bad(`'${at}.text' must be a string, got ${typeName(p.text)}.`, `${at}.text`);
+  }
 }
 
 export interface ChatRequestInfo {
@@ -58,6 +79,14 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
       bad(`'messages[${i}].content' must be a string or an array of content parts, got ${typeName(c)}.`, `messages[${i}].content`);
     }
     if ((c === undefined || c === null) && m.role !== 'assistant') bad(`'messages[${i}].content' is required for role ${m.role}.`, `messages[${i}].content`);
+    if (Array.isArray(c)) contentParts(c, `messages[${i}].content`);
+    const tc = m.tool_calls;
+    if (tc !== undefined && tc !== null) {
+      if (!Array.isArray(tc)) bad(`'messages[${i}].tool_calls' must be an array of objects, got ${typeName(tc)}.`, `messages[${i}].tool_calls`);
+      for (let j = 0; j < tc.length; j++) {
+        if (!isObject(tc[j])) bad(`'messages[${i}].tool_calls[${j}]' must be an object, got ${typeName(tc[j])}.`, `messages[${i}].tool_calls[${j}]`);
+      }
+    }
   }
   const stream = body.stream;
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') bad(`'stream' must be a boolean, got ${typeName(stream)}.`, 'stream');
@@ -83,7 +112,12 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
       bad(`'response_format.json_schema.schema' must be a JSON Schema object, got ${typeName(js.schema)}.`, 'response_format.json_schema.schema');
     }
   }
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  // With both set, the larger: the limits clamp both fields to it, and an upstream that
+  // reads only max_tokens (most OpenAI-compatible ones) then cannot pass the plan's cap
+  // or the reservation.
+  const mct = body.max_completion_tokens ?? undefined;
+  const mt = body.max_tokens ?? undefined;
+  const maxTokens = mct !== undefined && mt !== undefined ? Math.max(mct, mt) : (mct ?? mt);
   return { model, stream: stream === true, includeUsage: stream === true && so?.include_usage === true, maxTokens };
 }
 

@@ -1,0 +1,92 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import type { FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { expectError, post } from '../helpers/http.ts';
+import { limitsConfig, textOfTokens } from '../limits/helpers.ts';
+import { before, after } from 'node:test';
+
+// What the gateway refuses, and what it counts and caps, for values OpenAI itself refuses
+// or that a translating adapter would drop without a word.
+
+describe('chat request validation and caps', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+  const TINY = { id: 'tiny', models: ['deepseek-*'], context_tokens: 1000, max_output_tokens: 100 };
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [TINY]) });
+    ({ key } = await tg.customer({ plan: 'tiny' }));
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  const chat = (body: Record<string, unknown>) => post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], ...body }, { key });
+
+  test('max_tokens above the plan cap is clamped even when a smaller max_completion_tokens is also sent', async () => {
+    const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+    const n = up.requests.length;
+    await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100_000, max_completion_tokens: 10 });
+    const sent = up.requests[n]!.body;
+    // An upstream that reads max_tokens (most OpenAI-compatible ones) must not get past the cap.
+    assert.ok(sent.max_tokens <= 100, `max_tokens sent upstream: ${sent.max_tokens}`);
+    assert.ok(sent.max_completion_tokens <= 100, `max_completion_tokens sent upstream: ${sent.max_completion_tokens}`);
+  });
+
+  test('legacy functions and function_call count against the context cap', async () => {
+    const n = up.requests.length;
+    const big = textOfTokens(3000);
+    expectError(await chat({ functions: [{ name: 'f', description: big, parameters: { type: 'object' } }] }), { status: 413, type: 'invalid_request_error', code: 'context_length_exceeded' });
+    expectError(
+      await chat({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null, function_call: { name: 'f', arguments: JSON.stringify({ a: big }) } }, { role: 'function', name: 'f', content: 'ok' }] }),
+      { status: 413, type: 'invalid_request_error', code: 'context_length_exceeded' },
+    );
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+  });
+
+  test('a content part that is not an object, has no type, or whose text is not a string is a 400 naming it', async () => {
+    const n = up.requests.length;
+    const cases: [unknown, string][] = [
+      [[{ type: 'text', text: 5 }], 'messages[0].content[0].text'],
+      [[{ type: 'text', text: 'a' }, { type: 'text' }], 'messages[0].content[1].text'],
+      [[null], 'messages[0].content[0]'],
+      [['plain'], 'messages[0].content[0]'],
+      [[{ text: 'a' }], 'messages[0].content[0].type'],
+    ];
+    for (const [content, param] of cases) {
+      expectError(await chat({ messages: [{ role: 'user', content }] }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param });
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+  });
+
+  test("an assistant message's tool_calls must be an array of objects", async () => {
+    const n = up.requests.length;
+    for (const [tool_calls, param] of [['x', 'messages[1].tool_calls'], [{}, 'messages[1].tool_calls'], [[null], 'messages[1].tool_calls[0]'], [[1], 'messages[1].tool_calls[0]']] as const) {
+      expectError(await chat({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', tool_calls }] }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param });
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+  });
+
+  test('a max_tokens too large for a number says so, not "got null"', async () => {
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '{"model":"deepseek-v4-flash","messages":[{"role":"user","content":"hi"}],"max_tokens":1e400}',
+    });
+    const e = expectError({ status: res.status, headers: res.headers, text: await res.text() }, { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'max_tokens' });
+    assert.doesNotMatch(e.message, /null/);
+    assert.match(e.message, /too large/);
+  });
+
+  test('an empty model is refused as empty, not as "got string"', async () => {
+    const e = expectError(await chat({ model: '' }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
+    assert.match(e.message, /empty/);
+    assert.doesNotMatch(e.message, /got string/);
+  });
+});
