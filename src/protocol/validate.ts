@@ -126,9 +126,14 @@ export function validateEmbeddingsRequest(raw: unknown): { model: string } {
   const model = requireModel(body);
   const input = body.input;
   if (input === undefined) bad("Missing required parameter: 'input'.", 'input');
+  // OpenAI's four shapes, none mixed: the limits read an array whose first item is a
+  // number as one token-id array, so [1, "long text"] had its text counted as one token.
+  const isToken = (x: unknown) => Number.isInteger(x) && (x as number) >= 0;
   const ok =
     (typeof input === 'string' && input.length > 0) ||
-    (Array.isArray(input) && input.length > 0 && input.every((x) => typeof x === 'string' || typeof x === 'number' || Array.isArray(x)));
-  if (!ok) bad("'input' must be a non-empty string, or a non-empty array of strings or token arrays.", 'input');
+    (Array.isArray(input) &&
+      input.length > 0 &&
+      (input.every((x) => typeof x === 'string') || input.every(isToken) || input.every((x) => Array.isArray(x) && x.every(isToken))));
+  if (!ok) bad("'input' must be a non-empty string, or a non-empty array of strings, of token ids, or of token-id arrays.", 'input');
   return { model };
 }

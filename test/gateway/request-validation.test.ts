@@ -90,3 +90,35 @@ describe('chat request validation and caps', () => {
     assert.doesNotMatch(e.message, /got string/);
   });
 });
+
+describe('embeddings input validation', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
+    ({ key } = await tg.customer());
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  test('input is a string, or an array of strings, of token ids (non-negative integers), or of token-id arrays, never mixed', async () => {
+    const n = up.requests.length;
+    // [1, text]: read as one token-id array, the text was counted as one token and never
+    // measured against the context window.
+    for (const input of [[1, 'x'.repeat(50_000)], ['a', 1], [['a']], [1.5], [-1], [[1], 2], [[1, 'a']], [[1, -2]]]) {
+      expectError(await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'input' });
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+    const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+    for (const input of ['a', ['a', 'b'], [0, 1, 2], [[1, 2], [3]]]) {
+      const r = await client.embeddings.create({ model: 'embed-small', input });
+      assert.equal(r.object, 'list');
+    }
+    assert.equal(up.requests.length, n + 4);
+  });
+});
