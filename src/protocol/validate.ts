@@ -54,6 +54,16 @@ function contentParts(parts: unknown[], param: string): void {
   }
 }
 
+/**
+ * A function tool, or a call to one (type 'function' or no type), names its function:
+ * without one the adapters dropped the call, or refused the tool as an unsupported type.
+ */
+function functionObject(t: Record<string, any>, param: string): void {
+  if (t.type !== undefined && t.type !== 'function') return;
+  if (!isObject(t.function)) bad(`'${param}.function' must be an object, got ${typeName(t.function)}.`, `${param}.function`);
+  if (typeof t.function.name !== 'string') bad(`'${param}.function.name' must be a string, got ${typeName(t.function.name)}.`, `${param}.function.name`);
+}
+
 export interface ChatRequestInfo {
   model: string;
   stream: boolean;
@@ -85,6 +95,7 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
       if (!Array.isArray(tc)) bad(`'messages[${i}].tool_calls' must be an array of objects, got ${typeName(tc)}.`, `messages[${i}].tool_calls`);
       for (let j = 0; j < tc.length; j++) {
         if (!isObject(tc[j])) bad(`'messages[${i}].tool_calls[${j}]' must be an object, got ${typeName(tc[j])}.`, `messages[${i}].tool_calls[${j}]`);
+        functionObject(tc[j], `messages[${i}].tool_calls[${j}]`);
       }
     }
   }
@@ -98,7 +109,13 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
   optionalPositiveInt(body, 'max_tokens');
   optionalPositiveInt(body, 'max_completion_tokens');
   optionalPositiveInt(body, 'n');
-  if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) bad(`'tools' must be an array, got ${typeName(body.tools)}.`, 'tools');
+  if (body.tools !== undefined && body.tools !== null) {
+    if (!Array.isArray(body.tools)) bad(`'tools' must be an array, got ${typeName(body.tools)}.`, 'tools');
+    for (let j = 0; j < body.tools.length; j++) {
+      if (!isObject(body.tools[j])) bad(`'tools[${j}]' must be an object, got ${typeName(body.tools[j])}.`, `tools[${j}]`);
+      functionObject(body.tools[j], `tools[${j}]`);
+    }
+  }
   const rf = body.response_format;
   if (rf !== undefined && rf !== null && (typeof rf !== 'object' || Array.isArray(rf) || typeof rf.type !== 'string')) {
     bad("'response_format' must be an object with a string 'type'.", 'response_format');

@@ -73,6 +73,17 @@ describe('chat request validation and caps', () => {
     assert.equal(up.requests.length, n, 'nothing reached the upstream');
   });
 
+  test('a function tool, and a call to one, must name its function', async () => {
+    const n = up.requests.length;
+    for (const [tool_calls, param] of [[[{}], 'messages[1].tool_calls[0].function'], [[{ id: 'c', type: 'function', function: null }], 'messages[1].tool_calls[0].function'], [[{ id: 'c', type: 'function', function: { arguments: '{}' } }], 'messages[1].tool_calls[0].function.name']] as const) {
+      expectError(await chat({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', tool_calls }] }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param });
+    }
+    for (const [tools, param] of [[[null], 'tools[0]'], [[{ type: 'function', function: null }], 'tools[0].function'], [[{ type: 'function', function: { description: 'd' } }], 'tools[0].function.name']] as const) {
+      expectError(await chat({ tools }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param });
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+  });
+
   test('a max_tokens too large for a number says so, not "got null"', async () => {
     const res = await fetch(`${tg.url}/v1/chat/completions`, {
       method: 'POST',
