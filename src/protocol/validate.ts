@@ -28,10 +28,16 @@ function optionalPositiveInt(body: Record<string, any>, field: string): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(`'${field}' must be a positive integer, got ${got}.`, field);
 }
 
+/** Far above any configured id (128 characters at most) with its owner prefix. */
+export const MAX_MODEL_LENGTH = 1024;
+
 function requireModel(body: Record<string, any>): string {
   const model = body.model;
   if (model === undefined) bad("Missing required parameter: 'model'.", 'model');
   if (typeof model !== 'string' || model.length === 0) bad(`'model' must be a non-empty string, got ${model === '' ? 'an empty string' : typeName(model)}.`, 'model');
+  // Refused before the catalog is asked: an unknown model is echoed in the 404 and kept in
+  // the request log, so a 10 MB name cost 10 MB of log per request (before any rate limit).
+  if (model.length > MAX_MODEL_LENGTH) bad(`'model' must be at most ${MAX_MODEL_LENGTH} characters, got ${model.length}.`, 'model');
   return model;
 }
 

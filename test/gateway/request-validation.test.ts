@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import type { FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { expectError, post } from '../helpers/http.ts';
+import { expectError, get, post } from '../helpers/http.ts';
 import { limitsConfig, textOfTokens } from '../limits/helpers.ts';
 import { before, after } from 'node:test';
 
@@ -133,3 +133,49 @@ describe('embeddings input validation', () => {
     assert.equal(up.requests.length, n + 4);
   });
 });
+
+describe('model names', () => {
+  let up: FakeOpenAI;
+  let tg: TestGateway;
+  let key: string;
+
+  before(async () => {
+    up = await startFakeOpenAI();
+    tg = await startTestGateway({ upstream: up.baseUrl });
+    ({ key } = await tg.customer());
+  });
+  after(async () => {
+    await tg?.close();
+    await up?.close();
+  });
+
+  test('a model name longer than any model can have is a 400 that does not echo it, and is not kept in the request log', async () => {
+    const long = 'm'.repeat(200_000);
+    for (const [path, body] of [
+      ['/v1/chat/completions', { model: long, messages: [{ role: 'user', content: 'hi' }] }],
+      ['/v1/embeddings', { model: long, input: 'x' }],
+    ] as const) {
+      const res = await post(`${tg.url}${path}`, body, { key });
+      const e = expectError(res, { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
+      assert.ok(res.text.length < 1000, `error body of ${res.text.length} bytes`);
+      assert.match(e.message, /at most 1024 characters/);
+    }
+    const r = await get(`${tg.url}/v1/models/${long.slice(0, 5000)}`, { key });
+    expectError(r, { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+    assert.ok(r.text.length < 2000, `error body of ${r.text.length} bytes`);
+    // A name at the limit is looked up as usual.
+    expectError(await post(`${tg.url}/v1/chat/completions`, { model: 'm'.repeat(1024), messages: [{ role: 'user', content: 'hi' }] }, { key }), { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+    await waitForLog(tg, 3);
+    const log = await tg.admin('GET', '/requests?limit=10');
+    assert.equal(log.status, 200);
+    assert.ok(JSON.stringify(log.body).length < 20_000, `request log holds ${JSON.stringify(log.body).length} bytes`);
+  });
+});
+
+async function waitForLog(tg: TestGateway, n: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const log = await tg.admin('GET', '/requests?limit=10');
+    if ((log.body?.data?.length ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
