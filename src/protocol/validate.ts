@@ -1,7 +1,8 @@
 import { GatewayError } from './errors.ts';
 
-// Checks only what the gateway itself relies on; every other field passes through for
-// the upstream to judge, so new OpenAI parameters work without a Tollgate release.
+// Checks only what the gateway itself relies on, and the types of the fields the Anthropic
+// and Gemini adapters would otherwise drop without a word; every other field passes
+// through for the upstream to judge, so new OpenAI parameters work without a release.
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
@@ -30,6 +31,15 @@ function optionalPositiveInt(body: Record<string, any>, field: string): void {
 
 /** Far above any configured id (128 characters at most) with its owner prefix. */
 export const MAX_MODEL_LENGTH = 1024;
+
+function optionalNumber(body: Record<string, any>, field: string, integer = false): void {
+  const v = body[field];
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    const got = typeof v !== 'number' ? typeName(v) : Number.isFinite(v) ? String(v) : 'a number too large';
+    bad(`'${field}' must be ${integer ? 'an integer' : 'a number'}, got ${got}.`, field);
+  }
+}
 
 function requireModel(body: Record<string, any>): string {
   const model = body.model;
@@ -115,6 +125,10 @@ export function validateChatRequest(raw: unknown): ChatRequestInfo {
   optionalPositiveInt(body, 'max_tokens');
   optionalPositiveInt(body, 'max_completion_tokens');
   optionalPositiveInt(body, 'n');
+  // The Anthropic and Gemini adapters read only numbers: temperature "0.2" ran at the
+  // provider's default, where OpenAI answers 400.
+  for (const f of ['temperature', 'top_p', 'presence_penalty', 'frequency_penalty']) optionalNumber(body, f);
+  optionalNumber(body, 'seed', true);
   if (body.tools !== undefined && body.tools !== null) {
     if (!Array.isArray(body.tools)) bad(`'tools' must be an array, got ${typeName(body.tools)}.`, 'tools');
     for (let j = 0; j < body.tools.length; j++) {

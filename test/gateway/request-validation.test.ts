@@ -84,6 +84,17 @@ describe('chat request validation and caps', () => {
     assert.equal(up.requests.length, n, 'nothing reached the upstream');
   });
 
+  test('sampling parameters that are not numbers are a 400, not the provider default', async () => {
+    const n = up.requests.length;
+    for (const [field, value] of [['temperature', '0.2'], ['top_p', true], ['presence_penalty', [1]], ['frequency_penalty', {}], ['seed', 1.5], ['seed', '7']] as const) {
+      expectError(await chat({ [field]: value }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: field });
+    }
+    assert.equal(up.requests.length, n, 'nothing reached the upstream');
+    const client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: key, maxRetries: 0 });
+    await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, top_p: 1, presence_penalty: -0.5, frequency_penalty: 0, seed: 7 });
+    assert.equal(up.requests.at(-1)!.body.temperature, 0.2);
+  });
+
   test('a max_tokens too large for a number says so, not "got null"', async () => {
     const res = await fetch(`${tg.url}/v1/chat/completions`, {
       method: 'POST',
