@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
+import { MAX_MODEL_LENGTH } from '../protocol/validate.ts';
 import { authenticate } from './authenticate.ts';
 import type { ModelEntry } from './catalog.ts';
 import { sendError } from './reply-error.ts';
@@ -48,7 +49,10 @@ export function getModelHandler(rt: Runtime) {
       const id = request.params['*'];
       const account = await accountOf(rt, key);
       const m = rt.catalog.find(id);
-      if (!m || !visible(rt, key, account, m)) throw new GatewayError('model_not_found', `The model '${id}' does not exist or is not available to your key.`, { param: 'model' });
+      if (!m || !visible(rt, key, account, m)) {
+        const named = id.length > MAX_MODEL_LENGTH ? `of ${id.length} characters` : `'${id}'`;
+        throw new GatewayError('model_not_found', `The model ${named} does not exist or is not available to your key.`, { param: 'model' });
+      }
       return reply.type('application/json').send(JSON.stringify(toWire(m)));
     } catch (err) {
       if (err instanceof GatewayError) return sendError(reply, request.id, err);

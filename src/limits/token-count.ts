@@ -89,8 +89,13 @@ function* chatPieces(body: Record<string, any>): Generator<{ text: string; image
     if (typeof c === 'string') yield { text: c, images: 0 };
     else if (Array.isArray(c)) for (const p of c) yield partText(p);
     if (Array.isArray(m.tool_calls)) yield { text: JSON.stringify(m.tool_calls), images: 0 };
+    if (typeof m.tool_call_id === 'string') yield { text: m.tool_call_id, images: 0 };
+    // The legacy function calling, still accepted by OpenAI and passed through: uncounted,
+    // a prompt of any size got past the context cap in its arguments or definitions.
+    if (m.function_call != null) yield { text: JSON.stringify(m.function_call), images: 0 };
   }
   if (Array.isArray(body.tools) && body.tools.length) yield { text: JSON.stringify(body.tools), images: 0 };
+  if (Array.isArray(body.functions) && body.functions.length) yield { text: JSON.stringify(body.functions), images: 0 };
   if (body.response_format?.json_schema) yield { text: JSON.stringify(body.response_format.json_schema), images: 0 };
 }
 
