@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
-import { startFakeAnthropic, type FakeAnthropic } from '../../helpers/fake-anthropic.ts';
-import { startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
+import type { FakeAnthropic } from '../../helpers/fake-anthropic.ts';
+import { anthropicGateway, type TranslatedGateway } from '../../helpers/translated-gateway.ts';
 
 // OpenAI reads an image's bytes; Anthropic checks them against the declared media_type and
 // answers 400 "Image does not match the provided media type image/png". Clients label
@@ -14,28 +13,15 @@ const GIF_B64 = 'R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==';
 const WEBP_B64 = 'UklGRiQAAABXRUJQVlA4IBgAAAAwAQCdASoBAAEAAwA0JaQAA3AA/vuUAAA=';
 
 describe('a base64 image reaches Anthropic with the media type its bytes have', () => {
-  let up: FakeAnthropic;
-  let tg: TestGateway;
-  let client: OpenAI;
-
+  let g: TranslatedGateway<FakeAnthropic>;
   before(async () => {
-    up = await startFakeAnthropic({ scenario: 'simple' });
-    tg = await startTestGateway({
-      config: {
-        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
-        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
-      },
-    });
-    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+    g = await anthropicGateway();
   });
-  after(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  after(() => g?.close());
 
   test('mislabelled JPEG, GIF and WebP are sent as what they are; a correct label is kept', async () => {
     const image = (url: string) => ({ type: 'image_url' as const, image_url: { url } });
-    await client.chat.completions.create({
+    await g.client.chat.completions.create({
       model: 'claude',
       messages: [{ role: 'user', content: [
         { type: 'text', text: 'Describe these.' },
@@ -45,7 +31,7 @@ describe('a base64 image reaches Anthropic with the media type its bytes have', 
         image(`data:image/png;base64,${PNG_B64}`),
       ] }],
     });
-    const sources = up.requests.at(-1)!.body.messages[0].content.slice(1).map((b: any) => b.source.media_type);
+    const sources = g.up.requests.at(-1)!.body.messages[0].content.slice(1).map((b: any) => b.source.media_type);
     assert.deepEqual(sources, ['image/jpeg', 'image/gif', 'image/webp', 'image/png']);
   });
 });

@@ -1,32 +1,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
-import { startFakeAnthropic, type FakeAnthropic } from '../../helpers/fake-anthropic.ts';
-import { startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
+import type { FakeAnthropic } from '../../helpers/fake-anthropic.ts';
+import { anthropicGateway, type TranslatedGateway } from '../../helpers/translated-gateway.ts';
 
 // With thinking on, Anthropic answers 400 to a temperature other than 1, to top_k, to
 // top_p below 0.95 and to a forced tool_choice. Clients send these by habit (Aider's
 // temperature 0, LangChain's top_k): the gateway refuses them itself, naming the field,
 // as it does every parameter an upstream cannot honour, and calls no upstream.
 
-let up: FakeAnthropic;
-let tg: TestGateway;
-let client: OpenAI;
-
+let g: TranslatedGateway<FakeAnthropic>;
 before(async () => {
-  up = await startFakeAnthropic({ scenario: 'simple' });
-  tg = await startTestGateway({
-    config: {
-      providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
-      models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
-    },
-  });
-  client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+  g = await anthropicGateway();
 });
-after(async () => {
-  await tg?.close();
-  await up?.close();
-});
+after(() => g?.close());
 
 const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object' } } }];
 const base = { model: 'claude', messages: [{ role: 'user' as const, content: 'Weather in Paris?' }], reasoning_effort: 'low' as const };
@@ -39,28 +25,28 @@ for (const [param, extra] of [
   ['tool_choice', { tools, tool_choice: { type: 'function', function: { name: 'get_weather' } } }],
 ] as const) {
   test(`reasoning_effort with ${JSON.stringify(extra).slice(0, 60)}: 400 unsupported_parameter naming ${param}, no upstream call`, async () => {
-    const before = up.requests.length;
-    await assert.rejects(client.chat.completions.create({ ...base, ...extra } as any), (err: any) => {
+    const before = g.up.requests.length;
+    await assert.rejects(g.client.chat.completions.create({ ...base, ...extra } as any), (err: any) => {
       assert.equal(err.status, 400);
       assert.equal(err.code, 'unsupported_parameter');
       assert.equal(err.param, param);
       return true;
     });
-    assert.equal(up.requests.length, before);
+    assert.equal(g.up.requests.length, before);
   });
 }
 
 test('reasoning_effort with temperature 1, top_p 0.95 and tool_choice auto goes through', async () => {
-  const r = await client.chat.completions.create({ ...base, temperature: 1, top_p: 0.95, tools, tool_choice: 'auto' });
+  const r = await g.client.chat.completions.create({ ...base, temperature: 1, top_p: 0.95, tools, tool_choice: 'auto' });
   assert.ok(r.choices[0]);
-  const sent = up.requests.at(-1)!.body;
+  const sent = g.up.requests.at(-1)!.body;
   assert.equal(sent.temperature, 1);
   assert.equal(sent.thinking.type, 'enabled');
 });
 
 test('a tool message answering a call id no assistant message issued: 400 naming it, no upstream call', async () => {
-  const before = up.requests.length;
-  await assert.rejects(client.chat.completions.create({
+  const before = g.up.requests.length;
+  await assert.rejects(g.client.chat.completions.create({
     model: 'claude',
     tools,
     messages: [
@@ -74,5 +60,5 @@ test('a tool message answering a call id no assistant message issued: 400 naming
     assert.equal(err.param, 'messages[3].tool_call_id');
     return true;
   });
-  assert.equal(up.requests.length, before);
+  assert.equal(g.up.requests.length, before);
 });

@@ -1,9 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { startFakeAnthropic, type FakeAnthropic } from '../../helpers/fake-anthropic.ts';
-import { startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
+import type { FakeAnthropic } from '../../helpers/fake-anthropic.ts';
+import { anthropicGateway, type TranslatedGateway } from '../../helpers/translated-gateway.ts';
 
 // Anthropic answers 400 "text content blocks must contain non-whitespace text" to a
 // message or system prompt whose only text is whitespace, and "final assistant content
@@ -12,24 +11,11 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
 // later turn of such a conversation failed; OpenAI-wire upstreams take them as they are.
 
 describe('whitespace in system and assistant text reaches Anthropic in a form it accepts', () => {
-  let up: FakeAnthropic;
-  let tg: TestGateway;
-  let client: OpenAI;
-
+  let g: TranslatedGateway<FakeAnthropic>;
   before(async () => {
-    up = await startFakeAnthropic({ scenario: 'simple' });
-    tg = await startTestGateway({
-      config: {
-        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
-        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
-      },
-    });
-    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+    g = await anthropicGateway();
   });
-  after(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  after(() => g?.close());
 
   test('whitespace-only system, assistant and tool text is left out; the conversation goes through', async () => {
     const messages: ChatCompletionMessageParam[] = [
@@ -40,16 +26,16 @@ describe('whitespace in system and assistant text reaches Anthropic in a form it
       { role: 'assistant', content: [{ type: 'text', text: '  ' }] },
       { role: 'user', content: 'And now?' },
     ];
-    const r = await client.chat.completions.create({ model: 'claude', messages, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] });
+    const r = await g.client.chat.completions.create({ model: 'claude', messages, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] });
     assert.equal(r.choices[0]!.finish_reason, 'stop');
-    const sent = up.requests.at(-1)!.body;
+    const sent = g.up.requests.at(-1)!.body;
     assert.equal(sent.system, undefined);
     assert.deepEqual(sent.messages[1], { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] });
     assert.deepEqual(sent.messages[2].content, [{ type: 'tool_result', tool_use_id: 'toolu_1' }, { type: 'text', text: 'And now?' }]);
   });
 
   test('an assistant prefill ending in whitespace is sent without it; text with whitespace inside is kept as is', async () => {
-    await client.chat.completions.create({
+    await g.client.chat.completions.create({
       model: 'claude',
       messages: [
         { role: 'system', content: 'Be brief.\n' },
@@ -59,7 +45,7 @@ describe('whitespace in system and assistant text reaches Anthropic in a form it
         { role: 'assistant', content: 'Sure:\n{"colour": ' },
       ],
     });
-    const sent = up.requests.at(-1)!.body;
+    const sent = g.up.requests.at(-1)!.body;
     assert.deepEqual(sent.system, [{ type: 'text', text: 'Be brief.\n' }]);
     assert.deepEqual(sent.messages[1].content, [{ type: 'text', text: 'Red \n' }]);
     assert.deepEqual(sent.messages.at(-1), { role: 'assistant', content: [{ type: 'text', text: 'Sure:\n{"colour":' }] });
@@ -67,38 +53,25 @@ describe('whitespace in system and assistant text reaches Anthropic in a form it
 });
 
 describe('a conversation that opens with the assistant (a chat widget\'s greeting) reaches Anthropic user-first', () => {
-  let up: FakeAnthropic;
-  let tg: TestGateway;
-  let client: OpenAI;
-
+  let g: TranslatedGateway<FakeAnthropic>;
   before(async () => {
-    up = await startFakeAnthropic({ scenario: 'simple' });
-    tg = await startTestGateway({
-      config: {
-        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
-        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
-      },
-    });
-    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+    g = await anthropicGateway();
   });
-  after(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  after(() => g?.close());
 
   test('a request with only system/developer messages (OpenAI answers it) sends them as the user turn', async () => {
-    const r = await client.chat.completions.create({
+    const r = await g.client.chat.completions.create({
       model: 'claude',
       messages: [{ role: 'system', content: 'Write a haiku about the sea.' }, { role: 'developer', content: 'In English.' }],
     });
     assert.equal(r.choices[0]!.finish_reason, 'stop');
-    const sent = up.requests.at(-1)!.body;
+    const sent = g.up.requests.at(-1)!.body;
     assert.equal(sent.system, undefined);
     assert.deepEqual(sent.messages, [{ role: 'user', content: [{ type: 'text', text: 'Write a haiku about the sea.' }, { type: 'text', text: 'In English.' }] }]);
   });
 
   test('a placeholder user turn goes first; the greeting and the rest follow unchanged', async () => {
-    const r = await client.chat.completions.create({
+    const r = await g.client.chat.completions.create({
       model: 'claude',
       messages: [
         { role: 'system', content: 'You are the help desk.' },
@@ -107,7 +80,7 @@ describe('a conversation that opens with the assistant (a chat widget\'s greetin
       ],
     });
     assert.equal(r.choices[0]!.finish_reason, 'stop');
-    const sent = up.requests.at(-1)!.body;
+    const sent = g.up.requests.at(-1)!.body;
     assert.deepEqual(sent.messages[0], { role: 'user', content: [{ type: 'text', text: '.' }] });
     assert.deepEqual(sent.messages.slice(1), [
       { role: 'assistant', content: [{ type: 'text', text: 'Hi! How can I help?' }] },
@@ -117,29 +90,16 @@ describe('a conversation that opens with the assistant (a chat widget\'s greetin
 });
 
 describe('tools whose parameters schema leaves out its type', () => {
-  let up: FakeAnthropic;
-  let tg: TestGateway;
-  let client: OpenAI;
-
+  let g: TranslatedGateway<FakeAnthropic>;
   before(async () => {
-    up = await startFakeAnthropic({ scenario: 'simple' });
-    tg = await startTestGateway({
-      config: {
-        providers: [{ id: 'anthropic', kind: 'anthropic', base_url: up.baseUrl, api_key: 'sk-ant-upstream-key' }],
-        models: [{ id: 'claude', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '3', output: '15' } }],
-      },
-    });
-    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: (await tg.customer()).key, maxRetries: 0 });
+    g = await anthropicGateway();
   });
-  after(async () => {
-    await tg?.close();
-    await up?.close();
-  });
+  after(() => g?.close());
 
   // OpenAI takes `parameters: {}` (a function without arguments) and a schema with only
   // `properties`; Anthropic answers 400 "input_schema.type: Field required".
   test('get type "object", the rest of the schema as it was', async () => {
-    await client.chat.completions.create({
+    await g.client.chat.completions.create({
       model: 'claude',
       messages: [{ role: 'user', content: 'What time is it?' }],
       tools: [
@@ -147,7 +107,7 @@ describe('tools whose parameters schema leaves out its type', () => {
         { type: 'function', function: { name: 'get_weather', parameters: { properties: { city: { type: 'string' } }, required: ['city'] } } },
       ],
     });
-    assert.deepEqual(up.requests.at(-1)!.body.tools.map((t: any) => t.input_schema), [
+    assert.deepEqual(g.up.requests.at(-1)!.body.tools.map((t: any) => t.input_schema), [
       { type: 'object' },
       { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
     ]);
