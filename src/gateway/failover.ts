@@ -6,7 +6,7 @@ import type { Exchange } from './exchange.ts';
 import { routeOrder } from './router.ts';
 import type { Runtime } from './runtime.ts';
 import { dispatchUpstream, type UpstreamResponse } from './upstream-call.ts';
-import { fromTransportError, fromUpstreamStatus, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
+import { fromTransportError, fromUpstreamStatus, invalidUpstreamResponse, OPERATOR_FAULT_LOG, type UpstreamRefusal } from './upstream-errors.ts';
 
 // Sends a request to a model's routes in order until one answers. An attempt fails over
 // on connection failure, timeout (a 408 too), 5xx, 429, a redirect, or a refusal of the
@@ -93,6 +93,16 @@ export async function sendWithFailover(
       breaker.success();
       throw error;
     }
+    // A 200 web page is no API's answer: a base_url that points at a site, a captive
+    // portal, a proxy's login page. The next route may well answer.
+    if (isWebPage(res)) {
+      res.body.destroy();
+      breaker.failure();
+      lastError = invalidUpstreamResponse('a web page (text/html), not an API answer');
+      waited.set(route, retryAfterMs(lastError));
+      rt.log.error({ request_id: ex.id, provider: route.upstream.id }, 'upstream answered a web page (text/html): check its base_url');
+      continue;
+    }
     breaker.success();
     return { route, res };
   }
@@ -103,6 +113,11 @@ export async function sendWithFailover(
   const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
   const detail = lastError ? ` The last attempt failed: ${lastError.message}` : ' Every upstream is paused after repeated failures.';
   throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
+}
+
+function isWebPage(res: UpstreamResponse): boolean {
+  const ct = res.headers.get('content-type');
+  return ct !== undefined && /^\s*text\/html\b/i.test(ct);
 }
 
 function retryAfterMs(err: GatewayError): number {

@@ -269,6 +269,26 @@ test('an upstream answering a redirect (an http base_url moved to https, a maint
   }
 });
 
+test('an upstream answering 200 with a web page (a base_url pointing at a site or a login page) → fails over; alone, a 502 that says so', async (t) => {
+  const site = await rawServer(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>Welcome to nginx!</title>');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { site: { url: site.url }, b: { url: b.baseUrl } }, [{ provider: 'site', priority: 1 }, { provider: 'b' }]);
+  for (const stream of [false, true]) {
+    const res = await s.chat({ stream });
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'b', true);
+  }
+  assert.equal(site.hits(), 2);
+  const alone = await setup(t, { site: { url: site.url } }, [{ provider: 'site' }]);
+  for (const stream of [false, true]) {
+    const e = expectError(await alone.chat({ stream }), { status: 502, type: 'api_error', code: 'upstream_error', param: null }, [UPSTREAM_SECRET, 'nginx']);
+    assert.match(e.message, /web page/);
+  }
+});
+
 test("an upstream's 408 (it did not get the gateway's request in time) is not the client's fault: fails over; alone, a 502", async (t) => {
   const slow = await rawServer(t, (_req, res) => {
     res.writeHead(408, { connection: 'close', 'content-type': 'text/html' });
