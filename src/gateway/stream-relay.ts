@@ -229,11 +229,12 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
  * The upstream may name a model differently (a dated snapshot); learn from the first
  * chunk the text of its `"model": "..."` member, spacing included (Python's json.dumps
  * and pydantic v1 write `": "`), and what replaces it: the same key and spacing with the
- * public id. Null when the chunk names no model or already names the public one.
+ * public id. Null when the chunk names no model or already names the public one;
+ * undefined (learn from a later read) when it names only the empty model.
  */
-function learnModelRewrite(json: string, publicModel: string): { needle: string; replacement: string } | null {
-  const i = indexOfQuoted(json, 'model');
-  if (i === -1) return null;
+function learnModelRewrite(json: string, publicModel: string, from = 0): { needle: string; replacement: string } | null | undefined {
+  const i = indexOfQuoted(json, 'model', from);
+  if (i === -1) return from === 0 ? null : undefined;
   let j = i + 7;
   while (json.charCodeAt(j) === 32) j++;
   if (json.charCodeAt(j) !== 58 /* : */) return null;
@@ -242,5 +243,9 @@ function learnModelRewrite(json: string, publicModel: string): { needle: string;
   if (json.charCodeAt(j) !== 34 /* " */) return null;
   const end = json.indexOf('"', j + 1);
   if (end === -1 || json.slice(j, end + 1) === publicModel) return null;
+  // Azure's first chunk (prompt_filter_results, no choices) names model "": learnt from
+  // it, the rewrite would miss every later chunk, which name the deployment's model.
+  // Learn from the next frame that names one, here or in a later read.
+  if (end === j + 1) return learnModelRewrite(json, publicModel, end + 1);
   return { needle: json.slice(i, end + 1), replacement: json.slice(i, j) + publicModel };
 }

@@ -1,0 +1,145 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+// Streams as OpenAI-compatible upstreams really send them, byte for byte, relayed to the
+// official SDK: what the client reads, and what the request log bills.
+
+let script = '';
+const server: Server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(script);
+  });
+});
+
+const frame = (o: Record<string, unknown>, eol = '\n'): string => `data: ${JSON.stringify(o)}${eol}${eol}`;
+
+describe('OpenAI-compatible upstream dialects', () => {
+  let tg: TestGateway;
+  let client: OpenAI;
+  let accountId: string;
+
+  before(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    tg = await startTestGateway({ upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` });
+    const c = await tg.customer();
+    accountId = c.accountId;
+    client = new OpenAI({ baseURL: `${tg.url}/v1`, apiKey: c.key, maxRetries: 0 });
+  });
+  after(async () => {
+    await tg.close();
+    await new Promise((r) => server.close(r));
+  });
+
+  /** Streams one request; returns the chunks the SDK read and the request's log record. */
+  const run = async (includeUsage: boolean) => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }], ...(includeUsage ? { stream_options: { include_usage: true } } : {}) })
+      .withResponse();
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const c of stream) chunks.push(c);
+    const id = response.headers.get('x-request-id');
+    let rec: any;
+    for (let i = 0; i < 100 && !rec; i++) {
+      rec = (await tg.admin('GET', `/requests?account_id=${accountId}`)).body.data.find((r: any) => r.id === id);
+      if (!rec) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(rec, `a log record for ${id}`);
+    return { chunks, rec, text: chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('') };
+  };
+
+  test('Azure OpenAI: a first chunk naming model "" does not stop the later chunks from naming the public model', async () => {
+    const base = { id: 'chatcmpl-az', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', system_fingerprint: 'fp_az' };
+    const filters = { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' } };
+    script =
+      frame({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: filters }] }) +
+      frame({ ...base, choices: [{ content_filter_results: {}, delta: { content: '', role: 'assistant' }, finish_reason: null, index: 0 }] }) +
+      frame({ ...base, choices: [{ content_filter_results: filters, delta: { content: 'Hello' }, finish_reason: null, index: 0 }] }) +
+      frame({ ...base, choices: [{ content_filter_results: {}, delta: {}, finish_reason: 'stop', index: 0 }] }) +
+      frame({ ...base, choices: [], usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } }) +
+      'data: [DONE]\n\n';
+    const { chunks, rec, text } = await run(false);
+    assert.equal(text, 'Hello');
+    const named = chunks.map((c) => c.model).filter((m) => m !== '');
+    assert.ok(named.length >= 3, JSON.stringify(chunks));
+    for (const m of named) assert.equal(m, 'deepseek-v4-flash', `no chunk names the upstream's model: ${JSON.stringify(chunks)}`);
+    assert.equal(rec.prompt_tokens, 9);
+    assert.equal(rec.completion_tokens, 1);
+  });
+
+  test('Groq: usage under x_groq in the last chunk is billed and reported', async () => {
+    const base = { id: 'chatcmpl-gq', object: 'chat.completion.chunk', created: 1, model: 'llama-3.3-70b-versatile', system_fingerprint: 'fp_gq' };
+    script =
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], x_groq: { id: 'req_01' } }) +
+      frame({ ...base, choices: [{ index: 0, delta: { content: 'Hi there' }, logprobs: null, finish_reason: null }] }) +
+      frame({
+        ...base,
+        choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }],
+        x_groq: { id: 'req_01', usage: { queue_time: 0.02, prompt_tokens: 4000, prompt_time: 0.01, completion_tokens: 300, completion_time: 0.2, total_tokens: 4300, total_time: 0.21 } },
+      }) +
+      'data: [DONE]\n\n';
+    const { chunks, rec, text } = await run(true);
+    assert.equal(text, 'Hi there');
+    assert.equal(rec.prompt_tokens, 4000, JSON.stringify(rec));
+    assert.equal(rec.completion_tokens, 300);
+    const usage = chunks.find((c) => c.usage)?.usage;
+    assert.equal(usage?.prompt_tokens, 4000);
+    assert.equal(usage?.completion_tokens, 300);
+  });
+
+  test('DeepSeek: reasoning deltas, keep-alive comments while thinking, cache hit and miss counts', async () => {
+    const base = { id: 'ds-1', object: 'chat.completion.chunk', created: 1, model: 'deepseek-reasoner', system_fingerprint: 'fp_ds' };
+    script =
+      ': keep-alive\n\n' +
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: null, reasoning_content: '' }, logprobs: null, finish_reason: null }] }) +
+      ': keep-alive\n\n' +
+      frame({ ...base, choices: [{ index: 0, delta: { content: null, reasoning_content: 'Think' }, logprobs: null, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: { content: 'Answer', reasoning_content: null }, logprobs: null, finish_reason: null }] }) +
+      frame({
+        ...base,
+        choices: [{ index: 0, delta: { content: '', reasoning_content: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 1000, completion_tokens: 20, total_tokens: 1020, prompt_tokens_details: { cached_tokens: 600 }, completion_tokens_details: { reasoning_tokens: 10 }, prompt_cache_hit_tokens: 600, prompt_cache_miss_tokens: 400 },
+      }) +
+      'data: [DONE]\n\n';
+    const { chunks, rec, text } = await run(true);
+    assert.equal(text, 'Answer');
+    assert.equal(chunks.map((c) => (c.choices[0]?.delta as any)?.reasoning_content ?? '').join(''), 'Think');
+    assert.equal(rec.prompt_tokens, 1000);
+    assert.equal(rec.cached_tokens, 600);
+    assert.equal(rec.completion_tokens, 20);
+    assert.equal(chunks.at(-1)?.usage?.prompt_tokens, 1000);
+  });
+
+  test('Moonshot: usage inside the last choice, cached_tokens at its top level', async () => {
+    const base = { id: 'cmpl-ms', object: 'chat.completion.chunk', created: 1, model: 'kimi-k2' };
+    script =
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: { content: '你好' }, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop', usage: { prompt_tokens: 500, completion_tokens: 2, total_tokens: 502, cached_tokens: 200 } }] }) +
+      'data: [DONE]\n\n';
+    const { rec, text } = await run(false);
+    assert.equal(text, '你好');
+    assert.equal(rec.prompt_tokens, 500);
+    assert.equal(rec.cached_tokens, 200);
+    assert.equal(rec.completion_tokens, 2);
+  });
+
+  test('vLLM / llama.cpp: no space after data:, CRLF, a final chunk with content, finish_reason and usage', async () => {
+    const base = { id: 'cmpl-v', object: 'chat.completion.chunk', created: 1, model: '/models/qwen' };
+    script =
+      `data:${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], usage: null })}\r\n\r\n` +
+      `data:${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: 'a' }, logprobs: null, finish_reason: null }], usage: null })}\r\n\r\n` +
+      `data:${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: 'b' }, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 } })}\r\n\r\n` +
+      'data: [DONE]\r\n\r\n';
+    const { chunks, rec, text } = await run(false);
+    assert.equal(text, 'ab');
+    assert.ok(chunks.every((c) => c.model === 'deepseek-v4-flash' && !('usage' in c && c.usage)), JSON.stringify(chunks));
+    assert.equal(rec.prompt_tokens, 12);
+    assert.equal(rec.completion_tokens, 2);
+  });
+});
