@@ -142,4 +142,32 @@ describe('OpenAI-compatible upstream dialects', () => {
     assert.equal(rec.prompt_tokens, 12);
     assert.equal(rec.completion_tokens, 2);
   });
+  test('OpenRouter, vLLM, Ollama: reasoning sent as delta.reasoning is counted when the stream comes without usage', async () => {
+    const base = { id: 'gen-1', object: 'chat.completion.chunk', created: 1, model: 'openai/gpt-oss-120b', provider: 'Groq' };
+    const thought = 'The user greets me, so I should greet them back politely and briefly. '.repeat(20);
+    script =
+      ': OPENROUTER PROCESSING\n\n' +
+      thought.match(/.{1,60}/g)!.map((t) => frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '', reasoning: t }, finish_reason: null }] })).join('') +
+      frame({ ...base, choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'stop' }] }) +
+      'data: [DONE]\n\n';
+    const { chunks, rec, text } = await run(false);
+    assert.equal(text, 'Hi');
+    assert.equal(chunks.map((c) => (c.choices[0]?.delta as any)?.reasoning ?? '').join(''), thought);
+    // ~280 tokens of reasoning: billed as output, not just the one token of content.
+    assert.ok(rec.completion_tokens > 200, JSON.stringify(rec));
+  });
+
+  test('OpenRouter: an error frame mid-stream (HTTP 200) ends the stream with an error the SDK throws', async () => {
+    const base = { id: 'gen-2', object: 'chat.completion.chunk', created: 1, model: 'anthropic/claude', provider: 'Anthropic' };
+    script =
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Par' }, finish_reason: null }] }) +
+      frame({ ...base, error: { code: 502, message: 'Provider returned error' }, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }] });
+    const stream = await client.chat.completions.create({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    let got = '';
+    await assert.rejects(async () => {
+      for await (const c of stream) got += c.choices[0]?.delta?.content ?? '';
+    }, /Provider returned error|upstream/i);
+    assert.equal(got, 'Par');
+  });
 });
