@@ -8,12 +8,18 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 // Streams as OpenAI-compatible upstreams really send them, byte for byte, relayed to the
 // official SDK: what the client reads, and what the request log bills.
 
-let script = '';
+/** What the upstream answers; parts of an array are sent 300 ms apart. */
+let script: string | string[] = '';
 const server: Server = createServer((req, res) => {
   req.resume();
-  req.on('end', () => {
+  req.on('end', async () => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.end(script);
+    const parts = typeof script === 'string' ? [script] : script;
+    for (const [i, part] of parts.entries()) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 300));
+      res.write(part);
+    }
+    res.end();
   });
 });
 
@@ -169,5 +175,34 @@ describe('OpenAI-compatible upstream dialects', () => {
       for await (const c of stream) got += c.choices[0]?.delta?.content ?? '';
     }, /Provider returned error|upstream/i);
     assert.equal(got, 'Par');
+  });
+  test('keep-alive comments reach the client while the upstream thinks, without the upstream\'s text', async () => {
+    const base = { id: 'ds-2', object: 'chat.completion.chunk', created: 1, model: 'deepseek-reasoner' };
+    script = [
+      ': OPENROUTER PROCESSING\n\n',
+      ': keep-alive\r\n\r\n',
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }) +
+        frame({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } }) +
+        'data: [DONE]\n\n',
+    ];
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    // The first thing the client reads, while the upstream is still silent, is a keep-alive.
+    let first = '';
+    while (!first) first = dec.decode((await reader.read()).value);
+    assert.equal(first, ': keep-alive\n\n');
+    let text = first;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += dec.decode(r.value);
+    assert.ok(!text.includes('OPENROUTER'), text);
+    assert.equal(text.split(': keep-alive\n\n').length - 1, 2, text);
+    assert.match(text, /"model":"deepseek-v4-flash"/);
+    assert.doesNotMatch(text, /deepseek-reasoner/);
+    assert.ok(text.endsWith('data: [DONE]\n\n'));
   });
 });
