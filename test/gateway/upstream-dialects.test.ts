@@ -13,8 +13,8 @@ let script: string | string[] = '';
 const server: Server = createServer((req, res) => {
   req.resume();
   req.on('end', async () => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
     const parts = typeof script === 'string' ? [script] : script;
+    res.writeHead(200, { 'content-type': parts.join('').trimStart().startsWith('{') ? 'application/json' : 'text/event-stream' });
     for (const [i, part] of parts.entries()) {
       if (i > 0) await new Promise((r) => setTimeout(r, 300));
       res.write(part);
@@ -204,5 +204,14 @@ describe('OpenAI-compatible upstream dialects', () => {
     assert.match(text, /"model":"deepseek-v4-flash"/);
     assert.doesNotMatch(text, /deepseek-reasoner/);
     assert.ok(text.endsWith('data: [DONE]\n\n'));
+  });
+  test('DeepSeek, non-streaming: blank lines sent while the request waits precede the JSON', async () => {
+    const answer = { id: 'ds-3', object: 'chat.completion', created: 1, model: 'deepseek-chat', choices: [{ index: 0, message: { role: 'assistant', content: 'Fine' }, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 50, completion_tokens: 1, total_tokens: 51, prompt_cache_hit_tokens: 32, prompt_cache_miss_tokens: 18 } };
+    script = ['\n', '\n', JSON.stringify(answer)];
+    const { data, response } = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    assert.equal(data.choices[0]?.message.content, 'Fine');
+    assert.equal(data.model, 'deepseek-v4-flash');
+    assert.equal(data.usage?.prompt_tokens_details?.cached_tokens, 32);
+    assert.ok(response.headers.get('x-tollgate-cost'));
   });
 });
