@@ -214,4 +214,23 @@ describe('OpenAI-compatible upstream dialects', () => {
     assert.equal(data.usage?.prompt_tokens_details?.cached_tokens, 32);
     assert.ok(response.headers.get('x-tollgate-cost'));
   });
+  test('OpenRouter: the usage the client gets carries the gateway\'s cost, not what the upstream charged the operator', async () => {
+    const base = { id: 'gen-3', object: 'chat.completion.chunk', created: 1, model: 'openai/gpt-4o', provider: 'OpenAI' };
+    const usage = { prompt_tokens: 194, completion_tokens: 2, total_tokens: 196, cost: 0.95, is_byok: true, prompt_tokens_details: { cached_tokens: 0 }, cost_details: { upstream_inference_cost: 19, upstream_inference_prompt_cost: 18, upstream_inference_completions_cost: 1 }, completion_tokens_details: { reasoning_tokens: 0 } };
+    script = frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Yo' }, finish_reason: 'stop', native_finish_reason: 'stop' }] }) + frame({ ...base, choices: [], usage }) + 'data: [DONE]\n\n';
+    const { chunks, rec } = await run(true);
+    const got = chunks.at(-1)?.usage as Record<string, unknown> | undefined;
+    assert.equal(got?.prompt_tokens, 194);
+    assert.equal(got?.cost, rec.cost_usd);
+    assert.equal(got?.cost_details, undefined, JSON.stringify(got));
+    assert.equal(got?.is_byok, undefined);
+
+    script = ['\n', JSON.stringify({ id: 'gen-4', object: 'chat.completion', created: 1, model: 'openai/gpt-4o', provider: 'OpenAI', choices: [{ index: 0, message: { role: 'assistant', content: 'Yo' }, finish_reason: 'stop' }], usage })];
+    const answer = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] });
+    const plain = answer.usage as unknown as Record<string, unknown>;
+    assert.equal(plain.prompt_tokens, 194);
+    assert.equal(typeof plain.cost, 'string');
+    assert.equal(plain.cost_details, undefined, JSON.stringify(plain));
+    assert.equal(plain.is_byok, undefined);
+  });
 });
