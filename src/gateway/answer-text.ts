@@ -11,7 +11,10 @@ export function messageText(m: any): string {
   let text = '';
   if (typeof m.content === 'string') text += m.content;
   else if (Array.isArray(m.content)) for (const p of m.content) if (typeof p?.text === 'string') text += p.text;
+  // DeepSeek's field; OpenRouter, Ollama and newer vLLM say `reasoning` (an upstream
+  // that sends both sends the same text: counted once).
   if (typeof m.reasoning_content === 'string') text += m.reasoning_content;
+  else if (typeof m.reasoning === 'string') text += m.reasoning;
   if (typeof m.refusal === 'string') text += m.refusal;
   if (Array.isArray(m.tool_calls)) {
     for (const t of m.tool_calls) {

@@ -11,9 +11,17 @@ import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 // which has a usage object or mentions "error", is exactly what the translator would forward
 // unchanged, so it becomes one `frames` item without splitting it into events (per-frame
 // string searches were most of a stream's CPU in the bench profile). Frames that do
-// have them and `[DONE]` go to the translator as before, comments are dropped; anything
+// have them and `[DONE]` go to the translator as before; anything
 // else (CRLF line ends, multi-line data, event or id fields) sends the rest of the
 // stream through eventsource-parser.
+//
+// An upstream's comment (DeepSeek's `: keep-alive` while a request waits or thinks,
+// OpenRouter's `: OPENROUTER PROCESSING`) becomes the gateway's own KEEP_ALIVE frame: a
+// client or proxy with an idle timeout (nginx's 60 s) would otherwise cut a stream that
+// is only slow to start. Its text is not passed on: it may name the upstream.
+
+/** The comment frame relayed for each upstream comment. */
+export const KEEP_ALIVE = ': keep-alive\n\n';
 
 export class SseFrames {
   readonly #translator: StreamTranslator;
@@ -25,7 +33,7 @@ export class SseFrames {
   constructor(translator: StreamTranslator, items: StreamItem[]) {
     this.#translator = translator;
     this.#items = items;
-    this.#parser = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items) });
+    this.#parser = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items), onComment: () => items.push(keepAlive()) });
     this.#fast = translator.passesOpenAIFrames === true;
   }
 
@@ -95,6 +103,7 @@ export class SseFrames {
       if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
         if (run < i) emit(run, i);
         if (dataFrame) this.#translator.push({ data: text.slice(i + 6, nl) }, items);
+        else items.push(keepAlive());
         run = nl + 2;
       }
       i = nl + 2;
@@ -107,6 +116,10 @@ export class SseFrames {
     this.#pending = '';
     return p;
   }
+}
+
+function keepAlive(): StreamItem {
+  return { kind: 'frames', text: KEEP_ALIVE, mentionsUsage: false };
 }
 
 function position(i: number): number {

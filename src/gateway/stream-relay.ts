@@ -5,7 +5,7 @@ import { errorBody } from '../protocol/errors.ts';
 import { indexOfQuoted, replaceQuoted } from '../protocol/json-text.ts';
 import { writeOpenAIUsage } from '../protocol/usage.ts';
 import type { Exchange } from './exchange.ts';
-import { SseFrames } from './sse-frames.ts';
+import { KEEP_ALIVE, SseFrames } from './sse-frames.ts';
 import type { UpstreamBody } from './upstream-call.ts';
 import { fromErrorIn200, fromTransportError } from './upstream-errors.ts';
 import type { Upstream } from './upstreams.ts';
@@ -76,6 +76,11 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       switch (item.kind) {
         case 'chunk':
         case 'frames': {
+          // Not the answer: neither rewritten nor counted as sent text.
+          if (item.kind === 'frames' && item.text === KEEP_ALIVE) {
+            out += KEEP_ALIVE;
+            break;
+          }
           // One chunk's JSON, or a run of whole `data:` frames: the same rewrites apply.
           let text = item.kind === 'chunk' ? dataFrame(item.json) : item.text;
           if (modelRewrite === undefined) modelRewrite = learnModelRewrite(text, publicModelValue);
@@ -181,7 +186,8 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       parser.feed(decode(chunk));
       if (items.length === 0) return;
       const out = render();
-      if (out) ex.markFirstByte();
+      // A keep-alive is not the answer's first byte.
+      if (out && (out.charCodeAt(0) !== 58 /* : */ || out.replaceAll(KEEP_ALIVE, '') !== '')) ex.markFirstByte();
       if (done || failed) {
         tail = out;
         end();
@@ -229,11 +235,13 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
  * The upstream may name a model differently (a dated snapshot); learn from the first
  * chunk the text of its `"model": "..."` member, spacing included (Python's json.dumps
  * and pydantic v1 write `": "`), and what replaces it: the same key and spacing with the
- * public id. Null when the chunk names no model or already names the public one.
+ * public id. Null when the chunk already names the public one; undefined (learn from
+ * a later read) when it names no model, or only the empty one.
  */
-function learnModelRewrite(json: string, publicModel: string): { needle: string; replacement: string } | null {
-  const i = indexOfQuoted(json, 'model');
-  if (i === -1) return null;
+function learnModelRewrite(json: string, publicModel: string, from = 0): { needle: string; replacement: string } | null | undefined {
+  const i = indexOfQuoted(json, 'model', from);
+  // No model named (a keep-alive, or Azure's first chunk): learn from a later read.
+  if (i === -1) return undefined;
   let j = i + 7;
   while (json.charCodeAt(j) === 32) j++;
   if (json.charCodeAt(j) !== 58 /* : */) return null;
@@ -242,5 +250,9 @@ function learnModelRewrite(json: string, publicModel: string): { needle: string;
   if (json.charCodeAt(j) !== 34 /* " */) return null;
   const end = json.indexOf('"', j + 1);
   if (end === -1 || json.slice(j, end + 1) === publicModel) return null;
+  // Azure's first chunk (prompt_filter_results, no choices) names model "": learnt from
+  // it, the rewrite would miss every later chunk, which name the deployment's model.
+  // Learn from the next frame that names one, here or in a later read.
+  if (end === j + 1) return learnModelRewrite(json, publicModel, end + 1);
   return { needle: json.slice(i, end + 1), replacement: json.slice(i, j) + publicModel };
 }

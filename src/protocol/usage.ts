@@ -95,7 +95,7 @@ export function readOpenAIUsage(u: Record<string, any> | null | undefined, kind:
 
 /**
  * Writes the normalised counts into an OpenAI usage object in place, keeping any other
- * fields the upstream sent: `prompt_tokens_details.cached_tokens` (OpenAI style) and
+ * fields the upstream sent but its costs: `prompt_tokens_details.cached_tokens` (OpenAI style) and
  * `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` (DeepSeek style).
  */
 export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Record<string, any> {
@@ -113,6 +113,10 @@ export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Rec
   }
   target.prompt_cache_hit_tokens = usage.cached;
   target.prompt_cache_miss_tokens = usage.prompt - usage.cached;
+  // What the upstream charged the operator (OpenRouter's usage always carries it): the
+  // client's `cost` is the gateway's (set by the caller), and the operator's is not its business.
+  delete target.cost_details;
+  delete target.is_byok;
   return target;
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createParser } from 'eventsource-parser';
-import { SseFrames } from '../../src/gateway/sse-frames.ts';
+import { KEEP_ALIVE, SseFrames } from '../../src/gateway/sse-frames.ts';
 import { openaiAdapter } from '../../src/providers/openai/adapter.ts';
 import { anthropicAdapter } from '../../src/providers/anthropic/adapter.ts';
 import type { ChatCall, StreamItem, StreamTranslator } from '../../src/providers/types.ts';
@@ -15,7 +15,7 @@ const CALL: ChatCall = { body: { model: 'm', messages: [] }, upstreamModel: 'up'
 function normalise(items: StreamItem[]): unknown[] {
   const out: unknown[] = [];
   for (const it of items) {
-    if (it.kind !== 'frames') {
+    if (it.kind !== 'frames' || it.text === KEEP_ALIVE) {
       out.push(it);
       continue;
     }
@@ -33,7 +33,7 @@ function normalise(items: StreamItem[]): unknown[] {
 
 function reference(translator: StreamTranslator, body: string): unknown[] {
   const items: StreamItem[] = [];
-  const p = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items) });
+  const p = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items), onComment: () => items.push({ kind: 'frames', text: KEEP_ALIVE, mentionsUsage: false }) });
   p.feed(body);
   translator.end(items);
   return items;

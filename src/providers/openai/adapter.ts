@@ -1,4 +1,4 @@
-import type { ChatCall, ProviderAdapter, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
+import type { ChatCall, ProviderAdapter, StreamItem, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
 import { withTopLevelMembers } from '../../protocol/json-members.ts';
 import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
 import { fromByteString, toByteString } from '../../protocol/byte-strings.ts';
@@ -15,11 +15,21 @@ function authHeaders(provider: ProviderConfig): Record<string, string> {
 }
 
 function createStreamTranslator(): StreamTranslator {
+  // Groq reports usage under `x_groq` in its last chunk (and, asked for include_usage,
+  // may also send the usual usage frame): kept until the stream ends, and reported only
+  // if no top-level usage came, so the stream is metered once, not by estimate.
+  let groqUsage: Extract<StreamItem, { kind: 'usage' }> | null = null;
+  let sawUsage = false;
+  const flushGroqUsage = (out: StreamItem[]): void => {
+    if (groqUsage && !sawUsage) out.push(groqUsage);
+    groqUsage = null;
+  };
   return {
     passesOpenAIFrames: true,
     push(event, out) {
       const data = event.data;
       if (data === '[DONE]') {
+        flushGroqUsage(out);
         out.push({ kind: 'done' });
         return;
       }
@@ -51,9 +61,12 @@ function createStreamTranslator(): StreamTranslator {
       const raw = frame.usage && typeof frame.usage === 'object' ? frame.usage : choiceUsage?.usage;
       const usage = readOpenAIUsage(raw);
       if (!usage) {
+        const groq = frame.x_groq?.usage && typeof frame.x_groq.usage === 'object' ? readOpenAIUsage(frame.x_groq.usage) : null;
+        if (groq) groqUsage = { kind: 'usage', usage: groq, frame: usageFrame(frame, { ...frame.x_groq.usage }) };
         out.push({ kind: 'chunk', json: data });
         return;
       }
+      sawUsage = true;
       if (choiceUsage) delete choiceUsage.usage;
       const hasChoices = Array.isArray(frame.choices) && frame.choices.length > 0;
       if (hasChoices) {
@@ -61,10 +74,17 @@ function createStreamTranslator(): StreamTranslator {
         const { usage: _u, ...rest } = frame;
         out.push({ kind: 'chunk', json: toByteString(JSON.stringify(rest)) });
       }
-      out.push({ kind: 'usage', usage, frame: { id: frame.id, object: 'chat.completion.chunk', created: frame.created, model: frame.model, ...(frame.system_fingerprint !== undefined ? { system_fingerprint: frame.system_fingerprint } : {}), choices: [], usage: raw } });
+      out.push({ kind: 'usage', usage, frame: usageFrame(frame, raw) });
     },
-    end() {},
+    end(out) {
+      flushGroqUsage(out);
+    },
   };
+}
+
+/** The usage frame sent apart from the upstream's chunk that carried `usage`. */
+function usageFrame(frame: Record<string, any>, usage: Record<string, any>): Record<string, any> {
+  return { id: frame.id, object: 'chat.completion.chunk', created: frame.created, model: frame.model, ...(frame.system_fingerprint !== undefined ? { system_fingerprint: frame.system_fingerprint } : {}), choices: [], usage };
 }
 
 function frameErrorInfo(e: unknown): UpstreamErrorInfo {
