@@ -115,6 +115,14 @@ export const openaiAdapter: ProviderAdapter = {
     // Admission may have clamped these in `body`; the client's text has what it asked for.
     if (b.max_tokens != null) changes.max_tokens = b.max_tokens;
     if (b.max_completion_tokens != null) changes.max_completion_tokens = b.max_completion_tokens;
+    // OpenAI's reasoning models refuse max_tokens, and max_completion_tokens is taken by
+    // every OpenAI chat model: a provider that says it takes max_completion_tokens gets
+    // a lone max_tokens (older SDKs, LangChain, the Vercel AI SDK for model ids it does
+    // not know) under that name, rather than a 400 for a field the operator ruled out.
+    if (provider.max_tokens_field === 'max_completion_tokens' && b.max_tokens != null && b.max_completion_tokens == null) {
+      changes.max_completion_tokens = b.max_tokens;
+      changes.max_tokens = undefined; // dropped: withTopLevelMembers declines, so the body is re-serialised below
+    }
     if (call.maxOutputTokens !== undefined && b.max_tokens == null && b.max_completion_tokens == null) {
       changes[provider.max_tokens_field] = call.maxOutputTokens;
     }
