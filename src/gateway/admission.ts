@@ -22,8 +22,9 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
     // travels in ChatCall.maxOutputTokens, for each adapter to write in its own field.
     if (body.max_completion_tokens != null || body.max_tokens != null) {
       out = { ...body };
-      if (body.max_completion_tokens != null) out.max_completion_tokens = grant.maxOutputTokens;
-      if (body.max_tokens != null) out.max_tokens = grant.maxOutputTokens;
+      // Each field only lowered: with both set, the smaller may be the one the upstream reads.
+      if (body.max_completion_tokens != null) out.max_completion_tokens = Math.min(body.max_completion_tokens, grant.maxOutputTokens);
+      if (body.max_tokens != null) out.max_tokens = Math.min(body.max_tokens, grant.maxOutputTokens);
     } else {
       ex.outputCap = grant.maxOutputTokens;
     }

@@ -124,6 +124,17 @@ describe('limit checks', () => {
     assert.equal(up.requests.at(-1)!.body.max_completion_tokens, undefined);
   });
 
+  test('with both max-token fields set, the one over the cap is lowered and the one under it is left alone', async () => {
+    const { key } = await tg.customer({ plan: 'basic' });
+    const r = await chat(tg, key, { max_completion_tokens: 100, max_tokens: 50_000 });
+    assert.equal(r.status, 200, r.text);
+    const b = up.requests.at(-1)!.body;
+    // Raising 100 to the cap would let an upstream that reads max_completion_tokens
+    // write (and bill) 320 times the answer the client asked for.
+    assert.equal(b.max_completion_tokens, 100);
+    assert.equal(b.max_tokens, 32_000);
+  });
+
   test('429 concurrency_limit_exceeded beyond the plan\'s requests in flight; Retry-After: 1', async () => {
     const { key, accountId } = await tg.customer({ plan: 'conc2' });
     up.behave({ hang: true });
