@@ -97,8 +97,10 @@ describe('limit checks', () => {
     };
     let b = await sent({ max_tokens: 50_000 });
     assert.equal(b.max_tokens, 32_000);
+    // A lone max_completion_tokens travels as max_tokens, the field this provider reads.
     b = await sent({ max_completion_tokens: 99_999 });
-    assert.equal(b.max_completion_tokens, 32_000);
+    assert.equal(b.max_tokens, 32_000);
+    assert.equal(b.max_completion_tokens, undefined);
     b = await sent({ max_tokens: 100 });
     assert.equal(b.max_tokens, 100);
     assert.equal(b.max_completion_tokens, undefined);

@@ -123,6 +123,13 @@ export const openaiAdapter: ProviderAdapter = {
       changes.max_completion_tokens = b.max_tokens;
       changes.max_tokens = undefined; // dropped: withTopLevelMembers declines, so the body is re-serialised below
     }
+    // And the other way: DeepSeek, Moonshot and most OpenAI-compatible servers read only
+    // max_tokens, so a lone max_completion_tokens (newer SDK code) capped nothing there:
+    // not the plan's output cap, not what was reserved.
+    if (provider.max_tokens_field === 'max_tokens' && b.max_completion_tokens != null && b.max_tokens == null) {
+      changes.max_tokens = b.max_completion_tokens;
+      changes.max_completion_tokens = undefined;
+    }
     if (call.maxOutputTokens !== undefined && b.max_tokens == null && b.max_completion_tokens == null) {
       changes[provider.max_tokens_field] = call.maxOutputTokens;
     }

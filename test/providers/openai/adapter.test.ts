@@ -11,7 +11,11 @@ test('a gateway-imposed output cap goes in the provider’s max_tokens_field, ne
   const send = (p: ReturnType<typeof provider>, b: Record<string, unknown>) => JSON.parse(openaiAdapter.buildChatRequest({ body: b, upstreamModel: 'up', stream: false, maxOutputTokens: 500 }, p).body);
   assert.deepEqual(send(provider(), body), { ...body, model: 'up', max_tokens: 500 });
   assert.deepEqual(send(provider({ max_tokens_field: 'max_completion_tokens' }), body), { ...body, model: 'up', max_completion_tokens: 500 });
-  assert.equal(send(provider(), { ...body, max_completion_tokens: 20 }).max_tokens, undefined);
+  // The client's own cap, in the field the provider reads (DeepSeek ignores max_completion_tokens).
+  assert.deepEqual(send(provider(), { ...body, max_completion_tokens: 20 }), { ...body, model: 'up', max_tokens: 20 });
+  assert.deepEqual(send(provider({ max_tokens_field: 'max_completion_tokens' }), { ...body, max_tokens: 20 }), { ...body, model: 'up', max_completion_tokens: 20 });
+  // Both sent: both kept (admission has lowered each to the cap).
+  assert.deepEqual(send(provider(), { ...body, max_tokens: 30, max_completion_tokens: 20 }), { ...body, model: 'up', max_tokens: 30, max_completion_tokens: 20 });
 });
 
 test('streams always ask the upstream for usage, keeping the client’s other stream options', () => {
