@@ -41,21 +41,27 @@ export function fromUpstreamStatus(upstream: Upstream, status: number, raw: Upst
   return { error: errorFor(status, info, fault, retryAfterHeader), fault };
 }
 
+/**
+ * On a 502 only the operator can clear: the SDKs retry a 502 on their own (twice, for
+ * OpenAI's), each retry one more call with a rejected key or an empty account.
+ */
+const OPERATOR_MUST_FIX = { headers: { 'x-should-retry': 'false' } };
+
 function errorFor(status: number, info: UpstreamErrorInfo, fault: OperatorFault | null, retryAfterHeader: string | undefined): GatewayError {
   const message = info.message;
   if (fault === 'credentials') {
     // The provider rejected the operator's credentials: not the customer's key problem.
-    return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`);
+    return new GatewayError('upstream_error', `The upstream provider rejected the gateway's credentials (HTTP ${status}). The operator has been notified in the logs.`, OPERATOR_MUST_FIX);
   }
   if (fault === 'funds') {
     // The operator's own balance or quota with the provider is used up. Passed on, it
     // read as the customer's own wallet being empty, with a 402 and the provider's words.
-    return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`);
+    return new GatewayError('upstream_error', `The upstream provider refused the gateway's account (HTTP ${status}: its balance or quota there is used up). The operator has been notified in the logs.`, OPERATOR_MUST_FIX);
   }
   if (fault === 'route') {
     // The upstream's "model `gpt-4-0314` does not exist" named a model the client never
     // asked for, and read as its own model being unknown.
-    return new GatewayError('upstream_error', `The upstream provider does not serve the model this route is configured with (HTTP ${status}). The operator has been notified in the logs.`);
+    return new GatewayError('upstream_error', `The upstream provider does not serve the model this route is configured with (HTTP ${status}). The operator has been notified in the logs.`, OPERATOR_MUST_FIX);
   }
   if (status < 400) {
     // A base_url that moved (http for https) or a maintenance page. Where it points is

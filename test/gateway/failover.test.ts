@@ -249,6 +249,17 @@ for (const [label, behaviour] of FAILING_ANSWERS) {
   });
 }
 
+test("alone, an upstream refusing the operator's account or route is a 502 the SDKs do not retry (x-should-retry: false); its own failure is one they do", async (t) => {
+  for (const [label, behaviour] of FAILING_ANSWERS) {
+    const up = await fake(t, behaviour);
+    const s = await setup(t, { a: { url: up.baseUrl } }, [{ provider: 'a' }]);
+    const res = await s.chat();
+    assert.equal(res.status, /^(500|502|503)$/.test(label) ? 502 : label === '429' ? 429 : 502, `${label}: ${res.text}`);
+    const operatorFault = !/^(500|502|503|429)$/.test(label);
+    assert.equal(res.headers.get('x-should-retry'), operatorFault ? 'false' : null, label);
+  }
+});
+
 test('an upstream answering a redirect (an http base_url moved to https, a maintenance page) → fails over; alone, a 502 that names it and not where it points', async (t) => {
   const moved = await rawServer(t, (_req, res) => {
     res.writeHead(301, { location: 'https://maintenance.internal.example/v1/chat/completions', 'content-type': 'text/html' });
