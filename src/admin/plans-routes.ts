@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
-import { parseWith } from './validate.ts';
+import { noQuery, parseWith } from './validate.ts';
 import type { AccountRow } from '../store/accounts.ts';
 import { listApiKeys, type KeyOverrides } from '../store/api-keys.ts';
 import { isGlob, planJson, type PlanPatch, type PlanSpec } from '../limits/plans.ts';
@@ -71,7 +71,10 @@ export function registerPlansRoutes(admin: FastifyInstance, rt: Runtime, mustAcc
     return p;
   };
 
-  admin.get('/plans', async () => ({ object: 'list', data: plans.list().map(planJson) }));
+  admin.get('/plans', async (request: Req) => {
+    parseWith(noQuery, request.query);
+    return { object: 'list', data: plans.list().map(planJson), has_more: false };
+  });
 
   admin.get('/plans/:id', async (request: Req) => planJson(mustPlan(request.params.id!)));
 

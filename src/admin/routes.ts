@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { requireAdmin } from './auth.ts';
-import { parseWith } from './validate.ts';
+import { noQuery, parseWith } from './validate.ts';
 import { page } from './page.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
@@ -88,8 +88,9 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       });
 
       admin.get('/accounts/:id/keys', async (request: Req) => {
+        parseWith(noQuery, request.query);
         await mustAccount(request.params.id!);
-        return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson) };
+        return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson), has_more: false };
       });
 
       // Name, expiry and limit overrides (`overrides: {...}` or the fields at the top level,

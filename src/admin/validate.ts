@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 
 /** Parses an admin request part with zod, turning failures into 400s naming the field. */
@@ -11,3 +11,6 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   const param = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!].map(String).join('.') : path;
   throw new GatewayError('invalid_request', path ? `${path}: ${issue.message}` : issue.message, { param: param || null });
 }
+
+/** Lists answered whole take no parameters: `?revoked=false` was dropped and listed revoked keys too. */
+export const noQuery = z.strictObject({});

@@ -45,6 +45,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** The command line itself is wrong (exit 2, as for other Unix tools): a script can tell it from the gateway's refusal (1). */
+export class UsageError extends Error {}
+
 export type Flags = Partial<Record<Exclude<keyof typeof OPTIONS, 'help'>, string>>;
 
 export interface CommandLine {
@@ -55,17 +58,23 @@ export interface CommandLine {
 
 /** Parses argv into one known command, its arguments and flags (null: show the help); throws a one-line error otherwise. */
 export function parseCommandLine(argv: string[]): CommandLine | null {
-  const { values, positionals: p } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals: p } = parsed;
   if (values.help || p.length === 0 || p[0] === 'help') return null;
   const command = p.length > 1 && COMMANDS[`${p[0]} ${p[1]}`] ? `${p[0]} ${p[1]}` : p[0]!;
   const spec = COMMANDS[command];
-  if (!spec) throw new Error(`unknown command: ${p.join(' ')}; see tollgate --help`);
+  if (!spec) throw new UsageError(`unknown command: ${p.join(' ')}; see tollgate --help`);
   const args = p.slice(command.split(' ').length);
-  if (args.length < spec.args.length) throw new Error(`missing ${spec.args[args.length]}; see tollgate --help`);
-  if (args.length > spec.args.length) throw new Error(`unexpected argument "${args[spec.args.length]}" to tollgate ${command}; see tollgate --help`);
+  if (args.length < spec.args.length) throw new UsageError(`missing ${spec.args[args.length]}; see tollgate --help`);
+  if (args.length > spec.args.length) throw new UsageError(`unexpected argument "${args[spec.args.length]}" to tollgate ${command}; see tollgate --help`);
   const { help: _help, ...flags } = values;
   for (const name of Object.keys(flags)) {
-    if (!spec.flags.includes(name)) throw new Error(`--${name} does not apply to tollgate ${command}; see tollgate --help`);
+    if (!spec.flags.includes(name)) throw new UsageError(`--${name} does not apply to tollgate ${command}; see tollgate --help`);
   }
   return { command, args, flags };
 }

@@ -1,6 +1,6 @@
 import { ConfigError } from '../config/load.ts';
 import { adminCall, type AdminTarget } from './admin-client.ts';
-import { parseCommandLine, type Flags } from './command-line.ts';
+import { parseCommandLine, UsageError, type Flags } from './command-line.ts';
 
 const HELP = `tollgate — an OpenAI-compatible LLM API gateway
 
@@ -22,16 +22,19 @@ Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token 
 
 Lists answer {data, has_more}; the next page starts --after (accounts) or --before
 (requests) the last id shown.
+
+Exit status: 0 done, 1 failed (the gateway refused or could not be reached; the
+ledger does not verify), 2 the command line is wrong, 78 the config is wrong.
 `;
 
 function target(v: Flags): AdminTarget {
   const token = v['admin-token'] ?? process.env.TOLLGATE_ADMIN_TOKEN;
-  if (!token) throw new Error('an admin token is needed: pass --admin-token or set TOLLGATE_ADMIN_TOKEN');
+  if (!token) throw new UsageError('an admin token is needed: pass --admin-token or set TOLLGATE_ADMIN_TOKEN');
   return { url: v.url ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080', token };
 }
 
 function need(value: string | undefined, what: string): string {
-  if (!value) throw new Error(`missing ${what}; see tollgate --help`);
+  if (!value) throw new UsageError(`missing ${what}; see tollgate --help`);
   return value;
 }
 
@@ -39,7 +42,7 @@ function need(value: string | undefined, what: string): string {
 function flag(name: string, value: string): boolean {
   if (value === 'true') return true;
   if (value === 'false') return false;
-  throw new Error(`${name} takes true or false, not "${value}"`);
+  throw new UsageError(`${name} takes true or false, not "${value}"`);
 }
 
 function query(params: Record<string, string | boolean | undefined>): URLSearchParams {
@@ -81,7 +84,7 @@ async function main(argv: string[]): Promise<void> {
       if (v.name !== undefined) body.name = v.name;
       if (v.plan !== undefined) body.plan = v.plan;
       if (v.suspended !== undefined) body.suspended = flag('--suspended', v.suspended);
-      if (Object.keys(body).length === 0) throw new Error('nothing to change: pass --name, --plan or --suspended');
+      if (Object.keys(body).length === 0) throw new UsageError('nothing to change: pass --name, --plan or --suspended');
       return print(await adminCall(target(v), 'PATCH', path('/accounts'), body));
     }
     case 'keys create': {
@@ -101,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
       return print(await adminCall(target(v), 'GET', `/requests?${q}`));
     }
   }
-  throw new Error(`unknown command: ${command}; see tollgate --help`);
+  throw new UsageError(`unknown command: ${command}; see tollgate --help`);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
@@ -109,7 +112,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   // exitCode rather than process.exit(), so the message is fully written wherever
   // stderr goes (on some platforms pipe writes are asynchronous).
   process.stderr.write(`${msg}\n`);
-  process.exitCode = err instanceof ConfigError ? 78 : 1;
+  process.exitCode = err instanceof ConfigError ? 78 : err instanceof UsageError ? 2 : 1;
   // Should a half-started gateway still hold a handle, do not hang: exit after a grace
   // period (unref'd, so it never delays a process that ends on its own).
   setTimeout(() => process.exit(), 2_000).unref();

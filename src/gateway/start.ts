@@ -1,12 +1,13 @@
 import pino, { type Logger } from 'pino';
 import { RequestMetrics } from '../metrics/request-metrics.ts';
 import type { Config } from '../config/schema.ts';
-import { openStore, sqliteFile, sqliteHandle } from '../store/open.ts';
+import { openStore, sqliteFile, sqliteHandle, type Db } from '../store/open.ts';
+import { ConfigError } from '../config/load.ts';
 import { startWorkerJournalSink } from '../store/worker-journal-sink.ts';
 import { createSqliteJournalSink } from '../store/sqlite-journal-sink.ts';
-import { getSetting, setSettingOnce } from '../store/settings.ts';
+import { getSetting, setSetting, setSettingOnce } from '../store/settings.ts';
 import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Catalog } from './catalog.ts';
 import { KeyCache } from './key-cache.ts';
 import { WriteBehind } from '../store/write-behind.ts';
@@ -47,6 +48,26 @@ async function exchangesFinished(rt: Runtime): Promise<void> {
   while (rt.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
 }
 
+/**
+ * The API keys' HMAC secret, checked against a fingerprint of the one the store's keys
+ * were made with. A redeploy that lost TOLLGATE_SECRET (or set one on a store that had
+ * generated its own) hashed every key differently: each customer got a 401 with nothing
+ * said anywhere, and keys made meanwhile broke when the right secret came back. With no
+ * live key there is nothing to break, and the new secret is taken.
+ */
+async function apiKeySecret(db: Db, configured: string | undefined): Promise<string> {
+  const secret = configured ?? (await setSettingOnce(db, 'api_key_secret', generateSecret()));
+  const fingerprint = createHmac('sha256', secret).update('tollgate api key secret fingerprint').digest('hex');
+  if ((await setSettingOnce(db, 'api_key_secret_fingerprint', fingerprint)) === fingerprint) return secret;
+  const liveKey = await db.selectFrom('api_keys').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
+  if (liveKey) {
+    const which = configured ? 'the configured `secret` (TOLLGATE_SECRET)' : 'no `secret` is configured, and the one kept in the store';
+    throw new ConfigError(`config error at secret: ${which} is not the one this database's keys were made with, so every key would be refused; set secret (or TOLLGATE_SECRET) to that one`);
+  }
+  await setSetting(db, 'api_key_secret_fingerprint', fingerprint);
+  return secret;
+}
+
 /** How long the event loop may wait for the store's write lock (see startGateway). */
 const MAIN_THREAD_BUSY_MS = 250;
 
@@ -57,7 +78,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     throw new Error(`providers ${simulated.join(', ')} are marked simulated; only \`tollgate demo\` may use simulated upstreams`);
   }
   const db = await openStore(config.storage);
-  const secret = config.secret ?? (await setSettingOnce(db, 'api_key_secret', generateSecret()));
+  const secret = await apiKeySecret(db, config.secret).catch(async (err: unknown) => {
+    await db.destroy();
+    throw err;
+  });
 
   let newAdminToken: string | null = null;
   // A first start's generated token: kept (its hash stored) only once the gateway

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Migrator, type Migration } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { migrations } from './migrations.ts';
 import { tuneSqlite } from './sqlite-tuning.ts';
@@ -72,9 +72,17 @@ function createPrivate(file: string): void {
   }
 }
 
-export async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error, results } = await migrator.migrateToLatest();
+export async function migrate(db: Db, list: Record<string, Migration> = migrations): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => list } });
+  // Kysely runs SQLite migrations outside any transaction: a start killed between two
+  // statements of a migration left it half-applied and unrecorded, and every later
+  // start failed re-running it ("table ... already exists"). SQLite's DDL is
+  // transactional, so the whole run is one IMMEDIATE transaction: all or nothing, and a
+  // second process starting meanwhile waits for it instead of running the same steps.
+  const sqlite = rawHandles.get(db);
+  sqlite?.exec('BEGIN IMMEDIATE');
+  const { error, results } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err, results: undefined }));
+  if (sqlite?.inTransaction) sqlite.exec(error ? 'ROLLBACK' : 'COMMIT');
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);

@@ -5,10 +5,22 @@ import { picoToUsd } from '../billing/money.ts';
 
 export async function queryRequests(db: Db, q: { account_id?: string | undefined; from?: number | undefined; to?: number | undefined; before?: string | undefined; limit: number }) {
   // Request ids sort by time (request-id.ts), so the primary key orders the log.
-  let sel = db.selectFrom('requests').selectAll().orderBy('id', 'desc').limit(q.limit);
-  if (q.account_id) sel = sel.where('account_id', '=', q.account_id);
+  let sel = db.selectFrom('requests').selectAll().limit(q.limit);
   if (q.from !== undefined) sel = sel.where('created_at', '>=', BigInt(q.from));
   if (q.to !== undefined) sel = sel.where('created_at', '<', BigInt(q.to));
+  if (q.account_id) {
+    // One account's log is read in the order of its (account_id, created_at) index. Ordered
+    // by id, SQLite sorted the account's whole log for every page, on the event loop (a
+    // quarter second per million requests, every customer waiting); and a store upgraded
+    // from before time-ordered ids listed its old random ids first.
+    sel = sel.where('account_id', '=', q.account_id).orderBy('created_at', 'desc').orderBy('id', 'desc');
+    const at = q.before === undefined ? undefined : await db.selectFrom('requests').select('created_at').where('id', '=', q.before).executeTakeFirst();
+    if (at) {
+      const t = at.created_at;
+      sel = sel.where('created_at', '<=', t).where((eb) => eb.or([eb('created_at', '<', t), eb('id', '<', q.before!)]));
+      return (await sel.execute()).map(requestJson);
+    }
+  } else sel = sel.orderBy('id', 'desc');
   // The cursor is the last id of the previous page: ids are unique where times are not,
   // so no request sharing a millisecond with the page's end is skipped.
   if (q.before !== undefined) sel = sel.where('id', '<', q.before);

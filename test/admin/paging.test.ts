@@ -89,7 +89,7 @@ describe('admin lists page exactly', () => {
     // `?acount_id=` was dropped and the request log answered with every account's requests;
     // the ledger's `before=` read as entry 0 and answered an empty page.
     const { accountId } = await tg.customer({ creditUsd: '1' });
-    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group']];
+    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group'], [`/accounts/${accountId}/keys?revoked=false`, 'revoked'], ['/plans?limit=1', 'limit']];
     for (const [path, param] of unknown) {
       const r = await tg.admin('GET', path);
       assert.equal(r.status, 400, path);
@@ -98,6 +98,8 @@ describe('admin lists page exactly', () => {
       assert.equal(r.body.error.param, param, 'param names the unknown parameter');
       assert.ok(r.headers.get('x-request-id'));
     }
+    // Lists that answer everything at once still say so, as every list does.
+    for (const path of [`/accounts/${accountId}/keys`, '/plans']) assert.equal((await tg.admin('GET', path)).body.has_more, false, path);
     const empty = await tg.admin('GET', `/accounts/${accountId}/ledger?before=`);
     assert.equal(empty.status, 400);
     assert.equal(empty.body.error.param, 'before');

@@ -82,7 +82,7 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal((await cli('accounts', 'update', account.id, '--suspended', 'true')).suspended, true);
     for (const typo of ['yes', '1', 'True', '']) {
       const r = await runTollgateToEnd(['accounts', 'update', account.id, '--suspended', typo], { env: { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken } });
-      assert.equal(r.code, 1, `--suspended ${typo}`);
+      assert.equal(r.code, 2, `--suspended ${typo}`);
       assert.match(r.stderr, /--suspended takes true or false/);
     }
     assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.suspended, true, 'a typo changed nothing');
@@ -123,8 +123,9 @@ describe('tollgate admin commands', { concurrency: true }, () => {
       [['accounts', 'update', account.id, '--name', ''], /^tollgate: HTTP 400: name: /],
     ];
     const runs = await Promise.all(cases.map(([args]) => runTollgateToEnd(args, { env })));
+    // Exit 2 for a wrong command line, 1 for the gateway's refusal: a script can tell them apart.
     runs.forEach((r, i) => {
-      assert.equal(r.code, 1, cases[i]![0].join(' '));
+      assert.equal(r.code, i === cases.length - 1 ? 1 : 2, cases[i]![0].join(' '));
       assert.equal(r.stdout, '');
       assert.match(r.stderr, cases[i]![1]);
     });
@@ -172,7 +173,7 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.match(badToken.stderr, /HTTP 401: Invalid admin token/);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /HTTP 404: No key 'key_nope'/);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing --name/);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, new RegExp(`cannot reach the gateway at http://127\\.0\\.0\\.1:${CLOSED_PORT}: .*ECONNREFUSED`));

@@ -99,6 +99,33 @@ describe('tollgate serve', { concurrency: true }, () => {
     assert.deepEqual(await next.stop('SIGTERM'), { code: 0, signal: null });
   });
 
+  test('a restart whose API-key secret is not the one the keys were made with stops (78) instead of refusing every key', async () => {
+    // A redeploy that lost TOLLGATE_SECRET (`secret: ${TOLLGATE_SECRET:-}`) started with a
+    // new secret: every customer's key was a 401, with nothing said anywhere.
+    const cwd = mkdtempSync(join(dir, 'secret-'));
+    writeFileSync(join(cwd, 'tg.yaml'), 'listen: { port: 0 }\nadmin_token: tg-admin-secret-test-0123456789\nsecret: ${TOLLGATE_SECRET:-}\n');
+    const secret = { TOLLGATE_SECRET: 's'.repeat(40) };
+    const admin = { authorization: 'Bearer tg-admin-secret-test-0123456789', 'content-type': 'application/json' };
+    const first = runTollgate(['serve', '--config', 'tg.yaml'], { cwd, env: secret });
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await first.waitFor(/listening on/))![1]!;
+    const account = (await (await fetch(`${url}/admin/v1/accounts`, { method: 'POST', headers: admin, body: '{"name":"a"}' })).json()) as { id: string };
+    const { key } = (await (await fetch(`${url}/admin/v1/accounts/${account.id}/keys`, { method: 'POST', headers: admin, body: '{}' })).json()) as { key: string };
+    assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status, 200);
+    assert.deepEqual(await first.stop('SIGTERM'), { code: 0, signal: null });
+
+    for (const env of [{}, { TOLLGATE_SECRET: 't'.repeat(40) }] as Record<string, string>[]) {
+      const wrong = await runTollgateToEnd(['serve', '--config', 'tg.yaml'], { cwd, env });
+      assert.equal(wrong.code, 78, wrong.stderr);
+      assert.match(wrong.stderr, /secret.*not the one this database's keys were made with/);
+      assert.doesNotMatch(wrong.stderr + wrong.stdout, /s{40}|t{40}/, 'no secret is printed');
+      assert.doesNotMatch(wrong.stdout, /listening/);
+    }
+    const again = runTollgate(['serve', '--config', 'tg.yaml'], { cwd, env: secret });
+    const url2 = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await again.waitFor(/listening on/))![1]!;
+    assert.equal((await fetch(`${url2}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status, 200, 'the key still works');
+    assert.deepEqual(await again.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
   test('storage that is not a database: serve and ledger verify name the file', async () => {
     // Both said only "tollgate: file is not a database".
     const notDb = join(dir, 'notes.txt');
