@@ -62,7 +62,7 @@ async function apiKeySecret(db: Db, configured: string | undefined): Promise<str
   const liveKey = await db.selectFrom('api_keys').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
   if (liveKey) {
     const which = configured ? 'the configured `secret` (TOLLGATE_SECRET)' : 'no `secret` is configured, and the one kept in the store';
-    throw new ConfigError(`config error at secret: ${which} is not the one this database's keys were made with, so every key would be refused; set secret (or TOLLGATE_SECRET) to that one`);
+    throw new ConfigError(`config error at secret: ${which} is not the one this database's keys were made with, so every key would be refused; set secret (or TOLLGATE_SECRET) to that one (to change it on purpose, revoke every key first: keys made with the old one cannot be checked)`);
   }
   await setSetting(db, 'api_key_secret_fingerprint', fingerprint);
   return secret;
