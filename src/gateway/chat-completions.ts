@@ -318,6 +318,8 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   const parse = route.upstream.adapter.parseEmbeddingsResponse!;
   const { json, ...read } = await readAnswer(up, route);
   const parsed = parse(json);
+  // As for chat: the upstream's own words, scrubbed, and nothing charged.
+  if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
   const out = parsed.body;
   if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   const changes: Record<string, unknown> = { model: info.model };

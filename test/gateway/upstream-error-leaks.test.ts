@@ -142,7 +142,7 @@ describe('what an upstream error says of its key and address reaches no one', ()
     assert.equal(expectStreamError(await chat(true)).message, 'quota gone for [redacted]');
   });
 
-  test('3. a 200 answer (not streamed) with an error beside choices is an error, scrubbed and not charged', async () => {
+  test('3. a 200 answer (not streamed) with an error beside choices (or an embeddings answer with one) is an error, scrubbed and not charged', async () => {
     const before = await tg.admin('GET', `/accounts/${accountId}`);
     for (const choices of [undefined, [], [{ index: 0, message: { role: 'assistant', content: 'half' }, finish_reason: 'error' }]]) {
       const body = { id: 'c1', object: 'chat.completion', created: 1, model: 'upstream-flash', error: { message: `quota gone for ${KEY} at ${up.baseUrl}`, code: 502 }, ...(choices ? { choices } : {}), usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } };
@@ -152,6 +152,11 @@ describe('what an upstream error says of its key and address reaches no one', ()
       assert.equal(e.message, 'quota gone for [redacted] at [upstream]');
       logged(res, 'upstream_error');
     }
+    // An embeddings answer too: it lost the upstream's words to a bare "no data".
+    up.behave({ rawBody: JSON.stringify({ object: 'list', error: { message: `quota gone for ${KEY}` }, usage: { prompt_tokens: 3, total_tokens: 3 } }) });
+    const res = await embed();
+    assert.equal(expectError(res, { status: 502, type: 'api_error', code: 'upstream_error', param: null }, forbidden).message, 'quota gone for [redacted]');
+    logged(res, 'upstream_error');
     await tg.gw.rt.journal.flush();
     const afterwards = await tg.admin('GET', `/accounts/${accountId}`);
     assert.equal(afterwards.body.balance_usd, before.body.balance_usd, 'nothing was charged');

@@ -156,6 +156,7 @@ export const openaiAdapter: ProviderAdapter = {
   },
   parseEmbeddingsResponse(json) {
     const body = json as Record<string, any>;
+    if (body && body.error != null && body.error !== false) return { body, usage: null, error: frameErrorInfo(body.error) };
     return { body, usage: readOpenAIUsage(body?.usage, 'embeddings') };
   },
   parseError(_status, text) {
