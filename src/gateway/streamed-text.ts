@@ -11,7 +11,13 @@ import { messageText } from './answer-text.ts';
 // nothing more than before; a long one pays a JSON.parse per frame past the first
 // FOLD_BYTES; the tokenizer still runs only for a stream with no usage report.
 
-const FOLD_BYTES = 256 * 1024;
+const FOLD_BYTES = 320 * 1024;
+/**
+ * The newest frames a fold leaves whole, so that unsend() can take back what a cut
+ * client never got: at most the response's buffer (64 KiB high-water mark) and the one
+ * write that passed it (one upstream read, at most 64 KiB), with room to spare.
+ */
+const TAIL_BYTES = 192 * 1024;
 
 /** The text OpenAI chunk frames' deltas carry (content, reasoning, tool calls). */
 function deltaText(frames: string): string {
@@ -46,13 +52,13 @@ export class StreamedText {
     this.#frames.push(frames);
     this.#any = true;
     this.#kept += frames.length;
-    if (this.#kept > FOLD_BYTES) this.#fold();
+    if (this.#kept > FOLD_BYTES) this.#fold(TAIL_BYTES);
   }
 
   /**
    * Takes back the last `chars` characters pushed, to the frame: written, but still in
    * the response's buffer when its client was cut, so never sent. Frames already folded
-   * stay counted (past FOLD_BYTES, a frame or two at most).
+   * stay counted; a fold leaves the newest TAIL_BYTES whole for this.
    */
   unsend(chars: number): void {
     while (chars > 0 && this.#frames.length > 0) {
@@ -87,9 +93,15 @@ export class StreamedText {
     return countTextTokens(this.#text);
   }
 
-  #fold(): void {
-    for (const sent of this.#frames) this.#text += deltaText(this.asBytes ? fromByteString(sent) : sent);
-    this.#frames = [];
-    this.#kept = 0;
+  /** Reduces the kept frames to their text, all but the newest `tailBytes` of them. */
+  #fold(tailBytes = 0): void {
+    let keep = this.#frames.length;
+    for (let tail = 0; keep > 0 && tail + this.#frames[keep - 1]!.length <= tailBytes; keep--) tail += this.#frames[keep - 1]!.length;
+    for (let i = 0; i < keep; i++) {
+      const sent = this.#frames[i]!;
+      this.#text += deltaText(this.asBytes ? fromByteString(sent) : sent);
+      this.#kept -= sent.length;
+    }
+    this.#frames = this.#frames.slice(keep);
   }
 }

@@ -9,7 +9,7 @@ import { countTextTokens } from '../../src/limits/token-count.ts';
 const frame = (delta: Record<string, unknown>) =>
   `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
 
-test('a long stream keeps at most ~256 KB of frames plus their text, and counts exactly what it sent', () => {
+test('a long stream keeps at most ~320 KB of frames plus their text, and counts exactly what it sent', () => {
   const s = new StreamedText();
   assert.equal(s.empty, true);
   let text = '';
@@ -22,11 +22,31 @@ test('a long stream keeps at most ~256 KB of frames plus their text, and counts 
   }
   assert.equal(s.empty, false);
   // ~2.4 MB of frames went through; kept whole they would all still be held. Now: at
-  // most 256 KB of frames, plus the text they carried.
-  assert.ok(maxKept <= 256 * 1024 + 200 + text.length, `kept up to ${maxKept} characters`);
+  // most 320 KB of frames (the newest 192 KB stay whole for unsend), plus their text.
+  assert.ok(maxKept <= 320 * 1024 + 200 + text.length, `kept up to ${maxKept} characters`);
   assert.ok(maxKept < 600_000, `kept up to ${maxKept} characters`);
   assert.equal(s.completionTokens(), countTextTokens(text));
   assert.equal(s.keptChars, text.length);
+});
+
+test('unsend takes back the newest frames, to the frame, even right after a fold', () => {
+  const s = new StreamedText();
+  let text = '';
+  const pieces: string[] = [];
+  // Frames of one length (4-digit words), pushed until the first fold has just happened.
+  for (let i = 1000, kept = 0; ; i++) {
+    const piece = ` word${i}`;
+    text += piece;
+    pieces.push(piece);
+    s.push(frame({ content: piece }));
+    if (s.keptChars < kept) break;
+    kept = s.keptChars;
+  }
+  // Take back the last 100 KB of frames: what a cut client's buffer may hold.
+  const f = frame({ content: pieces.at(-1)! }).length;
+  const n = Math.floor((100 * 1024) / f);
+  s.unsend(n * f + Math.floor(f / 2));
+  assert.equal(s.completionTokens(), countTextTokens(pieces.slice(0, pieces.length - n - 1).join('')));
 });
 
 test('byte-string frames (Chinese, emoji), reasoning and tool-call text are all counted; unreadable frames add nothing', () => {
