@@ -428,7 +428,10 @@ class Connection implements ParserSink {
     this.#call = null;
     call.conn = null;
     const parser = this.#parser;
-    if (!parser.keepAlive || this.#dead) {
+    // An answer that came before the request body was all written (a 413, a 401 on the
+    // head alone): the rest of the body is still queued, and a server that stopped
+    // reading it would take it for the next request, or never read that far.
+    if (!parser.keepAlive || this.#dead || this.#socket.writableLength > 0) {
       this.destroy(null);
       return;
     }
