@@ -210,7 +210,12 @@ class CallHandler implements ResponseHandler, UpstreamCall {
     if (coding === null) {
       this.#body = new UpstreamBody(controller);
     } else if (coding instanceof Error) {
-      // Not an answer the gateway can read: a transport failure, so the next route is tried.
+      // Not an answer the gateway can read: a transport failure, so the next route is
+      // tried. An error status still counts as itself (a 401, a 429 and its Retry-After),
+      // its body failed: the status alone then says what happened.
+      if (statusCode < 300) return controller.abort(coding);
+      this.#body = new UpstreamBody(controller);
+      this.#resolve({ statusCode, headers, body: this.#body });
       controller.abort(coding);
       return;
     } else {

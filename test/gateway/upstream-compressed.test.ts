@@ -14,7 +14,7 @@ import { dispatchUpstream } from '../../src/gateway/upstream-call.ts';
 // decoded bytes, so a small bomb is cut at the limit. It used to read the compressed
 // bytes as the answer: a 502 "the body is not JSON", or a stream with no frames.
 
-type Mode = 'gzip' | 'deflate' | 'deflate-raw' | 'br' | 'zstd' | 'corrupt' | 'bomb-500';
+type Mode = 'gzip' | 'deflate' | 'deflate-raw' | 'br' | 'zstd' | 'zstd-429' | 'corrupt' | 'bomb-500';
 
 let mode: Mode = 'gzip';
 /** 64 MiB of spaces, 64 KiB on the wire: an error body far past the 1 MiB read of one. */
@@ -49,6 +49,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (mode === 'zstd') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' });
+    res.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
+    return;
+  }
+  if (mode === 'zstd-429') {
+    res.writeHead(429, { 'content-type': 'application/json', 'content-encoding': 'zstd', 'retry-after': '7' });
     res.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]));
     return;
   }
@@ -138,6 +143,16 @@ test('an answer in a coding the gateway does not decode is a 502 that says so', 
   );
   assert.equal(err.status, 502);
   assert.match(err.message, /compressed as "zstd"/);
+});
+
+test('an error status whose body is in a coding the gateway does not decode still counts as that status', async () => {
+  mode = 'zstd-429';
+  const err = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }).then(
+    () => assert.fail('expected an error'),
+    (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+  );
+  assert.equal(err.status, 429);
+  assert.equal(err.headers?.get('retry-after'), '7');
 });
 
 test('a corrupt gzip answer is a 502 that says it could not be decoded', async () => {
