@@ -16,6 +16,18 @@ export class ContentDecodingError extends Error {
 type Coding = 'gzip' | 'deflate' | 'br';
 
 /**
+ * The most a body may inflate, once past its first 16 MiB: a compression bomb inflates a
+ * thousandfold (zeros: 1,030-fold for gzip, millions-fold for brotli); JSON and SSE
+ * 3- to 20-fold (a stream flushed per event, as streaming servers do, near 20), unless
+ * they repeat one pattern over and over (140-fold for gzip). Measured against the
+ * compressed bytes decoded so far, as the output goes, so a consumer that keeps what it
+ * is given (an event not yet ended, with no limit of its own) never gets a bomb's
+ * gigabytes.
+ */
+const MAX_RATIO = 200;
+const RATIO_FREE_BYTES = 16 * 1024 * 1024;
+
+/**
  * The coding of a `content-encoding` value: null for none (absent, empty or `identity`),
  * a ContentDecodingError for one the gateway does not decode (zstd, compress, stacked
  * codings).
@@ -42,6 +54,7 @@ export class ContentDecoder {
   #stream: zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress | null = null;
   #paused = false;
   #done = false;
+  #decoded = 0;
 
   constructor(coding: Coding, sink: DecodedSink) {
     this.#coding = coding;
@@ -87,7 +100,21 @@ export class ContentDecoder {
     // name; a zlib stream's first byte names method 8 in its low nibble.
     else s = (first & 0x0f) === 8 ? zlib.createInflate() : zlib.createInflateRaw();
     s.on('data', (c: Buffer) => {
-      if (!this.#done) this.#sink.onDecoded(c);
+      if (this.#done) return;
+      this.#decoded += c.length;
+      // bytesWritten: the compressed bytes the engine has consumed, not those queued.
+      if (this.#decoded > RATIO_FREE_BYTES && this.#decoded > s.bytesWritten * MAX_RATIO) {
+        this.destroy();
+        this.#sink.onDecodeError(new ContentDecodingError(`the upstream's ${this.#coding} body inflates more than ${MAX_RATIO}-fold (a compression bomb)`));
+        return;
+      }
+      try {
+        this.#sink.onDecoded(c);
+      } catch (err) {
+        // Thrown by the consumer inside zlib's event: uncaught, it would end the process.
+        this.destroy();
+        this.#sink.onDecodeError(err as Error);
+      }
     });
     s.on('end', () => {
       if (this.#done) return;

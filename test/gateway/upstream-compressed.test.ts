@@ -221,3 +221,51 @@ test('a body read whole counts decoded bytes against its limit: a gzip bomb fail
   );
   assert.equal(err.code, 'UPSTREAM_TOO_LARGE');
 });
+
+test('a compressed stream that inflates a thousandfold is stopped, however it is read', async (t) => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+    res.end(bomb);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
+  t.after(() => pool.destroy());
+  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  let decoded = 0;
+  // A relay that keeps what has no frame end yet would hold all 64 MiB.
+  const err = await res.body.pipe((chunk) => (decoded += chunk.length)).then(
+    () => assert.fail('the bomb was read to its end'),
+    (e: unknown) => e as { code?: string; message: string },
+  );
+  assert.equal(err.code, 'UPSTREAM_BAD_ENCODING');
+  assert.match(err.message, /inflates/);
+  assert.ok(decoded < 32 * 1024 * 1024, `stopped early (${decoded} bytes)`);
+});
+
+test('a consumer that throws on a decoded chunk fails its call, as on a plain one, and the process goes on', async (t) => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'br' });
+    res.end(zlib.brotliCompressSync('data: {}\n\n'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
+  t.after(() => pool.destroy());
+  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  const err = await res.body
+    .pipe(() => {
+      throw new RangeError('Invalid string length');
+    })
+    .then(
+      () => assert.fail('the call succeeded'),
+      (e: unknown) => e as Error,
+    );
+  assert.equal(err.message, 'Invalid string length');
+});
