@@ -148,10 +148,20 @@ async function callUpstream(route: Route, req: UpstreamRequest, ex: Exchange): P
 /** More of an error body than a message needs: past it (an error page without end) it is cut. */
 const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The longest an error body is read for, start to end. A real one is a few hundred bytes
+ * sent with its head; one that trickles in (each byte within the pool's silence timeout)
+ * held the client for as long as the upstream liked. Shorter than timeout_ms (minutes,
+ * as it must be for a long answer's first byte): the status alone decides what happens
+ * next, and the next route should not wait on a message.
+ */
+const ERROR_BODY_TIME_MS = 5_000;
+
 async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<UpstreamRefusal> {
   let chunks: Buffer[] = [];
   let size = 0;
   let cut = false;
+  const timer = setTimeout(() => res.body.destroy(), Math.min(ERROR_BODY_TIME_MS, route.upstream.config.timeout_ms));
   try {
     await res.body.pipe((chunk) => {
       size += chunk.length;
@@ -160,8 +170,11 @@ async function readUpstreamError(route: Route, res: UpstreamResponse): Promise<U
       res.body.destroy();
     });
   } catch {
-    // The status alone will do, or what came before the cut.
+    // The status alone will do, or what came before the cut (a body that ran out of time
+    // is no whole message: dropped).
     if (!cut) chunks = [];
+  } finally {
+    clearTimeout(timer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   const info = route.upstream.adapter.parseError(res.statusCode, text);

@@ -1,5 +1,6 @@
 import type { CallController, ClientPool, RequestOptions, ResponseHandler } from '../http1/client-pool.ts';
 import type { ResponseHeaders } from '../http1/response-parser.ts';
+import { codingOf, ContentDecoder, type DecodedSink } from '../http1/content-decoder.ts';
 
 // One request to an upstream through the connection pool, with no Node stream in
 // between: the response's chunks go straight to whoever consumes the body, collected
@@ -182,6 +183,8 @@ class CallHandler implements ResponseHandler, UpstreamCall {
   #controller: CallController | null = null;
   #body: UpstreamBody | null = null;
   #abortReason: Error | null = null;
+  /** Set when the upstream compressed its answer (content-decoder.ts). */
+  #decoder: ContentDecoder | null = null;
 
   constructor() {
     this.response = new Promise((resolve, reject) => {
@@ -203,20 +206,97 @@ class CallHandler implements ResponseHandler, UpstreamCall {
   }
 
   onResponseStart(controller: CallController, statusCode: number, headers: ResponseHeaders): void {
-    this.#body = new UpstreamBody(controller);
+    const coding = codingOf(headers.get('content-encoding'));
+    if (coding === null) {
+      this.#body = new UpstreamBody(controller);
+    } else if (coding instanceof Error) {
+      // Not an answer the gateway can read: a transport failure, so the next route is
+      // tried. An error status still counts as itself (a 401, a 429 and its Retry-After),
+      // its body failed: the status alone then says what happened.
+      if (statusCode < 300) return controller.abort(coding);
+      this.#body = new UpstreamBody(controller);
+      this.#resolve({ statusCode, headers, body: this.#body });
+      controller.abort(coding);
+      return;
+    } else {
+      const decoding = new DecodingController(controller);
+      const body = new UpstreamBody(decoding);
+      const decoder = new ContentDecoder(coding, new BodySink(body, controller));
+      decoding.decoder = decoder;
+      decoding.body = body;
+      this.#decoder = decoder;
+      this.#body = body;
+    }
     this.#resolve({ statusCode, headers, body: this.#body });
   }
 
   onResponseData(_controller: CallController, chunk: Buffer): void {
-    this.#body?.push(chunk);
+    if (this.#decoder) this.#decoder.write(chunk);
+    else this.#body?.push(chunk);
   }
 
   onResponseEnd(): void {
-    this.#body?.end();
+    if (this.#decoder) this.#decoder.end();
+    else this.#body?.end();
   }
 
   onResponseError(_controller: CallController, err: Error): void {
+    this.#decoder?.destroy();
     if (this.#body) this.#body.fail(err);
     else this.#reject(err);
+  }
+}
+
+/** The call's controller, as a compressed body's consumer sees it: pausing it pauses the decoder too. */
+class DecodingController implements CallController {
+  readonly #inner: CallController;
+  decoder: ContentDecoder | null = null;
+  body: UpstreamBody | null = null;
+
+  constructor(inner: CallController) {
+    this.#inner = inner;
+  }
+
+  pause(): void {
+    this.#inner.pause();
+    this.decoder?.pause();
+  }
+
+  resume(): void {
+    this.decoder?.resume();
+    this.#inner.resume();
+  }
+
+  abort(reason: Error): void {
+    this.decoder?.destroy();
+    this.#inner.abort(reason);
+    // The raw body may have ended already, its last bytes still being decoded: then the
+    // call is over and the abort above reaches nobody.
+    this.body?.fail(reason);
+  }
+}
+
+class BodySink implements DecodedSink {
+  readonly #body: UpstreamBody;
+  readonly #controller: CallController;
+
+  constructor(body: UpstreamBody, controller: CallController) {
+    this.#body = body;
+    this.#controller = controller;
+  }
+
+  onDecoded(chunk: Buffer): void {
+    this.#body.push(chunk);
+  }
+
+  onDecodedEnd(): void {
+    this.#body.end();
+  }
+
+  onDecodeError(err: Error): void {
+    this.#body.fail(err);
+    // The rest of the answer is of no use, and the connection's framing was fine but the
+    // call is over: closed rather than drained.
+    this.#controller.abort(err);
   }
 }

@@ -99,6 +99,8 @@ export function fromTransportError(err: unknown): GatewayError {
   if (code === 'ECONNRESET' || code === 'EPIPE') return new GatewayError('upstream_error', 'The connection to the upstream provider was reset.');
   if (code === 'UPSTREAM_CLOSED') return new GatewayError('upstream_error', 'The upstream provider closed the connection before its answer was complete.');
   if (code === 'UPSTREAM_BAD_RESPONSE') return invalidUpstreamResponse('its HTTP framing could not be parsed');
+  // Its own words: the coding it named, or that its compressed bytes were corrupt.
+  if (code === 'UPSTREAM_BAD_ENCODING') return new GatewayError('upstream_error', `The upstream provider sent an invalid response: ${(err as Error).message}.`);
   if (code === 'UPSTREAM_TOO_LARGE') return invalidUpstreamResponse('the answer is too large to read');
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new GatewayError('upstream_error', 'Could not resolve the upstream provider.');
   return new GatewayError('upstream_error', 'The upstream provider could not be reached.');

@@ -59,11 +59,29 @@ export function scrubUpstreamText(text: string, upstream: ScrubbedUpstream): str
   if (key.length >= MIN_KEY_CHARS) t = t.replaceAll(key, REDACTED);
   if (t.includes(MASK)) t = redactMasked(t);
   if (key.length >= MIN_FRAGMENT_KEY_CHARS) t = redactHead(redactTail(t, key), key);
+  for (const secret of headerSecrets(upstream)) t = redactHead(redactTail(t.replaceAll(secret, REDACTED), secret), secret);
   const baseUrl = upstream.config.base_url;
   const url = new URL(baseUrl);
   t = t.replaceAll(baseUrl, UPSTREAM).replaceAll(url.host, UPSTREAM);
   if (url.hostname !== url.host) t = t.replaceAll(url.hostname, UPSTREAM);
   return t;
+}
+
+/**
+ * Keys an operator put in the provider's `headers` (Azure's `api-key`, a proxy's own
+ * token, a second bearer token): each value's last word (after `Bearer `), when it looks
+ * like a key, 16+ characters with a letter and a digit. Shorter or plainer values (an
+ * organization id, `application/json`) are ordinary words an error may well hold.
+ */
+function headerSecrets(upstream: ScrubbedUpstream): string[] {
+  const out: string[] = [];
+  const headers = upstream.config.headers;
+  for (const name in headers) {
+    const value = headers[name]!.trim();
+    const secret = value.slice(value.lastIndexOf(' ') + 1);
+    if (secret.length >= MIN_FRAGMENT_KEY_CHARS && secret !== upstream.config.api_key && /\d/.test(secret) && /[A-Za-z]/.test(secret)) out.push(secret);
+  }
+  return out;
 }
 
 /** `info` as it may leave the gateway: every string scrubbed and bounded, `type` and `code` only as identifiers. */

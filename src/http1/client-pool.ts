@@ -143,6 +143,7 @@ export class ClientPool {
     if (!HTTP_TOKEN.test(o.method)) return new UpstreamTransportError('invalid request method', 'UPSTREAM_INVALID_REQUEST');
     let text = `${o.method} ${o.path} HTTP/1.1\r\nhost: ${this.#hostHeader}\r\n`;
     const headers = o.headers;
+    let acceptEncoding = false;
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
@@ -150,9 +151,15 @@ export class ClientPool {
         // The name only: a header value may be a credential.
         return new UpstreamTransportError(`invalid request header ${JSON.stringify(name.slice(0, 64))}`, 'UPSTREAM_INVALID_REQUEST');
       }
-      if (OWN_HEADERS.has(name.toLowerCase())) continue;
+      const lower = name.toLowerCase();
+      if (OWN_HEADERS.has(lower)) continue;
+      if (lower === 'accept-encoding') acceptEncoding = true;
       text += `${name}: ${value}\r\n`;
     }
+    // Said outright: a server may compress for a client that names no encoding (RFC 9110
+    // §12.5.3), and some CDN-fronted upstreams do. What arrives compressed anyway is
+    // decoded (content-decoder.ts); an operator's own accept-encoding header wins.
+    if (!acceptEncoding) text += 'accept-encoding: identity\r\n';
     const body = o.body;
     if (body !== undefined && o.bodyEncoding === 'latin1') return `${toByteString(text)}content-length: ${body.length}\r\n\r\n${body}`;
     if (body !== undefined) return `${text}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -421,7 +428,10 @@ class Connection implements ParserSink {
     this.#call = null;
     call.conn = null;
     const parser = this.#parser;
-    if (!parser.keepAlive || this.#dead) {
+    // An answer that came before the request body was all written (a 413, a 401 on the
+    // head alone): the rest of the body is still queued, and a server that stopped
+    // reading it would take it for the next request, or never read that far.
+    if (!parser.keepAlive || this.#dead || this.#socket.writableLength > 0) {
       this.destroy(null);
       return;
     }

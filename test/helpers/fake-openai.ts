@@ -52,6 +52,9 @@ export interface Behaviour {
   toolCalls?: Array<{ id: string; name: string; arguments: string }>;
   /** The model name the upstream reports (default: what was asked). */
   reportModel?: string;
+  /** Check tool call ids as OpenAI does (at most 40 characters; each tool message answers a
+   *  call of the assistant message before it, and every call is answered): 400 otherwise. */
+  openaiToolCallRules?: boolean;
   /** Ignore max_tokens and produce this many completion tokens. */
   finishReason?: string;
 }
@@ -83,6 +86,33 @@ function usageFor(b: Behaviour, body: any): Record<string, unknown> {
     u.prompt_tokens_details = { cached_tokens: cached };
   }
   return u;
+}
+
+/** What OpenAI answers 400 about in a conversation's tool call ids, or null. */
+export function openaiToolCallProblem(messages: unknown): { message: string; param: string; code: string | null } | null {
+  if (!Array.isArray(messages)) return null;
+  let open: string[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const tooLong = (param: string, id: unknown) =>
+      typeof id === 'string' && id.length > 40 ? { message: `Invalid '${param}': string too long. Expected a string with maximum length 40, but got a string with length ${id.length} instead.`, param, code: 'string_above_max_length' } : null;
+    if (m?.role === 'tool') {
+      const p = tooLong(`messages[${i}].tool_call_id`, m.tool_call_id);
+      if (p) return p;
+      if (!open.includes(m.tool_call_id)) return { message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", param: `messages.[${i}].role`, code: null };
+      open = open.filter((id) => id !== m.tool_call_id);
+      continue;
+    }
+    if (open.length) return { message: `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${open.join(', ')}`, param: 'messages', code: null };
+    if (m?.role === 'assistant' && Array.isArray(m.tool_calls)) {
+      for (let j = 0; j < m.tool_calls.length; j++) {
+        const p = tooLong(`messages[${i}].tool_calls[${j}].id`, m.tool_calls[j]?.id);
+        if (p) return p;
+      }
+      open = m.tool_calls.map((c: any) => c?.id);
+    }
+  }
+  return null;
 }
 
 export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpenAI> {
@@ -117,6 +147,12 @@ export async function startFakeOpenAI(initial: Behaviour = {}): Promise<FakeOpen
       }
     });
     if (b.hang) return;
+    const toolProblem = b.openaiToolCallRules ? openaiToolCallProblem(body?.messages) : null;
+    if (toolProblem) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: toolProblem.message, type: 'invalid_request_error', param: toolProblem.param, code: toolProblem.code } }));
+      return;
+    }
     const respond = () => {
       if (res.destroyed) return;
       if (b.rawBody !== undefined) {

@@ -15,8 +15,10 @@
 // Ids issued before (`<tool_use id>__ts__<signature>`: one thinking block holding the
 // whole reasoning_content) are still read.
 
-const BLOCKS = '__tb__';
-const LEGACY = '__ts__';
+import { ANTHROPIC_BLOCKS_MARKER, plainToolCallId, SIGNATURE_MARKER, toolCallIdOrigin } from '../tool-call-id-origin.ts';
+
+const BLOCKS = ANTHROPIC_BLOCKS_MARKER;
+const LEGACY = SIGNATURE_MARKER;
 
 export type ReasoningBlock =
   | { type: 'thinking'; /** UTF-16 length of its text; undefined: all of it (legacy ids) */ length: number | undefined; signature: string }
@@ -46,7 +48,10 @@ export function decodeToolCallId(id: string): { toolUseId: string; blocks: Reaso
   let blocks: ReasoningBlock[] = [];
   const at = id.lastIndexOf(BLOCKS);
   const legacyAt = at === -1 ? id.lastIndexOf(LEGACY) : -1;
-  if (at !== -1) {
+  // A Gemini thought signature is no thinking block's (tool-call-id-origin.ts).
+  if (legacyAt !== -1 && toolCallIdOrigin(id) === 'gemini') {
+    raw = plainToolCallId(id);
+  } else if (at !== -1) {
     raw = id.slice(0, at);
     blocks = decodeBlocks(id.slice(at + BLOCKS.length));
   } else if (legacyAt !== -1) {

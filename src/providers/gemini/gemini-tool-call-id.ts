@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { plainToolCallId, SIGNATURE_MARKER, toolCallIdOrigin } from '../tool-call-id-origin.ts';
 
 // Gemini thought signatures travel inside the OpenAI tool_call id.
 //
@@ -17,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 // is one, is the part before the separator instead of a random `call_<hex>`.
 // https://ai.google.dev/gemini-api/docs/function-calling
 
-const SEPARATOR = '__ts__';
+const SEPARATOR = SIGNATURE_MARKER;
 
 /** Documented placeholder for function calls whose signature is unknown (history from another model). */
 export const SKIP_SIGNATURE = 'skip_thought_signature_validator';
@@ -29,13 +30,16 @@ export function newToolCallId(signature?: string | undefined, geminiId?: unknown
 
 /** The tool call id without the signature: what Gemini knows the call by. */
 export function geminiCallId(id: string): string {
+  // An id the Anthropic adapter encoded (tool-call-id-origin.ts) goes as its tool_use id.
+  if (toolCallIdOrigin(id) === 'anthropic') return plainToolCallId(id);
   const at = id.lastIndexOf(SEPARATOR);
   return at === -1 ? id : id.slice(0, at);
 }
 
 export function signatureFromToolCall(call: any): string | undefined {
   const id = typeof call?.id === 'string' ? call.id : '';
-  const at = id.lastIndexOf(SEPARATOR);
+  // What follows an Anthropic id's marker is Anthropic's signature, which Gemini refuses.
+  const at = toolCallIdOrigin(id) === 'anthropic' ? -1 : id.lastIndexOf(SEPARATOR);
   if (at !== -1 && at + SEPARATOR.length < id.length) return id.slice(at + SEPARATOR.length);
   const extra = call?.extra_content?.google?.thought_signature;
   return typeof extra === 'string' && extra ? extra : undefined;

@@ -3,6 +3,7 @@ import { withTopLevelMembers } from '../../protocol/json-members.ts';
 import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
 import { fromByteString, toByteString } from '../../protocol/byte-strings.ts';
 import type { ProviderConfig } from '../../config/schema.ts';
+import { mayHoldEncodedToolCallIds, replaceEncodedToolCallIds, withOpenAIToolCallIds } from './tool-call-ids.ts';
 
 // OpenAI and every OpenAI-compatible upstream (DeepSeek, Moonshot, Groq, vLLM, Ollama...).
 // The request passes through untouched except for `model` and `stream_options`: fields
@@ -138,9 +139,14 @@ export const openaiAdapter: ProviderAdapter = {
       // when the client did not ask for it.
       changes.stream_options = { ...(b.stream_options ?? {}), include_usage: true };
     }
-    const text = call.bodyBytes === undefined ? null : withTopLevelMembers(call.bodyBytes, changes, true);
+    let text = call.bodyBytes === undefined ? null : withTopLevelMembers(call.bodyBytes, changes, true);
+    // Tool call ids another adapter encoded, from a turn another provider answered
+    // (tool-call-ids.ts): the only other edit, and only in a body that holds its marker.
+    if (text !== null && mayHoldEncodedToolCallIds(text)) text = replaceEncodedToolCallIds(text, b.messages);
     if (text !== null) return { path: '/chat/completions', headers: authHeaders(provider), body: text, bodyEncoding: 'latin1' };
-    return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify({ ...b, ...changes }) };
+    const out = { ...b, ...changes };
+    if (Array.isArray(b.messages)) out.messages = withOpenAIToolCallIds(b.messages);
+    return { path: '/chat/completions', headers: authHeaders(provider), body: JSON.stringify(out) };
   },
   parseChatResponse(json) {
     const body = json as Record<string, any>;
