@@ -45,6 +45,14 @@ export interface TargetContext {
   promptBytes: number;
   /** Extra top-level YAML lines for the gateway's config (experiments). */
   gatewayConfigLines?: string[];
+  /** A command the bare relay and the gateway run under (bench/callgrind.ts: valgrind), and how long they may take to start. */
+  wrapper?: { argv: string[]; startTimeoutMs: number };
+}
+
+/** `node args` pinned to the context's core, under its wrapper if any. */
+function nodeCommand(ctx: TargetContext, args: string[]): { cmd: string; args: string[] } {
+  const argv = [...(ctx.wrapper?.argv ?? []), process.execPath, ...args];
+  return pinned(ctx.core, argv[0]!, argv.slice(1));
 }
 
 /**
@@ -104,7 +112,7 @@ export function directTarget(ctx: TargetContext): Target {
 async function startRelay(ctx: TargetContext, name: 'bare' | 'nginx', port: number, command: { cmd: string; args: string[] }, info: Record<string, unknown>): Promise<Target> {
   const child = startChild(name, command.cmd, command.args, { logPath: path.join(ctx.tmpDir, `${name}.log`) });
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: 15_000, ok: (s) => s === 200 });
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, { timeoutMs: ctx.wrapper?.startTimeoutMs ?? 15_000, ok: (s) => s === 200 });
   } catch (err) {
     await child.stop();
     throw err;
@@ -124,7 +132,7 @@ async function startRelay(ctx: TargetContext, name: 'bare' | 'nginx', port: numb
 export async function startBare(ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const args = [...ctx.nodeFlags, path.join(ctx.repoRoot, 'bench/bare-relay.ts'), '--port', String(port), '--upstream-port', String(ctx.upstreamPort)];
-  return startRelay(ctx, 'bare', port, pinned(ctx.core, process.execPath, args), {});
+  return startRelay(ctx, 'bare', port, nodeCommand(ctx, args), {});
 }
 
 /** The nginx binary, when installed (Debian: `apt-get install nginx-light`). */
@@ -253,7 +261,7 @@ async function adminCall(
     method,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
+    signal: AbortSignal.timeout(60_000),
   });
   const text = await res.text();
   let json: unknown = null;
@@ -291,7 +299,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
   );
   const adminToken = randomBytes(24).toString('hex'); // 48 chars
   const nodeFlags = ctx.gatewayProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${ctx.gatewayProfileDir}`] : [];
-  const { cmd, args } = pinned(ctx.core, process.execPath, [...ctx.nodeFlags, ...nodeFlags, bin, 'serve', '--config', configPath]);
+  const { cmd, args } = nodeCommand(ctx, [...ctx.nodeFlags, ...nodeFlags, bin, 'serve', '--config', configPath]);
   const child = startChild('gateway (tollgate)', cmd, args, {
     logPath: path.join(dir, 'gateway.log'),
     env: { ...process.env, NODE_ENV: 'production', TOLLGATE_ADMIN_TOKEN: adminToken },
@@ -299,7 +307,7 @@ export async function startGateway(ctx: TargetContext): Promise<Target> {
   });
   const base = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${base}/healthz`, child, { timeoutMs: 30_000, ok: (s) => s === 200 });
+    await waitForHttp(`${base}/healthz`, child, { timeoutMs: ctx.wrapper?.startTimeoutMs ?? 30_000, ok: (s) => s === 200 });
 
     const acc = await adminCall(base, adminToken, 'POST', '/admin/v1/accounts', { name: 'bench' });
     const accountId = pickString(acc.json, ['id', 'account_id']);

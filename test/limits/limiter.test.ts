@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryPeriodCounter, MemoryRateLimiter } from '../../src/limits/limiter.ts';
-import { formatDuration, retryAfterSeconds } from '../../src/limits/headers.ts';
+import { formatDuration, requestHeaders, retryAfterSeconds } from '../../src/limits/headers.ts';
 import { compileAllowlist } from '../../src/limits/plans.ts';
 import type { ModelEntry } from '../../src/gateway/catalog.ts';
 
@@ -117,6 +117,22 @@ test('durations in OpenAI (Go) format, Retry-After in whole seconds rounded up',
   assert.equal(retryAfterSeconds(1000), 1);
   assert.equal(retryAfterSeconds(1001), 2);
   assert.equal(retryAfterSeconds(0), 1);
+});
+
+test('X-RateLimit-Reset is the ISO 8601 time of the reset, to the millisecond, however the times fall', () => {
+  // Consecutive requests reuse what they can of the last value: each must still be exact,
+  // across milliseconds, seconds, days and years, and with a clock that is not whole ms.
+  const starts = [Date.UTC(2026, 11, 31, 23, 58, 59, 990), Date.UTC(2024, 1, 28, 23, 58, 0, 0), 1_765_000_000_000.75, 0];
+  for (const start of starts) {
+    for (let step = 0; step < 3_000; step += 7) {
+      for (const resetMs of [60_000, 59_999.2, 1, 0]) {
+        const now = start + step;
+        const h: Record<string, string> = {};
+        requestHeaders(h, 10, { allowed: true, used: 1, remaining: 9, resetMs, retryAfterMs: 0 }, now);
+        assert.equal(h['X-RateLimit-Reset'], new Date(now + Math.ceil(resetMs)).toISOString(), `now ${now}, reset in ${resetMs} ms`);
+      }
+    }
+  }
 });
 
 test('allowlists: exact ids, globs, owner/id forms', () => {
