@@ -23,30 +23,66 @@ import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 /** The comment frame relayed for each upstream comment. */
 export const KEEP_ALIVE = ': keep-alive\n\n';
 
+/**
+ * The most an upstream may send of one event before ending it. An event is held until its
+ * blank line arrives, so one that never ends (a broken or hostile upstream) grew the heap
+ * until the process died. The largest real events are a few MB (an image inline in a
+ * Gemini chunk); this leaves room for ten times that.
+ */
+export const MAX_EVENT_CHARS = 32 * 1024 * 1024;
+
+function eventTooLarge(): Error {
+  return Object.assign(new Error(`an event of the upstream's stream is larger than ${MAX_EVENT_CHARS} bytes`), { code: 'UPSTREAM_TOO_LARGE' });
+}
+
 export class SseFrames {
   readonly #translator: StreamTranslator;
   readonly #items: StreamItem[];
   readonly #parser: EventSourceParser;
   #fast: boolean;
   #pending = '';
+  /** Whether `#pending` (when not empty) ends with a line feed: always the last read's last character. */
+  #pendingEndsInLF = false;
+  /** Characters fed to the parser since it last ended an event (at most one read too few). */
+  #unended = 0;
 
   constructor(translator: StreamTranslator, items: StreamItem[]) {
     this.#translator = translator;
     this.#items = items;
-    this.#parser = createParser({ onEvent: (e) => translator.push({ event: e.event, data: e.data }, items), onComment: () => items.push(keepAlive()) });
+    this.#parser = createParser({
+      onEvent: (e) => {
+        this.#unended = 0;
+        translator.push({ event: e.event, data: e.data }, items);
+      },
+      onComment: () => {
+        this.#unended = 0;
+        items.push(keepAlive());
+      },
+    });
     this.#fast = translator.passesOpenAIFrames === true;
   }
 
+  /** Throws (code UPSTREAM_TOO_LARGE) when an event grows past MAX_EVENT_CHARS. */
   feed(text: string): void {
     if (!this.#fast) {
-      this.#parser.feed(text);
+      this.#feedParser(text);
       return;
     }
-    const buf = this.#pending ? this.#pending + text : text;
+    if (text.length === 0) return;
+    const pending = this.#pending;
+    const buf = pending ? pending + text : text;
     this.#pending = '';
-    if (buf.indexOf('\r') !== -1) return this.#general(buf);
-    const end = buf.lastIndexOf('\n\n');
+    // Only the new text is searched: the pending part was searched when it came, and
+    // searching it again on every read made an event arriving in many reads cost the
+    // square of its length.
+    if (text.indexOf('\r') !== -1) return this.#general(buf);
+    let end = text.lastIndexOf('\n\n');
+    if (end !== -1) end += pending.length;
+    // (A character read from `pending` would flatten it, as costly as a search.)
+    else if (this.#pendingEndsInLF && pending && text.charCodeAt(0) === 10) end = pending.length - 1;
+    this.#pendingEndsInLF = text.charCodeAt(text.length - 1) === 10;
     if (end === -1) {
+      if (buf.length > MAX_EVENT_CHARS) throw eventTooLarge();
       this.#pending = buf;
       return;
     }
@@ -62,7 +98,13 @@ export class SseFrames {
 
   #general(rest: string): void {
     this.#fast = false;
-    this.#parser.feed(rest);
+    this.#feedParser(rest);
+  }
+
+  #feedParser(text: string): void {
+    this.#unended += text.length;
+    this.#parser.feed(text);
+    if (this.#unended > MAX_EVENT_CHARS) throw eventTooLarge();
   }
 
   /** `text` ends with a blank line. */

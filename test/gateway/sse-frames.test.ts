@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createParser } from 'eventsource-parser';
-import { KEEP_ALIVE, SseFrames } from '../../src/gateway/sse-frames.ts';
+import { KEEP_ALIVE, MAX_EVENT_CHARS, SseFrames } from '../../src/gateway/sse-frames.ts';
 import { openaiAdapter } from '../../src/providers/openai/adapter.ts';
 import { anthropicAdapter } from '../../src/providers/anthropic/adapter.ts';
 import type { ChatCall, StreamItem, StreamTranslator } from '../../src/providers/types.ts';
@@ -94,4 +94,36 @@ test('a wire whose translator does not pass OpenAI frames always goes through th
   const got = viaFrames(anthropicAdapter.createStreamTranslator(CALL), [body]);
   assert.equal(got.runs, 0);
   assert.deepEqual(got.items, reference(anthropicAdapter.createStreamTranslator(CALL), body));
+});
+
+test('a frame is given to the relay as soon as its blank line arrives, wherever the reads cut it', () => {
+  const body = chunk('a') + chunk('b');
+  for (let cut = 1; cut < body.length; cut++) {
+    const items: StreamItem[] = [];
+    const f = new SseFrames(openaiAdapter.createStreamTranslator(CALL), items);
+    f.feed(body.slice(0, cut));
+    f.feed(body.slice(cut));
+    // Both frames are complete after the second read: nothing may wait for the end.
+    assert.deepEqual(normalise(items), [{ kind: 'chunk', json: chunk('a').slice(6, -2) }, { kind: 'chunk', json: chunk('b').slice(6, -2) }], `cut at ${cut}`);
+  }
+});
+
+test('an event that never ends is refused past MAX_EVENT_CHARS, without searching what came before again', () => {
+  for (const lineEnd of ['\n', '\r\n']) {
+    const items: StreamItem[] = [];
+    const f = new SseFrames(openaiAdapter.createStreamTranslator(CALL), items);
+    f.feed(chunk('a').replace('\n\n', lineEnd + lineEnd) + 'data: {"id":"c1","choices":[{"delta":{"content":"');
+    const piece = 'x'.repeat(64 * 1024);
+    const started = performance.now();
+    let fed = 0;
+    assert.throws(() => {
+      while (fed <= MAX_EVENT_CHARS + piece.length) {
+        f.feed(piece);
+        fed += piece.length;
+      }
+    }, (err: Error & { code?: string }) => err.code === 'UPSTREAM_TOO_LARGE');
+    assert.ok(fed <= MAX_EVENT_CHARS, `refused by the limit (${fed} fed)`);
+    // 512 reads of one event: linear, tens of ms; searching it all on each read took ~45 s.
+    assert.ok(performance.now() - started < 5_000, `took ${Math.round(performance.now() - started)} ms`);
+  }
 });
