@@ -12,6 +12,7 @@ import { getApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKey } from
 import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
 import { getRequest, queryRequests } from '../store/requests.ts';
 import { registerBillingRoutes } from './billing-routes.ts';
+import { StoreMaintenance } from '../store/maintenance.ts';
 import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRoutes } from './plans-routes.ts';
 
 // The operator's API. JSON in and out; money as USD decimal strings.
@@ -35,6 +36,11 @@ const requestsQuery = z.strictObject({
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
 
 export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
+  // Whole-table reads run on a thread of their own, for as long as the app is open.
+  const maintenance = new StoreMaintenance(rt.db);
+  app.addHook('onClose', async () => {
+    await maintenance.close();
+  });
   app.register(
     async (admin) => {
       admin.addHook('onRequest', async (request) => requireAdmin(rt, request));
@@ -130,7 +136,7 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         if (!r) throw new GatewayError('not_found', `No request '${request.params.id}'.`);
         return r;
       });
-      registerBillingRoutes(admin, rt, mustAccount);
+      registerBillingRoutes(admin, rt, mustAccount, maintenance);
       registerPlansRoutes(admin, rt, mustAccount);
     },
     { prefix: '/admin/v1' },
