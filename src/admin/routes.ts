@@ -13,6 +13,7 @@ import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
 import { getRequest, queryRequests } from '../store/requests.ts';
 import { registerBillingRoutes } from './billing-routes.ts';
 import { StoreMaintenance } from '../store/maintenance.ts';
+import { scheduleRequestLogRetention } from '../store/request-log-retention.ts';
 import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRoutes } from './plans-routes.ts';
 
 // The operator's API. JSON in and out; money as USD decimal strings.
@@ -36,9 +37,16 @@ const requestsQuery = z.strictObject({
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
 
 export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
-  // Whole-table reads run on a thread of their own, for as long as the app is open.
+  // Whole-table reads and request-log pruning run on a thread of their own, for as long
+  // as the app is open (the app's hooks are the lifecycle this module is given).
   const maintenance = new StoreMaintenance(rt.db);
+  let retention: { stop(): void } | null = null;
+  app.addHook('onReady', async () => {
+    const days = rt.config.request_log?.retention_days;
+    if (days !== undefined) retention = scheduleRequestLogRetention(maintenance, { retentionDays: days, requestTimeoutMs: rt.config.request_timeout_ms, log: rt.log });
+  });
   app.addHook('onClose', async () => {
+    retention?.stop();
     await maintenance.close();
   });
   app.register(
