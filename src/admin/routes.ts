@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { requireAdmin } from './auth.ts';
-import { noQuery, parseWith } from './validate.ts';
+import { parseWith } from './validate.ts';
 import { page } from './page.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
@@ -26,6 +26,8 @@ const keyPatch = z.strictObject({ name: z.string().max(200).nullable().optional(
 // Query strings are strict, as bodies are: a misspelt filter (`?acount_id=`) would
 // otherwise be dropped and the answer cover every account.
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
+// An account's keys, oldest first; `after` is a key id of the same account.
+const keysQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().min(1).optional() });
 const requestsQuery = z.strictObject({
   account_id: z.string().optional(),
   from: isoDate.optional(),
@@ -102,9 +104,12 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       });
 
       admin.get('/accounts/:id/keys', async (request: Req) => {
-        parseWith(noQuery, request.query);
+        const q = parseWith(keysQuery, request.query);
         await mustAccount(request.params.id!);
-        return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson), has_more: false };
+        const after = q.after === undefined ? undefined : await getApiKey(rt.db, q.after);
+        if (q.after !== undefined && after?.accountId !== request.params.id) throw new GatewayError('invalid_request', `No key '${q.after}' in this account to list after.`, { param: 'after' });
+        const { rows, hasMore } = page(await listApiKeys(rt.db, request.params.id!, { limit: q.limit + 1, after }), q.limit);
+        return { object: 'list', data: rows.map(keyJson), has_more: hasMore };
       });
 
       // Name, expiry and limit overrides (`overrides: {...}` or the fields at the top level,
