@@ -9,6 +9,8 @@ import { verifyLedger, listLedger } from '../../src/store/ledger.ts';
 import { StoreMaintenance } from '../../src/store/maintenance.ts';
 import { requestIdFloor } from '../../src/gateway/request-id.ts';
 import { validateConfig, ConfigError } from '../../src/config/load.ts';
+import { createLimits } from '../../src/limits/create.ts';
+import pino from 'pino';
 
 // Request-log retention deletes request rows older than the cutoff, and nothing else: the
 // ledger, balances and reservations stay, so balance = sum(ledger) holds after a prune.
@@ -108,4 +110,34 @@ test('request_log.retention_days: unset keeps the log forever; below 2 days or n
     assert.throws(() => validateConfig({ request_log: { retention_days: bad } }), (err: unknown) => err instanceof ConfigError && err.message.includes('request_log.retention_days'));
   }
   assert.throws(() => validateConfig({ request_log: { retention: 30 } }), /request_log/);
+});
+
+test('after a prune, a restart reloads the same daily tokens: the rows the reload reads are kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-prune-'));
+  const db = await openStore(`sqlite:${join(dir, 'tollgate.db')}`);
+  t.after(async () => {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sqlite = sqliteHandle(db)!;
+  const now = Date.now();
+  const dayStart = Math.floor(now / DAY) * DAY;
+  // Requests may run 3 days (request_timeout_ms); one begun 2.5 days before midnight and
+  // ended today counts for today, and is older than a 2-day retention.
+  const config = validateConfig({ request_timeout_ms: 3 * DAY, request_log: { retention_days: 2 } });
+  const insert = sqlite.prepare(
+    "INSERT INTO requests (id, created_at, account_id, key_id, endpoint, status, prompt_tokens, completion_tokens, latency_ms) VALUES (?, ?, 'acct_a', 'key_a', 'chat', 200, ?, 0, ?)",
+  );
+  const longStart = dayStart - 2.5 * DAY;
+  insert.run(requestId(longStart, 1), longStart, 700, Math.round(2.6 * DAY));
+  insert.run(requestId(Math.max(dayStart, now - 1000), 2), Math.max(dayStart, now - 1000), 300, 10);
+  insert.run(requestId(dayStart - 6 * DAY, 3), dayStart - 6 * DAY, 5000, 10);
+  const dailyUsed = async () => {
+    const limits = await createLimits(config, db, pino({ level: 'silent' }));
+    return (limits.describe({ id: 'acct_a', plan: null }, 0, []) as { daily_tokens: { used: number } }).daily_tokens.used;
+  };
+  assert.equal(await dailyUsed(), 1000);
+  const deleted = await pruneRequestLog(sqlite, pruneCutoff(now, config.request_log.retention_days!, config.request_timeout_ms), { pauseMs: 0 });
+  assert.equal(deleted, 1, 'only the 6-day-old row');
+  assert.equal(await dailyUsed(), 1000, 'the reload after the prune finds today\'s tokens');
 });
