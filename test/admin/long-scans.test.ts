@@ -9,8 +9,8 @@ import { post } from '../helpers/http.ts';
 // GET /admin/v1/ledger/verify and GET /admin/v1/accounts/{id}/usage without a date range
 // read whole tables. On the event loop, each held every customer's request for the length
 // of the scan (920 ms for a million rows, 4 chats served meanwhile); now they run on a
-// thread of their own, and the event loop answers meanwhile (77–107 ms at most, on a
-// loaded 2-core machine). The gateway runs in this process, so this process's event-loop
+// thread of their own, and the event loop answers meanwhile (77–107 ms at most on a
+// loaded 2-core machine, under 400 ms at a load average of 24). The gateway runs in this process, so this process's event-loop
 // delay is the gateway's.
 
 const ROWS = 1_000_000;
@@ -44,8 +44,6 @@ test('whole-table admin scans do not stall the data plane, and answer as before'
   // As a store that grew over a year has: checkpointed, not a WAL of a year's writes.
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
 
-  const delay = monitorEventLoopDelay({ resolution: 5 });
-  delay.enable();
   // Customers keep calling meanwhile.
   let scanning = true;
   const chats = (async () => {
@@ -57,11 +55,15 @@ test('whole-table admin scans do not stall the data plane, and answer as before'
     }
     return n;
   })();
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  const t0 = performance.now();
   const [usage, verify] = await Promise.all([tg.admin('GET', `/accounts/${accountId}/usage?group_by=day`), tg.admin('GET', '/ledger/verify')]);
+  const scansMs = performance.now() - t0;
+  delay.disable();
   const usageByModel = await tg.admin('GET', `/accounts/${accountId}/usage?group_by=model`);
   scanning = false;
   const served = await chats;
-  delay.disable();
 
   assert.equal(usage.status, 200, JSON.stringify(usage.body));
   assert.equal(verify.status, 200, JSON.stringify(verify.body));
@@ -71,8 +73,11 @@ test('whole-table admin scans do not stall the data plane, and answer as before'
   assert.ok(seeded.requests >= ROWS, `every seeded request counted (${seeded.requests})`);
   assert.ok(served > 0, 'customers were served during the scans');
   const maxMs = delay.max / 1e6;
-  process.stderr.write(`longest event-loop stall during the scans: ${maxMs.toFixed(1)} ms, ${served} chats served\n`);
-  assert.ok(maxMs < 400, `the event loop stalled ${maxMs.toFixed(0)} ms during the scans (${served} chats served)`);
+  process.stderr.write(`longest event-loop stall during the ${scansMs.toFixed(0)} ms of scans: ${maxMs.toFixed(1)} ms, ${served} chats served\n`);
+  // On the event loop the stall was the scans' whole time (920 of 929 ms); the bound is
+  // relative, so a loaded machine (which slows the scans and the loop alike) does not fail it.
+  assert.ok(maxMs < scansMs / 2, `the event loop stalled ${maxMs.toFixed(0)} ms of the ${scansMs.toFixed(0)} ms the scans took`);
+  assert.ok(maxMs < 1000, `the event loop stalled ${maxMs.toFixed(0)} ms`);
 });
 
 test('verify still finds a mismatch when it runs off the event loop', async (t) => {
