@@ -8,7 +8,7 @@ import { perMillionToPerToken, picoToUsd, usdToPico } from '../billing/money.ts'
 import { pricesToJson } from '../billing/prices.ts';
 import type { AccountRow } from '../store/accounts.ts';
 import { listLedger } from '../store/ledger.ts';
-import { usageTotals } from '../store/usage.ts';
+import type { StoreMaintenance } from '../store/maintenance.ts';
 
 // Credits, adjustments, the ledger, usage totals and model prices.
 
@@ -48,7 +48,7 @@ function actorOf(request: FastifyRequest): string {
   return typeof who === 'string' && who ? `admin:${who.slice(0, 100)}` : 'admin';
 }
 
-export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustAccount: (id: string) => Promise<AccountRow>): void {
+export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustAccount: (id: string) => Promise<AccountRow>, maintenance: StoreMaintenance): void {
   admin.post('/accounts/:id/credits', async (request: Req, reply: FastifyReply) => {
     const body = parseWith(creditBody, request.body);
     await mustAccount(request.params.id!);
@@ -76,7 +76,8 @@ export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustA
     const q = parseWith(usageQuery, request.query);
     await mustAccount(request.params.id!);
     await rt.journal.flush();
-    return { object: 'list', group_by: q.group_by, data: await usageTotals(rt.db, request.params.id!, q) };
+    // On the maintenance thread: without a date range this reads the account's whole log.
+    return { object: 'list', group_by: q.group_by, data: await maintenance.usageTotals(request.params.id!, q) };
   });
 
   const mustModel = (id: string) => {
@@ -103,8 +104,8 @@ export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustA
 
   admin.get('/ledger/verify', async () => {
     await rt.journal.flush();
-    const { verifyLedger } = await import('../store/ledger.ts');
-    const mismatches = await verifyLedger(rt.db);
+    // Reads every account and ledger entry: on the maintenance thread, not the event loop.
+    const mismatches = await maintenance.verifyLedger();
     return { ok: mismatches.length === 0, mismatches };
   });
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { requireAdmin } from './auth.ts';
-import { noQuery, parseWith } from './validate.ts';
+import { parseWith } from './validate.ts';
 import { page } from './page.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
@@ -12,6 +12,8 @@ import { getApiKey, insertApiKey, listApiKeys, revokeApiKey, updateApiKey } from
 import { generateApiKey, hashApiKey } from '../auth/api-keys.ts';
 import { getRequest, queryRequests } from '../store/requests.ts';
 import { registerBillingRoutes } from './billing-routes.ts';
+import { StoreMaintenance } from '../store/maintenance.ts';
+import { scheduleRequestLogRetention } from '../store/request-log-retention.ts';
 import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRoutes } from './plans-routes.ts';
 
 // The operator's API. JSON in and out; money as USD decimal strings.
@@ -24,6 +26,8 @@ const keyPatch = z.strictObject({ name: z.string().max(200).nullable().optional(
 // Query strings are strict, as bodies are: a misspelt filter (`?acount_id=`) would
 // otherwise be dropped and the answer cover every account.
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });
+// An account's keys, oldest first; `after` is a key id of the same account.
+const keysQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().min(1).optional() });
 const requestsQuery = z.strictObject({
   account_id: z.string().optional(),
   from: isoDate.optional(),
@@ -35,6 +39,18 @@ const requestsQuery = z.strictObject({
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
 
 export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
+  // Whole-table reads and request-log pruning run on a thread of their own, for as long
+  // as the app is open (the app's hooks are the lifecycle this module is given).
+  const maintenance = new StoreMaintenance(rt.db);
+  let retention: { stop(): void } | null = null;
+  app.addHook('onReady', async () => {
+    const days = rt.config.request_log?.retention_days;
+    if (days !== undefined) retention = scheduleRequestLogRetention(maintenance, { retentionDays: days, requestTimeoutMs: rt.config.request_timeout_ms, log: rt.log });
+  });
+  app.addHook('onClose', async () => {
+    retention?.stop();
+    await maintenance.close();
+  });
   app.register(
     async (admin) => {
       admin.addHook('onRequest', async (request) => requireAdmin(rt, request));
@@ -88,9 +104,12 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
       });
 
       admin.get('/accounts/:id/keys', async (request: Req) => {
-        parseWith(noQuery, request.query);
+        const q = parseWith(keysQuery, request.query);
         await mustAccount(request.params.id!);
-        return { object: 'list', data: (await listApiKeys(rt.db, request.params.id!)).map(keyJson), has_more: false };
+        const after = q.after === undefined ? undefined : await getApiKey(rt.db, q.after);
+        if (q.after !== undefined && after?.accountId !== request.params.id) throw new GatewayError('invalid_request', `No key '${q.after}' in this account to list after.`, { param: 'after' });
+        const { rows, hasMore } = page(await listApiKeys(rt.db, request.params.id!, { limit: q.limit + 1, after }), q.limit);
+        return { object: 'list', data: rows.map(keyJson), has_more: hasMore };
       });
 
       // Name, expiry and limit overrides (`overrides: {...}` or the fields at the top level,
@@ -130,7 +149,7 @@ export function registerAdminRoutes(app: FastifyInstance, rt: Runtime): void {
         if (!r) throw new GatewayError('not_found', `No request '${request.params.id}'.`);
         return r;
       });
-      registerBillingRoutes(admin, rt, mustAccount);
+      registerBillingRoutes(admin, rt, mustAccount, maintenance);
       registerPlansRoutes(admin, rt, mustAccount);
     },
     { prefix: '/admin/v1' },

@@ -22,7 +22,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   'accounts get': { args: ['ACCOUNT_ID'], flags: ADMIN },
   'accounts update': { args: ['ACCOUNT_ID'], flags: ['name', 'plan', 'suspended', ...ADMIN] },
   'keys create': { args: ['ACCOUNT_ID'], flags: ['name', 'expires-at', ...ADMIN] },
-  'keys list': { args: ['ACCOUNT_ID'], flags: ADMIN },
+  'keys list': { args: ['ACCOUNT_ID'], flags: ['limit', 'after', ...ADMIN] },
   'keys revoke': { args: ['KEY_ID'], flags: ADMIN },
   requests: { args: [], flags: ['account', 'from', 'to', 'limit', 'before', ...ADMIN] },
   'requests get': { args: ['REQUEST_ID'], flags: ADMIN },

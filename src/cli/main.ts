@@ -15,13 +15,13 @@ Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token 
   tollgate accounts get ACCOUNT_ID
   tollgate accounts update ACCOUNT_ID [--name NAME] [--plan PLAN] [--suspended true|false]
   tollgate keys create ACCOUNT_ID [--name NAME] [--expires-at ISO8601]
-  tollgate keys list ACCOUNT_ID
+  tollgate keys list ACCOUNT_ID [--limit N] [--after KEY_ID]
   tollgate keys revoke KEY_ID
   tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N] [--before REQUEST_ID]
   tollgate requests get REQUEST_ID      one request (the x-request-id a customer quotes), with its ledger entries
 
-Lists answer {data, has_more}; the next page starts --after (accounts) or --before
-(requests) the last id shown.
+Lists answer {data, has_more}; the next page starts --after (accounts, keys) or
+--before (requests) the last id shown.
 
 Exit status: 0 done, 1 failed (the gateway refused or could not be reached; the
 ledger does not verify), 2 the command line is wrong, 78 the config is wrong.
@@ -94,7 +94,7 @@ async function main(argv: string[]): Promise<void> {
       return print(await adminCall(target(v), 'POST', path('/accounts', '/keys'), body));
     }
     case 'keys list':
-      return print(await adminCall(target(v), 'GET', path('/accounts', '/keys')));
+      return print(await adminCall(target(v), 'GET', `${path('/accounts', '/keys')}?${query({ limit: v.limit, after: v.after })}`));
     case 'keys revoke':
       return print(await adminCall(target(v), 'DELETE', path('/keys')));
     case 'requests get':

@@ -127,6 +127,13 @@ export const configSchema = z
     // connections was the same (bench, alternating runs); a crash loses 5x less.
     flush_interval_ms: durationMs.default(10),
     default_plan: z.string().optional(),
+    /** How long request-log rows are kept; unset keeps them forever. The ledger is never pruned. */
+    request_log: z.strictObject({
+      // Two days at least: the daily-token counters are reloaded at start from today's
+      // rows (and yesterday's still running at midnight), and a day's usage should
+      // survive the day it ends.
+      retention_days: int.pipe(z.number().min(2, 'at least 2 (the daily token limits are reloaded from today\'s request log at start)').max(36_500)).optional(),
+    }).default({}),
     logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     providers: z.array(providerSchema).default([]),
     models: z.array(modelSchema).default([]),

@@ -59,8 +59,13 @@ export async function getApiKey(db: Db, id: string): Promise<ApiKeyRow | undefin
   return r ? toApiKey(r) : undefined;
 }
 
-export async function listApiKeys(db: Db, accountId: string): Promise<ApiKeyRow[]> {
-  return (await db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId).orderBy('created_at').execute()).map(toApiKey);
+/** An account's keys, oldest first; a page is `limit` keys after the key `after` (ids are random, so the order is (created_at, id)). */
+export async function listApiKeys(db: Db, accountId: string, page?: { limit: number; after?: ApiKeyRow | undefined }): Promise<ApiKeyRow[]> {
+  let q = db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id');
+  if (page) q = q.limit(page.limit);
+  const after = page?.after;
+  if (after) q = q.where((eb) => eb.or([eb('created_at', '>', BigInt(after.createdAt)), eb.and([eb('created_at', '=', BigInt(after.createdAt)), eb('id', '>', after.id)])]));
+  return (await q.execute()).map(toApiKey);
 }
 
 export async function revokeApiKey(db: Db, id: string, now: number): Promise<void> {

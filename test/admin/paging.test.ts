@@ -85,6 +85,31 @@ describe('admin lists page exactly', () => {
     assert.deepEqual(pages.flat(), all.data.map((e: { id: number }) => String(e.id)));
   });
 
+  test('an account\'s keys: limit, has_more exact, and after= walks every key once in creation order', async () => {
+    // The list answered every key at once, has_more always false: an account with a key
+    // per deployment or per end user answered thousands in one reply.
+    const { accountId, keyId } = await tg.customer({ creditUsd: '0' });
+    const ids = [keyId];
+    for (let i = 0; i < 4; i++) ids.push((await tg.admin('POST', `/accounts/${accountId}/keys`, { name: `k${i}` })).body.id);
+    const all = (await tg.admin('GET', `/accounts/${accountId}/keys`)).body;
+    assert.deepEqual(all.data.map((k: { id: string }) => k.id), ids, 'oldest first, as before');
+    assert.equal(all.has_more, false);
+    assert.equal((await tg.admin('GET', `/accounts/${accountId}/keys?limit=5`)).body.has_more, false, 'a page that holds exactly the rest has no more');
+    const pages = await walk(`/accounts/${accountId}/keys?limit=2`, (last) => `/accounts/${accountId}/keys?limit=2&after=${last}`);
+    assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+    assert.deepEqual(pages.flat(), ids);
+    for (const bad of ['limit=0', 'limit=1001', 'after=']) {
+      const r = await tg.admin('GET', `/accounts/${accountId}/keys?${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.body.error.param, bad.split('=')[0]);
+    }
+    // A cursor that names no key of this account is a 400, not a silent first page.
+    const other = await tg.customer({ creditUsd: '0' });
+    const foreign = await tg.admin('GET', `/accounts/${accountId}/keys?after=${other.keyId}`);
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.body.error.param, 'after');
+  });
+
   test('a misspelt or unknown query parameter is a 400, not dropped; an empty before= is not an empty page', async () => {
     // `?acount_id=` was dropped and the request log answered with every account's requests;
     // the ledger's `before=` read as entry 0 and answered an empty page.

@@ -30,6 +30,18 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     return JSON.parse(r.stdout);
   };
 
+  test('keys list pages with --limit and --after, as accounts list does', async () => {
+    const account = await cli('accounts', 'create', '--name', 'Many keys');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await cli('keys', 'create', account.id, '--name', `k${i}`)).id);
+    const first = await cli('keys', 'list', account.id, '--limit', '2');
+    assert.deepEqual(first.data.map((k: any) => k.id), ids.slice(0, 2));
+    assert.equal(first.has_more, true);
+    const next = await cli('keys', 'list', account.id, '--limit', '2', '--after', ids[1]!);
+    assert.deepEqual(next.data.map((k: any) => k.id), ids.slice(2));
+    assert.equal(next.has_more, false);
+  });
+
   test('accounts create/list, keys create/list/revoke, requests', async () => {
     const account = await cli('accounts', 'create', '--name', 'CLI Customer');
     assert.match(account.id, /^acct_/);

@@ -1,0 +1,119 @@
+import { Worker } from 'node:worker_threads';
+import type { Db } from './open.ts';
+import { sqliteFile, sqliteHandle } from './open.ts';
+import { verifyLedger, type LedgerMismatch } from './ledger.ts';
+import { usageTotals } from './usage.ts';
+import { pruneRequestLog } from './prune.ts';
+
+export type UsageQuery = { from?: number | undefined; to?: number | undefined; group_by: 'day' | 'model' | 'key' };
+export type UsageRow = Awaited<ReturnType<typeof usageTotals>>[number];
+
+export type MaintenanceCall =
+  | { op: 'verify' }
+  | { op: 'usage'; accountId: string; query: UsageQuery }
+  | { op: 'prune'; cutoffMs: number };
+
+/**
+ * Runs the store's long reads and request-log pruning off the event loop, on a thread
+ * (maintenance-thread.ts) started at the first call. An in-memory store has only the
+ * one connection, so there they run here (tests only: the gateway stores to a file).
+ */
+export class StoreMaintenance {
+  readonly #db: Db;
+  readonly #file: string | undefined;
+  #worker: Promise<Worker> | null = null;
+  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #next = 0;
+  #closed = false;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#file = sqliteFile(db);
+  }
+
+  verifyLedger(): Promise<LedgerMismatch[]> {
+    return this.#call({ op: 'verify' }) as Promise<LedgerMismatch[]>;
+  }
+
+  usageTotals(accountId: string, query: UsageQuery): Promise<UsageRow[]> {
+    return this.#call({ op: 'usage', accountId, query: { from: query.from, to: query.to, group_by: query.group_by } }) as Promise<UsageRow[]>;
+  }
+
+  /** Deletes request-log rows created before `cutoffMs` (never the ledger); resolves to how many. */
+  pruneRequestLog(cutoffMs: number): Promise<number> {
+    return this.#call({ op: 'prune', cutoffMs }) as Promise<number>;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const started = this.#worker;
+    this.#worker = null;
+    if (!started) return;
+    const worker = await started.catch(() => null);
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage('close');
+    await exited;
+  }
+
+  async #call(call: MaintenanceCall): Promise<unknown> {
+    if (this.#closed) throw new Error('the store is closing');
+    if (!this.#file) return this.#inline(call);
+    const worker = await (this.#worker ??= this.#start(this.#file));
+    const id = this.#next++;
+    // Held while a call is out (a caller awaits it), let go when idle.
+    worker.ref();
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ id, call });
+    });
+  }
+
+  #inline(call: MaintenanceCall): Promise<unknown> {
+    switch (call.op) {
+      case 'verify':
+        return verifyLedger(this.#db);
+      case 'usage':
+        return usageTotals(this.#db, call.accountId, call.query);
+      case 'prune':
+        return pruneRequestLog(sqliteHandle(this.#db)!, call.cutoffMs, { stop: () => this.#closed });
+    }
+  }
+
+  #start(file: string): Promise<Worker> {
+    const worker = new Worker(new URL('./maintenance-thread.ts', import.meta.url), { workerData: { file } });
+    // Idle, it must not keep a process alive (a CLI, a test that forgot to close).
+    worker.unref();
+    const fail = (err: Error) => {
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+      // The next call starts a new thread.
+      if (this.#worker && !this.#closed) this.#worker = null;
+    };
+    worker.on('message', (m: { id: number; result?: unknown; error?: string } | 'ready') => {
+      if (m === 'ready') return;
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      if (this.#pending.size === 0) worker.unref();
+      if (m.error !== undefined) p.reject(new Error(m.error));
+      else p.resolve(m.result);
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(code === 0 ? 'the store is closing' : `store maintenance thread exited with code ${code}`)));
+    return new Promise((resolve, reject) => {
+      const onReady = (m: unknown) => {
+        if (m !== 'ready') return;
+        worker.off('message', onReady);
+        worker.off('error', onError);
+        resolve(worker);
+      };
+      const onError = (err: Error) => {
+        this.#worker = null;
+        reject(err);
+      };
+      worker.on('message', onReady);
+      worker.once('error', onError);
+    });
+  }
+}

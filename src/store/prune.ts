@@ -1,0 +1,52 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { requestIdFloor } from '../gateway/request-id.ts';
+
+// Request-log retention. Only `requests` rows are deleted: the ledger, balances and
+// reservations are never touched, so `ledger verify` (balance = sum of the ledger) holds
+// after any prune. A charge older than the retention keeps its amount and request id;
+// the model, tokens and prices shown beside it came from the deleted log row.
+
+const DAY_MS = 86_400_000;
+
+/** Rows per DELETE: each holds the store's write lock for a few milliseconds only. */
+export const PRUNE_BATCH_ROWS = 2000;
+/** Between batches the lock is free for the journal and admin writes. */
+export const PRUNE_PAUSE_MS = 20;
+
+/**
+ * The time before which request rows may go: `retentionDays` ago, but never a row the
+ * daily-token reload at start reads (today's, and those begun up to `requestTimeoutMs`
+ * before midnight: limits/create.ts).
+ */
+export function pruneCutoff(now: number, retentionDays: number, requestTimeoutMs: number): number {
+  const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+  return Math.min(now - retentionDays * DAY_MS, dayStart - requestTimeoutMs);
+}
+
+/** One batch deleter: removes up to `rows` of the oldest rows created before `cutoffMs`; returns how many went. */
+export function requestLogPruner(sqlite: BetterSqlite3.Database): (cutoffMs: number, rows: number) => number {
+  // Request ids begin with their time (request-id.ts), so the primary key is the time
+  // index: the oldest rows are the first ones in it, and no scan of the table is needed.
+  // created_at is checked too, so a row is never deleted early whatever its id says.
+  const del = sqlite.prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id < ? AND created_at < ? ORDER BY id LIMIT ?)');
+  return (cutoffMs, rows) => del.run(requestIdFloor(cutoffMs), BigInt(Math.floor(cutoffMs)), rows).changes;
+}
+
+/** Deletes every request row created before `cutoffMs`, a batch at a time, pausing between batches; `stop()` true ends it early. */
+export async function pruneRequestLog(
+  sqlite: BetterSqlite3.Database,
+  cutoffMs: number,
+  opts: { batchRows?: number; pauseMs?: number; stop?: () => boolean } = {},
+): Promise<number> {
+  const batchRows = opts.batchRows ?? PRUNE_BATCH_ROWS;
+  const pauseMs = opts.pauseMs ?? PRUNE_PAUSE_MS;
+  const prune = requestLogPruner(sqlite);
+  let total = 0;
+  while (!opts.stop?.()) {
+    const n = prune(cutoffMs, batchRows);
+    total += n;
+    if (n < batchRows) break;
+    await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  return total;
+}

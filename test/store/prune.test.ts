@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore, sqliteHandle } from '../../src/store/open.ts';
+import { pruneCutoff, pruneRequestLog } from '../../src/store/prune.ts';
+import { verifyLedger, listLedger } from '../../src/store/ledger.ts';
+import { StoreMaintenance } from '../../src/store/maintenance.ts';
+import { requestIdFloor } from '../../src/gateway/request-id.ts';
+import { validateConfig, ConfigError } from '../../src/config/load.ts';
+import { createLimits } from '../../src/limits/create.ts';
+import pino from 'pino';
+
+// Request-log retention deletes request rows older than the cutoff, and nothing else: the
+// ledger, balances and reservations stay, so balance = sum(ledger) holds after a prune.
+
+const DAY = 86_400_000;
+
+function requestId(at: number, n: number): string {
+  return `${requestIdFloor(at)}${n.toString(16).padStart(16, '0')}`;
+}
+
+async function seededStore(t: { after: (fn: () => unknown) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-prune-'));
+  const db = await openStore(`sqlite:${join(dir, 'tollgate.db')}`);
+  t.after(async () => {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sqlite = sqliteHandle(db)!;
+  const now = Date.now();
+  sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0)").run();
+  const insertRequest = sqlite.prepare(
+    "INSERT INTO requests (id, created_at, account_id, key_id, endpoint, model, status, stream, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost, latency_ms, failover) VALUES (?, ?, 'acct_a', 'key_a', 'chat', 'm', 200, 0, 10, 0, 0, 5, 1000, 1, 0)",
+  );
+  const insertEntry = sqlite.prepare("INSERT INTO ledger (account_id, kind, amount, request_id, created_at) VALUES ('acct_a', ?, ?, ?, ?)");
+  const ages = { old: [] as string[], kept: [] as string[] };
+  sqlite.transaction(() => {
+    insertEntry.run('credit', 10_000_000n, null, now - 40 * DAY);
+    // 500 requests 30..10 days old, 50 of 5..0 days old; each charged 1000 pUSD.
+    for (let i = 0; i < 550; i++) {
+      const at = i < 500 ? now - 30 * DAY + i * Math.floor((20 * DAY) / 500) : now - 5 * DAY + (i - 500) * Math.floor((5 * DAY) / 50);
+      const id = requestId(at, i);
+      insertRequest.run(id, at);
+      insertEntry.run('charge', -1000n, id, at);
+      (i < 500 ? ages.old : ages.kept).push(id);
+    }
+    sqlite.prepare("UPDATE accounts SET balance = 10000000 - 550 * 1000 WHERE id = 'acct_a'").run();
+    sqlite.prepare("INSERT INTO reservations (request_id, account_id, amount, created_at) VALUES (?, 'acct_a', 5, ?)").run(requestId(now - 20 * DAY, 9999), now - 20 * DAY);
+  })();
+  return { db, sqlite, now, ages };
+}
+
+test('a prune deletes the request rows before the cutoff, in batches, and never the ledger', async (t) => {
+  const { db, sqlite, now, ages } = await seededStore(t);
+  const ledgerBefore = sqlite.prepare('SELECT * FROM ledger ORDER BY id').all();
+  const reservationsBefore = sqlite.prepare('SELECT * FROM reservations').all();
+  assert.deepEqual(await verifyLedger(db), []);
+
+  const deleted = await pruneRequestLog(sqlite, pruneCutoff(now, 7, 120_000), { batchRows: 64, pauseMs: 0 });
+  assert.equal(deleted, 500);
+  const left = (sqlite.prepare('SELECT id FROM requests ORDER BY id').pluck().all() as string[]);
+  assert.deepEqual(left, ages.kept);
+  assert.deepEqual(sqlite.prepare('SELECT * FROM ledger ORDER BY id').all(), ledgerBefore, 'the ledger is untouched');
+  assert.deepEqual(sqlite.prepare('SELECT * FROM reservations').all(), reservationsBefore);
+  assert.deepEqual(await verifyLedger(db), [], 'balance = sum(ledger) after the prune');
+  // An old charge is still listed, with its amount and request id; its token detail went with the log row.
+  const ledger = await listLedger(db, 'acct_a', 1000);
+  assert.equal(ledger.length, 551);
+  const oldest = ledger.find((e) => e.request_id === ages.old[0])!;
+  assert.equal(oldest.amount_usd, '-0.000000001');
+  assert.equal(oldest.detail, null);
+  assert.equal(ledger.find((e) => e.request_id === ages.kept[0])!.detail?.prompt_tokens, 10);
+
+  assert.equal(await pruneRequestLog(sqlite, pruneCutoff(now, 7, 120_000)), 0, 'a second run finds nothing');
+});
+
+test('a row is kept whatever its id says if its time is within the retention', async (t) => {
+  const { sqlite, now } = await seededStore(t);
+  // A row whose id sorts old (a store from before time-ordered ids) but is recent.
+  sqlite.prepare("INSERT INTO requests (id, created_at, endpoint, status, latency_ms) VALUES ('req_-legacy', ?, 'chat', 401, 1)").run(now - DAY);
+  await pruneRequestLog(sqlite, pruneCutoff(now, 7, 120_000), { batchRows: 10, pauseMs: 0 });
+  assert.equal(sqlite.prepare("SELECT count(*) FROM requests WHERE id = 'req_-legacy'").pluck().get(), 1n);
+});
+
+test('the cutoff never reaches the rows the daily-token reload reads at start', () => {
+  const now = Date.UTC(2030, 6, 2, 1, 0, 0);
+  const dayStart = Date.UTC(2030, 6, 2);
+  assert.equal(pruneCutoff(now, 30, 120_000), now - 30 * DAY);
+  assert.equal(pruneCutoff(now, 2, 120_000), now - 2 * DAY);
+  // request_timeout_ms of 3 days: the reload reads rows begun up to 3 days before midnight.
+  assert.equal(pruneCutoff(now, 2, 3 * DAY), dayStart - 3 * DAY);
+});
+
+test('the maintenance thread prunes a store file, and a call after close is refused', async (t) => {
+  const { db, sqlite, now, ages } = await seededStore(t);
+  const m = new StoreMaintenance(db);
+  assert.equal(await m.pruneRequestLog(pruneCutoff(now, 7, 120_000)), 500);
+  assert.equal(sqlite.prepare('SELECT count(*) FROM requests').pluck().get(), BigInt(ages.kept.length));
+  assert.deepEqual(await m.verifyLedger(), []);
+  await m.close();
+  await assert.rejects(m.verifyLedger(), /closing/);
+});
+
+test('request_log.retention_days: unset keeps the log forever; below 2 days or not a whole number is a config error', () => {
+  assert.equal(validateConfig({}).request_log.retention_days, undefined);
+  assert.equal(validateConfig({ request_log: { retention_days: '90' } }).request_log.retention_days, 90);
+  for (const bad of [1, 0, -3, 2.5, 'ninety']) {
+    assert.throws(() => validateConfig({ request_log: { retention_days: bad } }), (err: unknown) => err instanceof ConfigError && err.message.includes('request_log.retention_days'));
+  }
+  assert.throws(() => validateConfig({ request_log: { retention: 30 } }), /request_log/);
+});
+
+test('after a prune, a restart reloads the same daily tokens: the rows the reload reads are kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-prune-'));
+  const db = await openStore(`sqlite:${join(dir, 'tollgate.db')}`);
+  t.after(async () => {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sqlite = sqliteHandle(db)!;
+  const now = Date.now();
+  const dayStart = Math.floor(now / DAY) * DAY;
+  // Requests may run 3 days (request_timeout_ms); one begun 2.5 days before midnight and
+  // ended today counts for today, and is older than a 2-day retention.
+  const config = validateConfig({ request_timeout_ms: 3 * DAY, request_log: { retention_days: 2 } });
+  const insert = sqlite.prepare(
+    "INSERT INTO requests (id, created_at, account_id, key_id, endpoint, status, prompt_tokens, completion_tokens, latency_ms) VALUES (?, ?, 'acct_a', 'key_a', 'chat', 200, ?, 0, ?)",
+  );
+  const longStart = dayStart - 2.5 * DAY;
+  insert.run(requestId(longStart, 1), longStart, 700, Math.round(2.6 * DAY));
+  insert.run(requestId(Math.max(dayStart, now - 1000), 2), Math.max(dayStart, now - 1000), 300, 10);
+  insert.run(requestId(dayStart - 6 * DAY, 3), dayStart - 6 * DAY, 5000, 10);
+  const dailyUsed = async () => {
+    const limits = await createLimits(config, db, pino({ level: 'silent' }));
+    return (limits.describe({ id: 'acct_a', plan: null }, 0, []) as { daily_tokens: { used: number } }).daily_tokens.used;
+  };
+  assert.equal(await dailyUsed(), 1000);
+  const deleted = await pruneRequestLog(sqlite, pruneCutoff(now, config.request_log.retention_days!, config.request_timeout_ms), { pauseMs: 0 });
+  assert.equal(deleted, 1, 'only the 6-day-old row');
+  assert.equal(await dailyUsed(), 1000, 'the reload after the prune finds today\'s tokens');
+});
