@@ -120,6 +120,38 @@ models:
     rejects(`providers:\n  - id: up\n    kind: openai\n    base_url: http://x/v1\n    api_key: \${SECRET_KEY}\n`, {}, 'providers[0].api_key', 'SECRET_KEY');
   });
 
+  test('$${ writes a literal ${; a ${ that is not a reference is an error naming the path, not a value kept as written', () => {
+    // Neither existed: a value needing "${" (a password, a template header) could not be
+    // written, and "${KEY" or the shell's "${KEY:default}" was sent upstream as those characters.
+    // (Built without String.replace, which reads $$ itself.)
+    const withKey = (value: string) => PROVIDER.split('api_key: k').join(`api_key: "${value}"`);
+    const c = loadConfig(file(`${withKey('pa$$' + '{word}-$' + '{KEY}')}    headers: { x-template: "$$` + '{user}" }\n'), { KEY: 'v' });
+    assert.equal(c.providers[0]!.api_key, 'pa${word}-v');
+    assert.deepEqual(c.providers[0]!.headers, { 'x-template': '${user}' });
+    for (const bad of ['\${KEY', '\${KEY:default}', '\${KEY-default}', '\${}', '\${1KEY}', 'x\${KEY:=y}']) {
+      const message = rejects(withKey(`sk-live-abc0123456789${bad}`), { KEY: 'v' }, 'providers[0].api_key', '$${');
+      assert.ok(!message.includes('sk-live'), message);
+    }
+  });
+
+  test('a value from the environment is never quoted by a validation error, whatever field it lands in', () => {
+    const SECRET = 'sk-proj-Zq8secretvalue0123456789';
+    const env = { KEY: SECRET };
+    const messages = [
+      rejects(`default_plan: \${KEY}\n${PROVIDER}`, env, 'default_plan', '${KEY}'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: "\${KEY}", model: x }]\n`, env, 'models[0].upstreams[0].provider'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n    pricing: { input: "\${KEY}", output: 1 }\n`, env, 'models[0].pricing.input'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\nplans:\n  - { id: p, models: ["\${KEY}"] }\n`, env, 'plans[0].models[0]'),
+      rejects(`${PROVIDER}  - id: \${KEY}\n    kind: openai\n    base_url: http://x/v1\n  - id: \${KEY}\n    kind: openai\n    base_url: http://x/v1\n`, env, 'providers[2].id'),
+    ];
+    for (const m of messages) assert.ok(!m.includes(SECRET) && !m.includes('secretvalue'), m);
+  });
+
+  test('a ${VAR} in a flow mapping or list that YAML cannot read says to quote it', () => {
+    const message = rejects(`listen: { port: \${PORT} }\n`, { PORT: '1' }, 'not valid YAML', 'quote');
+    assert.equal(message.split('\n').length, 1, message);
+  });
+
   test('a base_url part the upstream client would drop (query, credentials, fragment) is an error, and the credentials are not quoted', () => {
     const provider = (url: string) => `providers:\n  - id: up\n    kind: openai\n    base_url: ${url}\n    api_key: k\n`;
     rejects(provider('https://res.openai.azure.com/openai?api-version=2024-10-21'), {}, 'providers[0].base_url', 'query string');
@@ -255,6 +287,14 @@ describe('config validation names the bad path', () => {
     assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read config file .*missing\.yaml: ENOENT/.test(e.message));
     rejects('providers: [\n  - id: "', {}, 'not valid YAML');
     rejects('- a\n- b\n', {}, 'must be a YAML mapping');
+  });
+
+  test('an empty config file is an error, not a start on every default (another database, a new admin token)', () => {
+    // A config mount that came up empty started a gateway on ./data/tollgate.db with a
+    // freshly printed admin token: every customer's key was unknown there.
+    rejects('', {}, 'is empty');
+    rejects('# only comments\n\n', {}, 'is empty');
+    assert.equal(loadConfig(file('{}\n'), {}).storage, 'sqlite:./data/tollgate.db', 'an explicit empty mapping takes the defaults');
   });
 
   test('validateConfig reports the root for a wrong top-level type', () => {
