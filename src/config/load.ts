@@ -139,6 +139,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   for (const k of ['admin_token', 'secret', 'metrics_token'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
   if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
   if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
+  if (raw.metrics_token === undefined && env.TOLLGATE_METRICS_TOKEN) raw.metrics_token = env.TOLLGATE_METRICS_TOKEN;
   // Where to listen, for containers and platforms that hand the address in the environment;
   // the config file's own listen keys win, and a `listen` that is not a mapping is left
   // for validation to report.

@@ -169,6 +169,17 @@ models:
     assert.equal(fromFile.admin_token, 'file-admin-token-abc-123');
   });
 
+  test('TOLLGATE_METRICS_TOKEN sets the metrics token when the file does not, as the admin token\'s variable does', () => {
+    // It was read only through ${TOLLGATE_METRICS_TOKEN} in a file: a start on the
+    // environment alone ignored it, and Prometheus got 401s with the token it was given.
+    assert.equal(loadConfig(undefined, { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' }).metrics_token, 'env-metrics-token-0123456789');
+    assert.equal(loadConfig(file(PROVIDER), { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' }).metrics_token, 'env-metrics-token-0123456789');
+    const fromFile = loadConfig(file(`metrics_token: file-metrics-token-0123456789\n${PROVIDER}`), { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' });
+    assert.equal(fromFile.metrics_token, 'file-metrics-token-0123456789');
+    const message = rejects(PROVIDER, { TOLLGATE_METRICS_TOKEN: 'short-metrics' }, 'metrics_token', 'at least 16');
+    assert.ok(!message.includes('short-metrics'), message);
+  });
+
   test('TOLLGATE_HOST and TOLLGATE_PORT set where to listen unless the file does', () => {
     const c = loadConfig(file(PROVIDER), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
     assert.deepEqual([c.listen.host, c.listen.port], ['0.0.0.0', 9090]);
