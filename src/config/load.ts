@@ -137,17 +137,28 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const raw = path ? (interpolate(readConfigFile(path), env, [], used) as Record<string, unknown>) : {};
   // An empty value (`${TOLLGATE_ADMIN_TOKEN:-}`) means "not set".
   for (const k of ['admin_token', 'secret', 'metrics_token'] as const) if (raw[k] === '' || raw[k] === null) delete raw[k];
-  if (raw.admin_token === undefined && env.TOLLGATE_ADMIN_TOKEN) raw.admin_token = env.TOLLGATE_ADMIN_TOKEN;
-  if (raw.secret === undefined && env.TOLLGATE_SECRET) raw.secret = env.TOLLGATE_SECRET;
-  if (raw.metrics_token === undefined && env.TOLLGATE_METRICS_TOKEN) raw.metrics_token = env.TOLLGATE_METRICS_TOKEN;
+  // Which settings came from a TOLLGATE_* variable, for messages: the operator's file has no such key.
+  const fromVariable = new Map<string, string>();
+  for (const [k, name] of [['admin_token', 'TOLLGATE_ADMIN_TOKEN'], ['secret', 'TOLLGATE_SECRET'], ['metrics_token', 'TOLLGATE_METRICS_TOKEN']] as const) {
+    if (raw[k] === undefined && env[name]) {
+      raw[k] = env[name];
+      fromVariable.set(k, name);
+    }
+  }
   // Where to listen, for containers and platforms that hand the address in the environment;
   // the config file's own listen keys win, and a `listen` that is not a mapping is left
   // for validation to report.
   const fileListen = raw.listen ?? {};
   if ((env.TOLLGATE_HOST || env.TOLLGATE_PORT) && typeof fileListen === 'object' && !Array.isArray(fileListen)) {
     const listen: Record<string, unknown> = { ...fileListen };
-    if (listen.host === undefined && env.TOLLGATE_HOST) listen.host = env.TOLLGATE_HOST;
-    if (listen.port === undefined && env.TOLLGATE_PORT) listen.port = env.TOLLGATE_PORT;
+    if (listen.host === undefined && env.TOLLGATE_HOST) {
+      listen.host = env.TOLLGATE_HOST;
+      fromVariable.set('listen.host', 'TOLLGATE_HOST');
+    }
+    if (listen.port === undefined && env.TOLLGATE_PORT) {
+      listen.port = env.TOLLGATE_PORT;
+      fromVariable.set('listen.port', 'TOLLGATE_PORT');
+    }
     raw.listen = listen;
   }
   if (raw.providers === undefined && raw.models === undefined) {
@@ -160,7 +171,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   try {
     return validateConfig(raw, path ? `config file ${path}` : 'configuration');
   } catch (err) {
-    if (err instanceof ConfigError) err.message = withoutEnvValues(err.message, used);
+    if (err instanceof ConfigError) {
+      err.message = withoutEnvValues(err.message, used);
+      for (const [key, name] of fromVariable) err.message = err.message.replaceAll(`\n  ${key}: `, `\n  ${key} (from ${name}): `);
+    }
     throw err;
   }
 }

@@ -186,8 +186,12 @@ models:
     const partly = loadConfig(file(`listen: { port: 7171 }\n${PROVIDER}`), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
     assert.deepEqual([partly.listen.host, partly.listen.port], ['0.0.0.0', 7171]);
     assert.equal(loadConfig(undefined, { TOLLGATE_PORT: '8181' }).listen.port, 8181);
-    rejects(PROVIDER, { TOLLGATE_PORT: 'eighty' }, 'listen.port');
-    rejects(PROVIDER, { TOLLGATE_PORT: '70000' }, 'listen.port');
+    // The error names the variable: the file the operator reads has no listen.port.
+    rejects(PROVIDER, { TOLLGATE_PORT: 'eighty' }, 'listen.port (from TOLLGATE_PORT):');
+    rejects(PROVIDER, { TOLLGATE_PORT: '70000' }, 'listen.port (from TOLLGATE_PORT):');
+    rejects(PROVIDER, { TOLLGATE_ADMIN_TOKEN: 'short' }, 'admin_token (from TOLLGATE_ADMIN_TOKEN):');
+    const fromFile = rejects(`listen: { port: 70000 }\n${PROVIDER}`, { TOLLGATE_PORT: '9090' }, 'listen.port:');
+    assert.ok(!fromFile.includes('TOLLGATE_PORT'), fromFile);
   });
 
   test('TOLLGATE_CONFIG names the file when no flag does', () => {
