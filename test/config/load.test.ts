@@ -242,6 +242,18 @@ describe('config validation names the bad path', () => {
     rejects(`${PROVIDER}\nplans:\n  - id: p\n  - id: p\n`, {}, 'plans[1].id', 'duplicate plan id "p"');
   });
 
+  test('a model id that is another model\'s owner/id form is refused: requests and plans naming it reached one of the two without a word', () => {
+    const m = rejects(
+      `${PROVIDER}\nmodels:\n  - { id: claude-sonnet, owned_by: anthropic, upstreams: [{ provider: up, model: x }] }\n  - { id: anthropic/claude-sonnet, upstreams: [{ provider: up, model: y }] }\n`,
+      {},
+      'models[1].id',
+      'models[0]',
+    );
+    assert.match(m, /owner\/id/);
+    // Distinct owners are fine.
+    loadConfig(file(`${PROVIDER}\nmodels:\n  - { id: claude-sonnet, owned_by: anthropic, upstreams: [{ provider: up, model: x }] }\n  - { id: openrouter/claude-sonnet, upstreams: [{ provider: up, model: y }] }\n`), {});
+  });
+
   test('other bad values', () => {
     rejects(`listen: { port: 70000 }\n${PROVIDER}`, {}, 'listen.port');
     rejects(`storage: postgres://db/x\n${PROVIDER}`, {}, 'storage');
