@@ -198,9 +198,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         await exchangesFinished(rt);
         await rt.schemaCheck.close();
         await journal.close();
+        // Given up on (the store locked past the retries): logged, and the shutdown fails,
+        // so `tollgate serve` exits 1 rather than report a clean stop.
+        const lost = journal.pending;
         await worker?.close();
         await catalog.close();
         await db.destroy();
+        if (lost > 0) throw new Error(`${lost} request records and billing writes could not be written to the store and are lost (see the log)`);
       })();
       return closing;
     },
