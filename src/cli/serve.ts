@@ -9,7 +9,8 @@ export async function serve(configFile: string | undefined): Promise<void> {
   const config = loadConfig(configFile);
   const gw = await startGateway(config).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EADDRINUSE') throw err;
-    throw new Error(`${config.listen.host}:${config.listen.port} is in use (another Tollgate?); set listen.port in the config or TOLLGATE_PORT`);
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host; // IPv6
+    throw new Error(`${host}:${config.listen.port} is in use (another Tollgate?); set listen.port in the config or TOLLGATE_PORT`);
   });
   const models = gw.rt.catalog.models.size;
   process.stdout.write(`Tollgate listening on ${gw.url} (storage ${config.storage}, ${gw.rt.catalog.upstreams.size} providers, ${models} models)\n`);
