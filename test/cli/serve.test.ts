@@ -99,21 +99,6 @@ describe('tollgate serve', { concurrency: true }, () => {
     assert.deepEqual(await next.stop('SIGTERM'), { code: 0, signal: null });
   });
 
-  test('listen.host ::1 (IPv6): it listens, prints a URL that works, and a port in use is named [::1]:port', async () => {
-    const cwd = mkdtempSync(join(dir, 'ipv6-'));
-    writeFileSync(join(cwd, 'v6.yaml'), 'listen: { host: "::1", port: 0 }\n');
-    const up = runTollgate(['serve', '--config', 'v6.yaml'], { cwd });
-    const url = /listening on (http:\/\/\[::1\]:\d+)/.exec(await up.waitFor(/listening on http:\S+/))![1]!;
-    assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
-    const port = new URL(url).port;
-    writeFileSync(join(cwd, 'busy.yaml'), `listen: { host: "::1", port: ${port} }\n`);
-    const failed = await runTollgateToEnd(['serve', '--config', 'busy.yaml'], { cwd });
-    assert.deepEqual(await up.stop('SIGTERM'), { code: 0, signal: null });
-    assert.equal(failed.code, 1);
-    // It said "::1:PORT", which reads as a host "::1:PORT" with no port.
-    assert.match(failed.stderr, new RegExp(`^tollgate: \\[::1\\]:${port} is in use`));
-  });
-
   test('a restart whose API-key secret is not the one the keys were made with stops (78) instead of refusing every key', async () => {
     // A redeploy that lost TOLLGATE_SECRET (`secret: ${TOLLGATE_SECRET:-}`) started with a
     // new secret: every customer's key was a 401, with nothing said anywhere.
