@@ -9,7 +9,8 @@ export async function serve(configFile: string | undefined): Promise<void> {
   const config = loadConfig(configFile);
   const gw = await startGateway(config).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EADDRINUSE') throw err;
-    throw new Error(`${config.listen.host}:${config.listen.port} is in use (another Tollgate?); set listen.port in the config or TOLLGATE_PORT`);
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host; // IPv6
+    throw new Error(`${host}:${config.listen.port} is in use (another Tollgate?); set listen.port in the config or TOLLGATE_PORT`);
   });
   const models = gw.rt.catalog.models.size;
   process.stdout.write(`Tollgate listening on ${gw.url} (storage ${config.storage}, ${gw.rt.catalog.upstreams.size} providers, ${models} models)\n`);
@@ -43,8 +44,13 @@ export async function serve(configFile: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A terminal that goes away (the operator's SSH session dropped) sends SIGHUP, whose
+  // default is to die at once: streams in flight went uncharged and unwritten records
+  // were lost. It drains as SIGTERM does; the gateway reloads nothing on it.
+  process.on('SIGHUP', () => stop('SIGHUP'));
 }
 
 function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'EPIPE') throw err;
+  // EIO: the terminal the output went to has hung up (see SIGHUP above).
+  if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
 }

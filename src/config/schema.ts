@@ -155,6 +155,13 @@ export const configSchema = z
         }
       });
     });
+    // An id with a slash can be another model's `owner/id` form: requests and plans
+    // naming it reached whichever the lookup found first, without a word.
+    const ownerIds = new Map(cfg.models.map((m, i) => [`${m.owned_by ?? m.upstreams[0]?.provider}/${m.id}`, i]));
+    cfg.models.forEach((m, i) => {
+      const j = ownerIds.get(m.id);
+      if (j !== undefined && j !== i) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `"${m.id}" is also the owner/id form of models[${j}]; rename one of them` });
+    });
     // A plan's exact model id must be configured, as the admin API requires of its plans
     // (a typo would otherwise lock the plan's customers out with 403s); a pattern may
     // match none yet. Either form is accepted: `id` or `owned_by/id`.

@@ -36,7 +36,9 @@ export function buildApp(rt: Runtime): FastifyInstance {
     bodyLimit: rt.config.max_body_bytes,
     genReqId: newRequestId,
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Answered in onRequest instead: Fastify's own 503 was in neither of the gateway's
+    // shapes and had no request id, and /healthz could not say it was draining.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // The router's own refusals (a path that is not valid percent-encoding, a path
@@ -84,6 +86,14 @@ export function buildApp(rt: Runtime): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
     if (request.headers.origin !== undefined && isApiPath(request.url)) for (const h in CORS_HEADERS) reply.raw.setHeader(h, CORS_HEADERS[h]!);
+    // Draining, the listener is closed; what still arrives came on a connection that was
+    // busy (a pipelined request, a pooled health check behind a stream). It is told so,
+    // and the connection closes after the answer.
+    if (dataPlane.draining) {
+      reply.header('connection', 'close');
+      if (/^\/healthz\/?(\?|$)/.test(request.url)) return void reply.code(503).send({ status: 'draining' });
+      return void sendError(reply, request.id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'));
+    }
     // Answered here, before the body: Fastify reads and parses a 404's body first, which
     // let anyone, on any path, have a 10 MiB body parsed (the event loop held ~300 ms).
     if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url));

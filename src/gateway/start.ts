@@ -68,11 +68,27 @@ async function apiKeySecret(db: Db, configured: string | undefined): Promise<str
   return secret;
 }
 
+/**
+ * The logger, made to stop writing once its terminal has hung up (EIO), as pino itself
+ * does for a closed pipe (EPIPE): it re-threw EIO as an unhandled 'error', and a gateway
+ * draining after its SSH session dropped crashed on its next log line, losing the
+ * records and charges not yet written.
+ */
+function quietOnHangup(log: Logger): Logger {
+  const stream = (log as unknown as Record<symbol, NodeJS.EventEmitter & { write: unknown; flushSync?: unknown }>)[pino.symbols.streamSym];
+  stream?.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
+    stream.write = () => true;
+    stream.flushSync = () => {};
+  });
+  return log;
+}
+
 /** How long the event loop may wait for the store's write lock (see startGateway). */
 const MAIN_THREAD_BUSY_MS = 250;
 
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
-  const log = opts.logger ?? pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] });
+  const log = opts.logger ?? quietOnHangup(pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] }));
   const simulated = config.providers.filter((p) => p.simulated).map((p) => p.id);
   if (simulated.length && !opts.allowSimulated) {
     throw new Error(`providers ${simulated.join(', ')} are marked simulated; only \`tollgate demo\` may use simulated upstreams`);
@@ -182,9 +198,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         await exchangesFinished(rt);
         await rt.schemaCheck.close();
         await journal.close();
+        // Given up on (the store locked past the retries): logged, and the shutdown fails,
+        // so `tollgate serve` exits 1 rather than report a clean stop.
+        const lost = journal.pending;
         await worker?.close();
         await catalog.close();
         await db.destroy();
+        if (lost > 0) throw new Error(`${lost} request records and billing writes could not be written to the store and are lost (see the log)`);
       })();
       return closing;
     },

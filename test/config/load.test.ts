@@ -120,6 +120,38 @@ models:
     rejects(`providers:\n  - id: up\n    kind: openai\n    base_url: http://x/v1\n    api_key: \${SECRET_KEY}\n`, {}, 'providers[0].api_key', 'SECRET_KEY');
   });
 
+  test('$${ writes a literal ${; a ${ that is not a reference is an error naming the path, not a value kept as written', () => {
+    // Neither existed: a value needing "${" (a password, a template header) could not be
+    // written, and "${KEY" or the shell's "${KEY:default}" was sent upstream as those characters.
+    // (Built without String.replace, which reads $$ itself.)
+    const withKey = (value: string) => PROVIDER.split('api_key: k').join(`api_key: "${value}"`);
+    const c = loadConfig(file(`${withKey('pa$$' + '{word}-$' + '{KEY}')}    headers: { x-template: "$$` + '{user}" }\n'), { KEY: 'v' });
+    assert.equal(c.providers[0]!.api_key, 'pa${word}-v');
+    assert.deepEqual(c.providers[0]!.headers, { 'x-template': '${user}' });
+    for (const bad of ['\${KEY', '\${KEY:default}', '\${KEY-default}', '\${}', '\${1KEY}', 'x\${KEY:=y}']) {
+      const message = rejects(withKey(`sk-live-abc0123456789${bad}`), { KEY: 'v' }, 'providers[0].api_key', '$${');
+      assert.ok(!message.includes('sk-live'), message);
+    }
+  });
+
+  test('a value from the environment is never quoted by a validation error, whatever field it lands in', () => {
+    const SECRET = 'sk-proj-Zq8secretvalue0123456789';
+    const env = { KEY: SECRET };
+    const messages = [
+      rejects(`default_plan: \${KEY}\n${PROVIDER}`, env, 'default_plan', '${KEY}'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: "\${KEY}", model: x }]\n`, env, 'models[0].upstreams[0].provider'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n    pricing: { input: "\${KEY}", output: 1 }\n`, env, 'models[0].pricing.input'),
+      rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\nplans:\n  - { id: p, models: ["\${KEY}"] }\n`, env, 'plans[0].models[0]'),
+      rejects(`${PROVIDER}  - id: \${KEY}\n    kind: openai\n    base_url: http://x/v1\n  - id: \${KEY}\n    kind: openai\n    base_url: http://x/v1\n`, env, 'providers[2].id'),
+    ];
+    for (const m of messages) assert.ok(!m.includes(SECRET) && !m.includes('secretvalue'), m);
+  });
+
+  test('a ${VAR} in a flow mapping or list that YAML cannot read says to quote it', () => {
+    const message = rejects(`listen: { port: \${PORT} }\n`, { PORT: '1' }, 'not valid YAML', 'quote');
+    assert.equal(message.split('\n').length, 1, message);
+  });
+
   test('a base_url part the upstream client would drop (query, credentials, fragment) is an error, and the credentials are not quoted', () => {
     const provider = (url: string) => `providers:\n  - id: up\n    kind: openai\n    base_url: ${url}\n    api_key: k\n`;
     rejects(provider('https://res.openai.azure.com/openai?api-version=2024-10-21'), {}, 'providers[0].base_url', 'query string');
@@ -137,14 +169,29 @@ models:
     assert.equal(fromFile.admin_token, 'file-admin-token-abc-123');
   });
 
+  test('TOLLGATE_METRICS_TOKEN sets the metrics token when the file does not, as the admin token\'s variable does', () => {
+    // It was read only through ${TOLLGATE_METRICS_TOKEN} in a file: a start on the
+    // environment alone ignored it, and Prometheus got 401s with the token it was given.
+    assert.equal(loadConfig(undefined, { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' }).metrics_token, 'env-metrics-token-0123456789');
+    assert.equal(loadConfig(file(PROVIDER), { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' }).metrics_token, 'env-metrics-token-0123456789');
+    const fromFile = loadConfig(file(`metrics_token: file-metrics-token-0123456789\n${PROVIDER}`), { TOLLGATE_METRICS_TOKEN: 'env-metrics-token-0123456789' });
+    assert.equal(fromFile.metrics_token, 'file-metrics-token-0123456789');
+    const message = rejects(PROVIDER, { TOLLGATE_METRICS_TOKEN: 'short-metrics' }, 'metrics_token', 'at least 16');
+    assert.ok(!message.includes('short-metrics'), message);
+  });
+
   test('TOLLGATE_HOST and TOLLGATE_PORT set where to listen unless the file does', () => {
     const c = loadConfig(file(PROVIDER), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
     assert.deepEqual([c.listen.host, c.listen.port], ['0.0.0.0', 9090]);
     const partly = loadConfig(file(`listen: { port: 7171 }\n${PROVIDER}`), { TOLLGATE_HOST: '0.0.0.0', TOLLGATE_PORT: '9090' });
     assert.deepEqual([partly.listen.host, partly.listen.port], ['0.0.0.0', 7171]);
     assert.equal(loadConfig(undefined, { TOLLGATE_PORT: '8181' }).listen.port, 8181);
-    rejects(PROVIDER, { TOLLGATE_PORT: 'eighty' }, 'listen.port');
-    rejects(PROVIDER, { TOLLGATE_PORT: '70000' }, 'listen.port');
+    // The error names the variable: the file the operator reads has no listen.port.
+    rejects(PROVIDER, { TOLLGATE_PORT: 'eighty' }, 'listen.port (from TOLLGATE_PORT):');
+    rejects(PROVIDER, { TOLLGATE_PORT: '70000' }, 'listen.port (from TOLLGATE_PORT):');
+    rejects(PROVIDER, { TOLLGATE_ADMIN_TOKEN: 'short' }, 'admin_token (from TOLLGATE_ADMIN_TOKEN):');
+    const fromFile = rejects(`listen: { port: 70000 }\n${PROVIDER}`, { TOLLGATE_PORT: '9090' }, 'listen.port:');
+    assert.ok(!fromFile.includes('TOLLGATE_PORT'), fromFile);
   });
 
   test('TOLLGATE_CONFIG names the file when no flag does', () => {
@@ -193,6 +240,18 @@ describe('config validation names the bad path', () => {
     rejects(`${PROVIDER}  - id: up\n    kind: openai\n    base_url: http://127.0.0.1:10/v1\n`, {}, 'providers[1].id', 'duplicate provider id "up"');
     rejects(`${PROVIDER}\nmodels:\n  - id: m\n    upstreams: [{ provider: up, model: x }]\n  - id: m\n    upstreams: [{ provider: up, model: y }]\n`, {}, 'models[1].id', 'duplicate model id "m"');
     rejects(`${PROVIDER}\nplans:\n  - id: p\n  - id: p\n`, {}, 'plans[1].id', 'duplicate plan id "p"');
+  });
+
+  test('a model id that is another model\'s owner/id form is refused: requests and plans naming it reached one of the two without a word', () => {
+    const m = rejects(
+      `${PROVIDER}\nmodels:\n  - { id: claude-sonnet, owned_by: anthropic, upstreams: [{ provider: up, model: x }] }\n  - { id: anthropic/claude-sonnet, upstreams: [{ provider: up, model: y }] }\n`,
+      {},
+      'models[1].id',
+      'models[0]',
+    );
+    assert.match(m, /owner\/id/);
+    // Distinct owners are fine.
+    loadConfig(file(`${PROVIDER}\nmodels:\n  - { id: claude-sonnet, owned_by: anthropic, upstreams: [{ provider: up, model: x }] }\n  - { id: openrouter/claude-sonnet, upstreams: [{ provider: up, model: y }] }\n`), {});
   });
 
   test('other bad values', () => {
@@ -255,6 +314,14 @@ describe('config validation names the bad path', () => {
     assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read config file .*missing\.yaml: ENOENT/.test(e.message));
     rejects('providers: [\n  - id: "', {}, 'not valid YAML');
     rejects('- a\n- b\n', {}, 'must be a YAML mapping');
+  });
+
+  test('an empty config file is an error, not a start on every default (another database, a new admin token)', () => {
+    // A config mount that came up empty started a gateway on ./data/tollgate.db with a
+    // freshly printed admin token: every customer's key was unknown there.
+    rejects('', {}, 'is empty');
+    rejects('# only comments\n\n', {}, 'is empty');
+    assert.equal(loadConfig(file('{}\n'), {}).storage, 'sqlite:./data/tollgate.db', 'an explicit empty mapping takes the defaults');
   });
 
   test('validateConfig reports the root for a wrong top-level type', () => {
