@@ -64,12 +64,6 @@ export function dataPlaneListener(
       writeError(res, id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
       return;
     }
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limit) {
-      // Answer at once and close: reading a body we will refuse only costs bandwidth.
-      writeError(res, id, tooLarge(limit), { connection: 'close' });
-      return;
-    }
     // The key is checked before the body is kept: read and parsed first, a request with
     // no valid key could make the gateway buffer and parse max_body_bytes (10 MiB held
     // the event loop ~300 ms). A refused key is answered at once and its body discarded
@@ -84,6 +78,15 @@ export function dataPlaneListener(
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       return refuseUnread(rt, endpoint, id, req, res, err);
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      // Answer at once and close: reading a body we will refuse only costs bandwidth.
+      // Recorded under the key when it is already known (a key still being looked up is
+      // not waited for).
+      keyCheck?.catch(() => {});
+      refuse(rt, endpoint, id, res, tooLarge(limit), keyRow, CLOSE);
+      return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -106,7 +109,7 @@ export function dataPlaneListener(
       if (size > limit) {
         refused = true;
         chunks.length = 0;
-        writeError(res, id, tooLarge(limit), { connection: 'close' });
+        refuse(rt, endpoint, id, res, tooLarge(limit), keyRow, CLOSE);
         return;
       }
       chunks.push(chunk);
@@ -123,17 +126,17 @@ export function dataPlaneListener(
       const text = raw.toString('utf8');
       let body: unknown;
       if (text.length === 0) {
-        writeError(res, id, new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'));
+        refuse(rt, endpoint, id, res, new GatewayError('invalid_json', 'The request body is empty; send a JSON object.'), keyRow);
         return;
       }
       try {
         body = JSON.parse(text);
       } catch (err) {
-        writeError(res, id, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`));
+        refuse(rt, endpoint, id, res, new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}.`), keyRow);
         return;
       }
       if (nestsDeeper(body, MAX_DEPTH)) {
-        writeError(res, id, new GatewayError('invalid_request', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`));
+        refuse(rt, endpoint, id, res, new GatewayError('invalid_request', `The request body nests arrays and objects more than ${MAX_DEPTH} levels deep.`), keyRow);
         return;
       }
       // The upstream gets the client's own bytes (protocol/byte-strings.ts), edited: an
@@ -152,9 +155,22 @@ export function dataPlaneListener(
  */
 function refuseUnread(rt: Runtime, endpoint: Endpoint, id: string, req: IncomingMessage, res: ServerResponse, err: GatewayError): void {
   req.resume();
+  refuse(rt, endpoint, id, res, err);
+}
+
+const CLOSE = { connection: 'close' };
+
+/**
+ * Answers a request refused before the pipeline (its key, its body's size or JSON) and
+ * records it as the pipeline records a refusal: one request-log row and one count in the
+ * metrics per request, with the key's account when the key was known by then.
+ */
+function refuse(rt: Runtime, endpoint: Endpoint, id: string, res: ServerResponse, err: GatewayError, key?: ApiKeyRow, headers?: Record<string, string>): void {
   const ex = new Exchange(id, endpoint === 'chat' ? 'chat.completions' : 'embeddings');
   ex.status = err.status;
   ex.errorCode = err.code;
+  if (key) ex.key = key;
+  if (headers) Object.assign(ex.headers, headers);
   writeError(res, id, err, ex.headers);
   ex.finish(rt);
 }
