@@ -57,8 +57,16 @@ function verdictOf(job: CheckJob): SchemaVerdict {
     return { kind: 'invalid', violations: 'the answer is not valid JSON' };
   }
   if (validate(value)) return { kind: 'valid' };
-  const violations = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+  // Each part cut short: the path is made of the answer's own keys (a model can write a
+  // key of megabytes), and it goes into an error message and a log line.
+  const violations = (validate.errors ?? []).slice(0, 5).map((e) => `${cut(e.instancePath || '(root)')} ${cut(e.message ?? '')}`).join('; ');
   return { kind: 'invalid', violations };
+}
+
+const MAX_PART_CHARS = 200;
+
+function cut(text: string): string {
+  return text.length <= MAX_PART_CHARS ? text : `${text.slice(0, MAX_PART_CHARS)}…`;
 }
 
 const port = parentPort!;

@@ -34,6 +34,17 @@ describe('schema-check thread', () => {
     assert.deepEqual(await thread.check(JSON.stringify({ type: 'nonsense' }), '{}'), { kind: 'unchecked', reason: 'schema not supported' });
   });
 
+  test('what is wrong is told in parts of at most 200 characters: the path is made of the answer\'s own keys', async () => {
+    const schema = JSON.stringify({ type: 'object', additionalProperties: { type: 'integer' } });
+    const key = 'k'.repeat(500_000);
+    const got = await thread.check(schema, JSON.stringify({ [key]: 'not an integer' }));
+    assert.equal(got.kind, 'invalid');
+    const violations = (got as { violations: string }).violations;
+    assert.ok(violations.length < 500, `${violations.length} characters`);
+    assert.ok(violations.startsWith(`/${'k'.repeat(199)}…`), violations.slice(0, 40));
+    assert.match(violations, /must be integer$/);
+  });
+
   test('uniqueItems compares JSON values: members in any order are equal; 1 and "1", [1,2] and [2,1] are not', async () => {
     const unique = JSON.stringify({ type: 'array', uniqueItems: true });
     assert.deepEqual(await thread.check(unique, '[1, "1", [1,2], [2,1], {"a":[1]}, {"a":[1],"b":null}, null, false, 0]'), { kind: 'valid' });
