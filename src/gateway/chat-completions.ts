@@ -130,7 +130,7 @@ async function readAnswer(res: UpstreamResponse, route: Route): Promise<AnswerTe
   try {
     return { json: JSON.parse(text), text, bytes, untranslated };
   } catch {
-    throw invalidUpstreamResponse('the body is not JSON');
+    throw invalidUpstreamResponse(text.trim() === '' ? 'the body is empty' : 'the body is not JSON');
   }
 }
 

@@ -66,7 +66,9 @@ describe('upstream errors', () => {
     up.behave({ rawBody: JSON.stringify({ hello: 'world' }) });
     expectError(await chat(), upstream502, forbidden);
     up.behave({ rawBody: '' });
-    expectError(await chat(), upstream502, forbidden);
+    assert.match(expectError(await chat(), upstream502, forbidden).message, /the body is empty/);
+    up.behave({ rawBody: ' \r\n' });
+    assert.match(expectError(await chat(), upstream502, forbidden).message, /the body is empty/);
     up.behave({ rawBody: JSON.stringify({ object: 'list' }) });
     expectError(await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key }), upstream502, forbidden);
   });
