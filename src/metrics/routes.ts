@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { requireAdmin } from '../admin/auth.ts';
 import { hashAdminToken } from '../auth/api-keys.ts';
 import type { Runtime } from '../gateway/runtime.ts';
@@ -27,7 +27,16 @@ export function registerMetricsRoute(app: FastifyInstance, rt: Runtime): void {
     });
   gauge('tollgate_requests_in_flight', 'Data-plane requests being served.', (g) => g.set(rt.inFlight));
   gauge('tollgate_reservations_open', 'Balance reservations held by requests in flight.', (g) => g.set(rt.billing.openReservations));
-  gauge('tollgate_journal_pending', 'Request records and billing writes waiting for the store.', (g) => g.set(rt.journal.pending));
+  gauge('tollgate_journal_pending', 'Request records and billing writes not yet in the store (queued or being committed).', (g) => g.set(rt.journal.waiting));
+  new Counter({
+    name: 'tollgate_journal_failed_commits_total',
+    help: 'Commits of the journal to the store that failed (each is retried; the log says why).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(rt.journal.failedCommits);
+    },
+  });
   gauge(
     'tollgate_upstream_available',
     'Whether an upstream\'s circuit breaker lets requests through (1) or has paused it (0).',

@@ -73,6 +73,9 @@ export class WriteBehind {
   #settles: SettleRow[] = [];
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<boolean> = Promise.resolve(true);
+  /** Writes in the batch being committed now. */
+  #committing = 0;
+  #failedCommits = 0;
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -111,6 +114,16 @@ export class WriteBehind {
     return this.#records.length + this.#reserves.size + this.#reservesRetry.length + this.#settles.length;
   }
 
+  /** Every write not yet in the store: queued, and in the commit under way (what a metric should show). */
+  get waiting(): number {
+    return this.pending + this.#committing;
+  }
+
+  /** Commits that failed (and were retried) since start. */
+  get failedCommits(): number {
+    return this.#failedCommits;
+  }
+
   /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */
   flush(): Promise<boolean> {
     if (this.#timer) {
@@ -130,10 +143,12 @@ export class WriteBehind {
     this.#reserves.clear();
     this.#reservesRetry = [];
     this.#settles = [];
+    this.#committing = records.length + reserves.length + settles.length;
     try {
       await this.#sink({ records, reserves, settles });
       return true;
     } catch (err) {
+      this.#failedCommits++;
       this.#log.error({ err, records: records.length, reserves: reserves.length, settles: settles.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);
       this.#reservesRetry = reserves.concat(this.#reservesRetry);
@@ -143,6 +158,8 @@ export class WriteBehind {
         this.#timer.unref();
       }
       return false;
+    } finally {
+      this.#committing = 0;
     }
   }
 

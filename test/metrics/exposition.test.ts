@@ -114,6 +114,10 @@ describe('GET /metrics during and after a burst', () => {
       assert.equal(total(samples, 'tollgate_completion_tokens_total'), log.k);
       assert.equal(total(samples, 'tollgate_failovers_total'), log.f);
       assert.ok(log.f > 0, 'some requests failed over');
+      // Everything flushed: nothing waiting, no commit failed.
+      assert.equal(total(samples, 'tollgate_journal_pending'), 0);
+      assert.equal(samples.filter((s) => s.name === 'tollgate_journal_failed_commits_total').length, 1);
+      assert.equal(total(samples, 'tollgate_journal_failed_commits_total'), 0);
       // Money: summed exactly, as text, not as floats.
       const usd = text.split('\n').filter((l) => l.startsWith('tollgate_charged_usd_total{'));
       assert.equal(usd.reduce((a, l) => a + usdToPico(l.slice(l.lastIndexOf(' ') + 1)), 0n), BigInt(charged.s));

@@ -251,3 +251,31 @@ test('the journal thread commits to the store file, and a file it cannot open fa
   await worker.close();
   await assert.rejects(startWorkerJournalSink(path.join(dir, 'missing', 'x.db')), /unable to open|cannot open/i);
 });
+
+test('waiting counts the batch being committed, and a failed commit is counted (what /metrics shows)', async (t) => {
+  const db = await store(t);
+  const { sink } = recordingSink(db, 1);
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const wb = new WriteBehind(async (b) => {
+    await held;
+    sink(b);
+  }, log, { flushMs: 60_000 });
+  for (let i = 0; i < 20; i++) wb.record(record(`req_w${i}`, 0n));
+  assert.equal(wb.waiting, 20);
+  const first = wb.flush();
+  await new Promise((r) => setImmediate(r));
+  // The whole batch is in the commit: nothing queued, all of it still waiting.
+  assert.equal(wb.pending, 0);
+  assert.equal(wb.waiting, 20);
+  wb.record(record('req_w20', 0n));
+  assert.equal(wb.waiting, 21);
+  release();
+  assert.equal(await first, false, 'the first commit fails (disk full)');
+  assert.equal(wb.failedCommits, 1);
+  assert.equal(wb.waiting, 21, 'the failed batch is queued again');
+  assert.equal(await wb.flush(), true);
+  assert.equal(wb.waiting, 0);
+  assert.equal(wb.failedCommits, 1);
+  assert.equal((await state(db)).requests.length, 21);
+});
