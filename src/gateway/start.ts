@@ -91,7 +91,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const log = opts.logger ?? quietOnHangup(pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] }));
   const simulated = config.providers.filter((p) => p.simulated).map((p) => p.id);
   if (simulated.length && !opts.allowSimulated) {
-    throw new Error(`providers ${simulated.join(', ')} are marked simulated; only \`tollgate demo\` may use simulated upstreams`);
+    throw new ConfigError(`config error at providers: ${simulated.join(', ')} marked simulated; only \`tollgate demo\` may use simulated upstreams`);
   }
   const db = await openStore(config.storage);
   const secret = await apiKeySecret(db, config.secret).catch(async (err: unknown) => {
