@@ -71,16 +71,20 @@ export function dataPlaneListener(
     let keyCheck: Promise<unknown> | undefined;
     // Handed on, so the pipeline does not authenticate twice.
     let keyRow: ApiKeyRow | undefined;
+    const declared = req.headers['content-length'];
+    const declaredTooLarge = declared !== undefined && Number(declared) > limit;
     try {
       const key = authenticate(rt, req.headers);
       if (key instanceof Promise) keyCheck = key;
       else keyRow = key;
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
+      // A body too large to be read even with a good key is not read to be discarded
+      // either (it may be gigabytes): the connection closes after the answer.
+      if (declaredTooLarge) return refuse(rt, endpoint, id, res, err, undefined, CLOSE);
       return refuseUnread(rt, endpoint, id, req, res, err);
     }
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limit) {
+    if (declaredTooLarge) {
       // Answer at once and close: reading a body we will refuse only costs bandwidth.
       // Recorded under the key when it is already known (a key still being looked up is
       // not waited for).

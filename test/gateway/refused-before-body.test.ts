@@ -115,3 +115,37 @@ describe('an unknown endpoint is answered before the body is read', () => {
     assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);
   });
 });
+
+// A body declared over max_body_bytes was answered 413 and its connection closed before
+// the key was looked at. Checked after the key, a refused key's answer kept the connection
+// open and read the whole declared body (gigabytes, from someone with no key) to discard it.
+describe('a refused key with a body declared over max_body_bytes', () => {
+  let tg: TestGateway;
+  onFakeOpenAI((s) => ({ tg } = s));
+
+  for (const [name, auth] of [
+    ['no key', ''],
+    ['an unknown key', `Authorization: Bearer sk-tg-${'Y'.repeat(43)}\r\n`],
+  ] as const) {
+    test(`${name}: answered, and the connection closed without reading the body`, async () => {
+      const { hostname, port } = new URL(tg.url);
+      const { text, closed } = await new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${auth}Content-Length: 20000000000\r\n\r\n{"model":`),
+        );
+        let got = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (c: string) => (got += c));
+        socket.on('end', () => resolve({ text: got, closed: true }));
+        socket.on('error', reject);
+        socket.setTimeout(3_000, () => {
+          socket.destroy();
+          resolve({ text: got, closed: false });
+        });
+      });
+      assert.match(text, /^HTTP\/1\.1 4\d\d /);
+      assert.match(text, /\r\nconnection: close\r\n/i);
+      assert.ok(closed, `the connection was left open to read the body; got ${JSON.stringify(text)}`);
+    });
+  }
+});

@@ -175,3 +175,29 @@ test('a legacy Anthropic id (__ts__) replayed to Gemini is not read as a thought
   assert.equal(call.functionCall.id, ANTHROPIC_TOOL_USE_ID);
   assert.equal(call.thoughtSignature, undefined);
 });
+
+test('an encoded id is replaced only as an id: the same text as a message\'s content, or an occurrence written otherwise, keeps the pairs and the content', async (t) => {
+  const openai = await startFakeOpenAI({ text: 'ok', openaiToolCallRules: true });
+  t.after(() => openai.close());
+  const client = await gateway(t, ['openai'], { openai });
+  const id = `${ANTHROPIC_TOOL_USE_ID}__tb__${ANTHROPIC_SIGNATURE}`;
+  const post = async (body: string) => {
+    const res = await fetch(`${client.baseURL}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' }, body });
+    assert.equal(res.status, 200, await res.text());
+    return openai.requests.at(-1)!.body;
+  };
+
+  // A user who pastes the id: their words reach the model as written.
+  const messages = [...nextTurn([{ id, type: 'function', function: { name: 'get_weather', arguments: '{}' } }], undefined), { role: 'user', content: id }];
+  const sent = await post(JSON.stringify({ model: 'm', tools, messages }));
+  assert.equal(sent.messages[1].tool_calls[0].id, ANTHROPIC_TOOL_USE_ID);
+  assert.equal(sent.messages[2].tool_call_id, ANTHROPIC_TOOL_USE_ID);
+  assert.equal(sent.messages[3].content, id);
+
+  // The assistant's id written with `\/`, the tool message's without: both are shortened alike.
+  const escapedOnce = JSON.stringify({ model: 'm', tools, messages: messages.slice(0, 3) }).replace(JSON.stringify(id), JSON.stringify(id).replaceAll('/', '\\/'));
+  assert.ok(escapedOnce.includes('\\/') && escapedOnce.includes(JSON.stringify(id)));
+  const mixed = await post(escapedOnce);
+  assert.equal(mixed.messages[1].tool_calls[0].id, ANTHROPIC_TOOL_USE_ID);
+  assert.equal(mixed.messages[2].tool_call_id, ANTHROPIC_TOOL_USE_ID);
+});

@@ -26,14 +26,16 @@ export function openaiToolCallId(id: string): string {
   return `call_${createHash('sha256').update(plain || id).digest('base64url').slice(0, 32)}`;
 }
 
-/** Each id in `messages` that must change, with what it becomes. */
-function replacements(messages: unknown): Map<string, string> {
-  const out = new Map<string, string>();
+/** Each id in `messages` that must change, with what it becomes and how many times it stands as an id. */
+function replacements(messages: unknown): Map<string, { to: string; uses: number }> {
+  const out = new Map<string, { to: string; uses: number }>();
   if (!Array.isArray(messages)) return out;
   const visit = (id: unknown) => {
-    if (typeof id !== 'string' || out.has(id)) return;
+    if (typeof id !== 'string') return;
+    const seen = out.get(id);
+    if (seen) return void seen.uses++;
     const to = openaiToolCallId(id);
-    if (to !== id) out.set(id, to);
+    if (to !== id) out.set(id, { to, uses: 1 });
   };
   for (const m of messages) {
     if (!m || typeof m !== 'object') continue;
@@ -45,15 +47,17 @@ function replacements(messages: unknown): Map<string, string> {
 
 /**
  * `text` (the body as it goes upstream) with each encoded id in `messages` (its parse)
- * replaced where it stands as a JSON string; null when one is not found as written (a
- * client that escapes `/` as `\/`): the caller then serialises `withOpenAIToolCallIds()`.
+ * replaced where it stands as a JSON string; null unless the id is written so exactly
+ * where it is an id and nowhere else: the caller then serialises `withOpenAIToolCallIds()`.
+ * Replaced wherever its text stood, an id also written otherwise (`\/` for `/`) kept its long form
+ * there and broke its pair, and a message whose whole content was the id was rewritten.
  */
 export function replaceEncodedToolCallIds(text: string, messages: unknown): string | null {
   const map = replacements(messages);
-  for (const [from, to] of map) {
-    const quoted = JSON.stringify(from);
-    if (!text.includes(quoted)) return null;
-    text = text.split(quoted).join(JSON.stringify(to));
+  for (const [from, { to, uses }] of map) {
+    const parts = text.split(JSON.stringify(from));
+    if (parts.length - 1 !== uses) return null;
+    text = parts.join(JSON.stringify(to));
   }
   return text;
 }
@@ -64,9 +68,9 @@ export function withOpenAIToolCallIds(messages: unknown): unknown {
   if (map.size === 0 || !Array.isArray(messages)) return messages;
   return messages.map((m) => {
     if (!m || typeof m !== 'object') return m;
-    if (m.role === 'tool' && map.has(m.tool_call_id)) return { ...m, tool_call_id: map.get(m.tool_call_id) };
+    if (m.role === 'tool' && map.has(m.tool_call_id)) return { ...m, tool_call_id: map.get(m.tool_call_id)!.to };
     if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.some((c: any) => map.has(c?.id))) {
-      return { ...m, tool_calls: m.tool_calls.map((c: any) => (map.has(c?.id) ? { ...c, id: map.get(c.id) } : c)) };
+      return { ...m, tool_calls: m.tool_calls.map((c: any) => (map.has(c?.id) ? { ...c, id: map.get(c.id)!.to } : c)) };
     }
     return m;
   });
