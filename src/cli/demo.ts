@@ -78,7 +78,16 @@ export async function demo(): Promise<void> {
   say(`\nAdmin API: curl -H "Authorization: Bearer ${adminToken}" ${gw.url}/admin/v1/requests`);
   say('Press Ctrl-C to stop.');
   const stop = () => {
-    void gw.close().then(() => upstream.close()).then(() => process.exit(0));
+    let code = 0;
+    // A shutdown that lost records rejects (start.ts): said, and the exit status says so too.
+    void gw
+      .close()
+      .catch((err: unknown) => {
+        code = 1;
+        process.stderr.write(`tollgate demo: shutdown failed: ${(err as Error).message}\n`);
+      })
+      .then(() => upstream.close())
+      .then(() => process.exit(code));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
