@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -175,10 +175,11 @@ test('a compressed error body that inflates far past its limit is cut, and the s
   assert.match(err.message, /HTTP 500/);
 });
 
-test('a compressed body piped and destroyed at a limit decodes no further', async (t) => {
+/** The response of a call through the upstream client to a server that answers `body` as given, compressed as `coding`. */
+async function compressedAnswer(t: TestContext, status: number, contentType: string, coding: string, body: Buffer) {
   const server = createServer((_req, res) => {
-    res.writeHead(500, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
-    res.end(bomb);
+    res.writeHead(status, { 'content-type': contentType, 'content-encoding': coding });
+    res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => {
@@ -187,7 +188,11 @@ test('a compressed body piped and destroyed at a limit decodes no further', asyn
   });
   const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
   t.after(() => pool.destroy());
-  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  return dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+}
+
+test('a compressed body piped and destroyed at a limit decodes no further', async (t) => {
+  const res = await compressedAnswer(t, 500, 'application/json', 'gzip', bomb);
   let decoded = 0;
   await res.body
     .pipe((chunk) => {
@@ -203,18 +208,7 @@ test('a compressed body piped and destroyed at a limit decodes no further', asyn
 });
 
 test('a body read whole counts decoded bytes against its limit: a gzip bomb fails at the limit', async (t) => {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
-    res.end(zlib.gzipSync(Buffer.alloc(128 * 1024 * 1024)));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
-  t.after(() => pool.destroy());
-  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  const res = await compressedAnswer(t, 200, 'application/json', 'gzip', zlib.gzipSync(Buffer.alloc(128 * 1024 * 1024)));
   const err = await res.body.text('latin1', 1024 * 1024).then(
     () => assert.fail('the bomb was read whole'),
     (e: unknown) => e as { code?: string },
@@ -223,18 +217,7 @@ test('a body read whole counts decoded bytes against its limit: a gzip bomb fail
 });
 
 test('a compressed stream that inflates a thousandfold is stopped, however it is read', async (t) => {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
-    res.end(bomb);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
-  t.after(() => pool.destroy());
-  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  const res = await compressedAnswer(t, 200, 'text/event-stream', 'gzip', bomb);
   let decoded = 0;
   // A relay that keeps what has no frame end yet would hold all 64 MiB.
   const err = await res.body.pipe((chunk) => (decoded += chunk.length)).then(
@@ -247,18 +230,7 @@ test('a compressed stream that inflates a thousandfold is stopped, however it is
 });
 
 test('a consumer that throws on a decoded chunk fails its call, as on a plain one, and the process goes on', async (t) => {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'br' });
-    res.end(zlib.brotliCompressSync('data: {}\n\n'));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const pool = new ClientPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 1, keepAliveTimeoutMs: 5_000, timeoutMs: 5_000, connectTimeoutMs: 3_000 });
-  t.after(() => pool.destroy());
-  const res = await dispatchUpstream(pool, { method: 'POST', path: '/', headers: {}, body: '{}' }).response;
+  const res = await compressedAnswer(t, 200, 'text/event-stream', 'br', zlib.brotliCompressSync('data: {}\n\n'));
   const err = await res.body
     .pipe(() => {
       throw new RangeError('Invalid string length');
