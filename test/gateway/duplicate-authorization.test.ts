@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { rawExchange } from '../helpers/http.ts';
 import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
 
 // Authorization is a singleton header. node:http kept the first of two and dropped the
@@ -8,25 +8,10 @@ import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
 // front may have judged it by the last. Two are now refused (node:http joins them, and
 // the joined value is no key and no token).
 
-/** Sends raw bytes and reads one whole answer (Content-Length framed). */
-function send(url: string, bytes: string): Promise<{ status: number; body: any }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.write(bytes));
-    let got = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (c: string) => {
-      got += c;
-      const end = got.indexOf('\r\n\r\n');
-      const length = /\r\ncontent-length: (\d+)/i.exec(got);
-      if (end !== -1 && length && got.length >= end + 4 + Number(length[1])) {
-        socket.destroy();
-        resolve({ status: Number(got.split(' ')[1]), body: JSON.parse(got.slice(end + 4)) });
-      }
-    });
-    socket.on('error', reject);
-    socket.setTimeout(5_000, () => reject(new Error(`no answer; got ${JSON.stringify(got)}`)));
-  });
+/** Sends raw bytes and reads one whole answer. */
+async function send(url: string, bytes: string): Promise<{ status: number; body: any }> {
+  const got = await rawExchange(url, bytes);
+  return { status: Number(got.split(' ')[1]), body: JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)) };
 }
 
 describe('two Authorization headers', () => {

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { onFakeOpenAI, type TestGateway } from '../helpers/gateway.ts';
+import { rawExchange } from '../helpers/http.ts';
 import type { FakeOpenAI } from '../helpers/fake-openai.ts';
 
 // The key is checked before the body is read. The body used to be read and parsed first:
@@ -11,27 +12,8 @@ import type { FakeOpenAI } from '../helpers/fake-openai.ts';
 // discarded as it arrives, never kept or parsed.
 
 /** Sends a request head (and whatever of the body is given), never the rest, and reads one whole answer. */
-function headOnly(url: string, head: string): Promise<{ text: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.write(head));
-    let got = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (c: string) => {
-      got += c;
-      const end = got.indexOf('\r\n\r\n');
-      const length = /\r\ncontent-length: (\d+)/i.exec(got);
-      if (end !== -1 && length && got.length >= end + 4 + Number(length[1])) {
-        socket.destroy();
-        resolve({ text: got });
-      }
-    });
-    socket.on('error', reject);
-    socket.setTimeout(5_000, () => {
-      socket.destroy();
-      reject(new Error(`no answer within 5 s while the body was withheld; got ${JSON.stringify(got)}`));
-    });
-  });
+async function headOnly(url: string, head: string): Promise<{ text: string }> {
+  return { text: await rawExchange(url, head) };
 }
 
 describe('a refused key is answered before the body is read', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 
 // Small HTTP helpers for integration tests: raw requests with fetch, and one assertion
 // for the OpenAI error shape that also checks nothing secret leaks into the response.
@@ -95,3 +96,31 @@ export { freePort } from './process.ts';
  * it is not on fetch's list of blocked ports, so the CLI's fetch tries it too.
  */
 export const CLOSED_PORT = 2;
+
+/**
+ * Writes raw bytes to a server (a request node:http or fetch would not send: two
+ * Authorization headers, a body withheld after its head) and reads one whole answer
+ * framed by Content-Length, as latin1 text, head included.
+ */
+export function rawExchange(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => {
+      got += c;
+      const end = got.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(got);
+      if (end !== -1 && length && got.length >= end + 4 + Number(length[1])) {
+        socket.destroy();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(5_000, () => {
+      socket.destroy();
+      reject(new Error(`no whole answer within 5 s; got ${JSON.stringify(got)}`));
+    });
+  });
+}
