@@ -4,8 +4,8 @@
 //   npm run bench -- [--duration S] [--warmup S] [--only direct,nginx,bare,gateway,peer] [--no-peer]
 //                    [--rounds N] [--connections N] [--gateway-log-level LEVEL]
 //
-// Layout on the 2-core machine: the target under test (gateway or peer) alone
-// on core 0, one at a time; the fake upstream and wrk share core 1.
+// Layout on the 2-core machine: the targets on core 0, all running, measured one at
+// a time in turns; the fake upstream and wrk share core 1.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,16 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { installCleanupHooks, pinningAvailable } from './lib/children.ts';
-import {
-  computeRatios,
-  evaluateGoals,
-  MODE_LABEL,
-  MODES,
-  renderReport,
-  type Mode,
-  type ModeRun,
-  type TargetRuns,
-} from './lib/report.ts';
+import { computeRatios, evaluateGoals, MODE_LABEL, MODES, renderReport, type Mode, type TargetRuns } from './lib/report.ts';
 import {
   directTarget,
   nginxBinary,
@@ -39,19 +30,21 @@ import {
   type TargetContext,
   type TargetName,
 } from './lib/targets.ts';
-import { runWrk, writeWrkScript, wrkProblems, wrkVersion } from './lib/wrk.ts';
+import { runWrk, writeWrkScript, wrkProblems, wrkVersion, type WrkResult } from './lib/wrk.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET_CORE = 0;
 const LOAD_CORE = 1; // fake upstream and wrk
 
 const USAGE = `usage: npm run bench -- [options]
-  --duration S             seconds per measurement (default 10)
-  --warmup S               seconds of 64-connection warm-up per target and mode (default 2)
+  --duration S             seconds per measurement (default 3)
+  --warmup S               seconds of unmeasured 64-connection load per target and mode before
+                           the first round (default 10)
   --only LIST              comma-separated targets among direct,nginx,bare,gateway,peer (default all;
                            nginx only when installed)
   --no-peer                skip the Portkey peer
-  --rounds N               repeat the whole sequence N times and report medians (default 1)
+  --rounds N               measure every target in turn N times; ratios are medians of the
+                           rounds' ratios (default 5)
   --connections N          connections for the throughput run (default 64)
   --prompt-bytes N         send a coding-assistant conversation of about N bytes instead of the one-word
                            request (default 0: the one-word request the goals are set for); results go to
@@ -80,11 +73,11 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '2' },
+      duration: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '10' },
       only: { type: 'string' },
       'no-peer': { type: 'boolean', default: false },
-      rounds: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '5' },
       connections: { type: 'string', default: '64' },
       'prompt-bytes': { type: 'string', default: '0' },
       'gateway-log-level': { type: 'string' },
@@ -174,33 +167,35 @@ async function startTarget(name: TargetName, ctx: TargetContext): Promise<Target
   }
 }
 
-async function measureMode(
-  t: Target,
-  mode: Mode,
-  opts: Options,
-  tmpDir: string,
-  loadCore: number | null,
-): Promise<ModeRun> {
+/** Unmeasured load, so that every target is measured at its steady state: a Node
+ *  process needs 10-15 s of load before its JIT and heap settle (bench/README.md). */
+async function warmUp(t: Target, mode: Mode, opts: Options, tmpDir: string, loadCore: number | null): Promise<string[]> {
+  if (opts.warmupS === 0) return [];
+  process.stdout.write(`  ${t.name} ${MODE_LABEL[mode]}: warm-up ${opts.warmupS}s ... `);
+  const w = await runWrk({ script: scriptFor(t, mode, tmpDir), url: t.url, connections: opts.connections, durationS: opts.warmupS, core: loadCore });
+  process.stdout.write(`${Math.round(w.rps)} req/s\n`);
+  return wrkProblems(w).map((p) => `warm-up: ${p}`);
+}
+
+function scriptFor(t: Target, mode: Mode, tmpDir: string): string {
   const script = path.join(tmpDir, `${t.name}-${mode}.lua`);
-  writeWrkScript(script, { url: t.url, headers: t.headers, body: t.body(mode === 'stream') });
-  const label = `${t.name} ${MODE_LABEL[mode]}`;
-  const problems: string[] = [];
-  if (opts.warmupS > 0) {
-    process.stdout.write(`  ${label}: warm-up ${opts.warmupS}s ... `);
-    const w = await runWrk({ script, url: t.url, connections: opts.connections, durationS: opts.warmupS, core: loadCore });
-    problems.push(...wrkProblems(w).map((p) => `warm-up: ${p}`));
-    process.stdout.write('done\n');
-  }
-  process.stdout.write(`  ${label}: c=${opts.connections} ${opts.durationS}s ... `);
-  const c64 = await runWrk({ script, url: t.url, connections: opts.connections, durationS: opts.durationS, core: loadCore });
-  problems.push(...wrkProblems(c64).map((p) => `c=${opts.connections}: ${p}`));
-  process.stdout.write(`${Math.round(c64.rps)} req/s, p50 ${c64.latencyMs.p50.toFixed(2)} ms, p99 ${c64.latencyMs.p99.toFixed(2)} ms\n`);
-  process.stdout.write(`  ${label}: c=1 ${opts.durationS}s ... `);
-  const c1 = await runWrk({ script, url: t.url, connections: 1, durationS: opts.durationS, core: loadCore });
-  problems.push(...wrkProblems(c1).map((p) => `c=1: ${p}`));
-  process.stdout.write(`${Math.round(c1.rps)} req/s, p50 ${c1.latencyMs.p50.toFixed(2)} ms, p99 ${c1.latencyMs.p99.toFixed(2)} ms\n`);
-  if (problems.length > 0) console.log(`  ${label}: PROBLEM: ${problems.join('; ')}`);
-  return { c64, c1, problems };
+  if (!fs.existsSync(script)) writeWrkScript(script, { url: t.url, headers: t.headers, body: t.body(mode === 'stream') });
+  return script;
+}
+
+/** One wrk run of `connections` connections against a target, with its problems. */
+async function measure(t: Target, mode: Mode, connections: number, opts: Options, tmpDir: string, loadCore: number | null): Promise<{ run: WrkResult; problems: string[] }> {
+  process.stdout.write(`  ${t.name} ${MODE_LABEL[mode]}: c=${connections} ${opts.durationS}s ... `);
+  const run = await runWrk({ script: scriptFor(t, mode, tmpDir), url: t.url, connections, durationS: opts.durationS, core: loadCore });
+  const problems = wrkProblems(run).map((p) => `c=${connections}: ${p}`);
+  process.stdout.write(`${Math.round(run.rps)} req/s, p50 ${run.latencyMs.p50.toFixed(2)} ms, p99 ${run.latencyMs.p99.toFixed(2)} ms${problems.length > 0 ? ` PROBLEM: ${problems.join('; ')}` : ''}\n`);
+  return { run, problems };
+}
+
+function fail(res: TargetRuns, err: unknown): void {
+  const msg = (err as Error).message;
+  res.errors.push(msg);
+  console.log(`  ${res.name}: ERROR: ${msg}`);
 }
 
 async function main(): Promise<number> {
@@ -244,34 +239,70 @@ async function main(): Promise<number> {
     runs: { nonstream: [], stream: [] },
   }));
 
+  // All targets run side by side (idle ones cost nothing) and are measured in turns,
+  // round after round, so that each ratio compares figures taken within a minute of
+  // each other: on a shared VM the speed of the machine drifts by half over minutes,
+  // and targets measured one after the other compared the machine with itself.
+  const live: Array<{ res: TargetRuns; target: Target; warmProblems: Record<Mode, string[]> }> = [];
   try {
-    for (let round = 1; round <= opts.rounds; round++) {
-      if (opts.rounds > 1) console.log(`\nround ${round}/${opts.rounds}`);
-      for (const res of results) {
-        if (res.errors.length > 0) continue; // broken in an earlier round
-        console.log(`\n[${res.name}]`);
-        let target: Target | undefined;
+    console.log('\nstarting and checking every target');
+    for (const res of results) {
+      try {
+        const target = await startTarget(res.name, ctx);
+        live.push({ res, target, warmProblems: { nonstream: [], stream: [] } });
+        const verified = await verifyTarget(target);
+        res.info = { ...target.info, verified };
+        console.log(
+          `  ${res.name}: 200 non-stream; 200 stream with ${verified.streamContentFrames} content frames` +
+            `${verified.streamUsageFrame ? ' + usage frame' : ''} and [DONE]`,
+        );
+      } catch (err) {
+        fail(res, err);
+      }
+    }
+    console.log('\nwarm-up');
+    for (const l of live) {
+      for (const mode of MODES) {
+        if (l.res.errors.length > 0) break;
         try {
-          target = await startTarget(res.name, ctx);
-          const verified = await verifyTarget(target);
-          res.info = { ...target.info, verified };
-          console.log(
-            `  checked: 200 non-stream; 200 stream with ${verified.streamContentFrames} content frames` +
-              `${verified.streamUsageFrame ? ' + usage frame' : ''} and [DONE]`,
-          );
-          for (const mode of MODES) {
-            res.runs[mode].push(await measureMode(target, mode, opts, tmpDir, loadCore));
-          }
+          l.warmProblems[mode] = await warmUp(l.target, mode, opts, tmpDir, loadCore);
         } catch (err) {
-          const msg = (err as Error).message;
-          res.errors.push(msg);
-          console.log(`  ERROR: ${msg}`);
-        } finally {
-          await target?.stop();
+          fail(l.res, err);
+        }
+      }
+    }
+    for (let round = 1; round <= opts.rounds; round++) {
+      console.log(`\nround ${round}/${opts.rounds}`);
+      // A different target goes first in each round, so none is always measured right
+      // after the same neighbour.
+      const order = live.map((_, i) => live[(i + round - 1) % live.length]);
+      for (const mode of MODES) {
+        // All targets at 64 connections back to back, then all at 1, so that the
+        // figures a ratio divides were taken seconds apart.
+        const c64 = new Map<TargetRuns, { run: WrkResult; problems: string[] }>();
+        for (const l of order) {
+          if (l.res.errors.length > 0) continue;
+          try {
+            c64.set(l.res, await measure(l.target, mode, opts.connections, opts, tmpDir, loadCore));
+          } catch (err) {
+            fail(l.res, err);
+          }
+        }
+        for (const l of order) {
+          const high = c64.get(l.res);
+          if (l.res.errors.length > 0 || high === undefined) continue;
+          try {
+            const low = await measure(l.target, mode, 1, opts, tmpDir, loadCore);
+            const problems = [...(round === 1 ? l.warmProblems[mode] : []), ...high.problems, ...low.problems];
+            l.res.runs[mode].push({ c64: high.run, c1: low.run, problems });
+          } catch (err) {
+            fail(l.res, err);
+          }
         }
       }
     }
   } finally {
+    for (const l of live) await l.target.stop();
     await upstream.child.stop();
   }
 

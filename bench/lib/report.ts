@@ -73,6 +73,8 @@ function usable(t: TargetRuns | undefined, mode: Mode): Summary | null {
   return s !== null && s.clean ? s : null;
 }
 
+type Added = { p50: number; p99: number };
+
 export interface Ratios {
   gateway_over_direct_rps: Record<Mode, number | null>;
   /** The gateway against a bare node:http + undici relay: what all the features cost. */
@@ -82,43 +84,73 @@ export interface Ratios {
   nginx_over_direct_rps: Record<Mode, number | null>;
   gateway_over_peer_rps: Record<Mode, number | null>;
   /** Gateway minus direct at 1 connection, ms. */
-  gateway_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
-  peer_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
+  gateway_added_ms_c1: Record<Mode, Added | null>;
+  peer_added_ms_c1: Record<Mode, Added | null>;
   /** The bare relay minus direct at 1 connection, ms: how much of the gateway's added
    *  latency any Node relay adds on this machine (at p99, mostly the VM's wake-ups). */
-  bare_added_ms_c1: Record<Mode, { p50: number; p99: number } | null>;
+  bare_added_ms_c1: Record<Mode, Added | null>;
+  /** nginx minus direct at 1 connection, ms: what a relay with none of Node's costs adds
+   *  on this machine, i.e. the floor under the gateway's added latency. */
+  nginx_added_ms_c1: Record<Mode, Added | null>;
+  /** Each req/s ratio round by round; the figures above are their medians. */
+  by_round: Record<RpsRatio, Record<Mode, number[]>>;
+}
+
+type RpsRatio = 'gateway_over_direct_rps' | 'gateway_over_bare_rps' | 'bare_over_direct_rps' | 'nginx_over_direct_rps' | 'gateway_over_peer_rps';
+const RPS_RATIOS: ReadonlyArray<[RpsRatio, TargetName, TargetName]> = [
+  ['gateway_over_direct_rps', 'gateway', 'direct'],
+  ['gateway_over_bare_rps', 'gateway', 'bare'],
+  ['bare_over_direct_rps', 'bare', 'direct'],
+  ['nginx_over_direct_rps', 'nginx', 'direct'],
+  ['gateway_over_peer_rps', 'gateway', 'peer'],
+];
+
+/** Pairs of runs of two targets from the same round. Targets are measured in turns
+ *  within a round, so a pair was taken minutes apart at most: on a VM whose speed
+ *  drifts, a ratio within a round is worth more than a ratio of two medians. */
+function sameRound(a: TargetRuns | undefined, b: TargetRuns | undefined, mode: Mode): Array<[ModeRun, ModeRun]> | null {
+  if (usable(a, mode) === null || usable(b, mode) === null) return null;
+  const ra = a!.runs[mode];
+  const rb = b!.runs[mode];
+  const n = Math.min(ra.length, rb.length);
+  return Array.from({ length: n }, (_, i): [ModeRun, ModeRun] => [ra[i], rb[i]]);
+}
+
+function addedAtC1(pairs: Array<[ModeRun, ModeRun]> | null): Added | null {
+  if (pairs === null || pairs.length === 0) return null;
+  return {
+    p50: median(pairs.map(([x, d]) => x.c1.latencyMs.p50 - d.c1.latencyMs.p50)),
+    p99: median(pairs.map(([x, d]) => x.c1.latencyMs.p99 - d.c1.latencyMs.p99)),
+  };
 }
 
 export function computeRatios(targets: TargetRuns[]): Ratios {
   const by = (n: TargetName): TargetRuns | undefined => targets.find((t) => t.name === n);
+  const none = <T>(): Record<Mode, T | null> => ({ nonstream: null, stream: null });
   const r: Ratios = {
-    gateway_over_direct_rps: { nonstream: null, stream: null },
-    gateway_over_bare_rps: { nonstream: null, stream: null },
-    bare_over_direct_rps: { nonstream: null, stream: null },
-    nginx_over_direct_rps: { nonstream: null, stream: null },
-    gateway_over_peer_rps: { nonstream: null, stream: null },
-    gateway_added_ms_c1: { nonstream: null, stream: null },
-    peer_added_ms_c1: { nonstream: null, stream: null },
-    bare_added_ms_c1: { nonstream: null, stream: null },
+    gateway_over_direct_rps: none(),
+    gateway_over_bare_rps: none(),
+    bare_over_direct_rps: none(),
+    nginx_over_direct_rps: none(),
+    gateway_over_peer_rps: none(),
+    gateway_added_ms_c1: none(),
+    peer_added_ms_c1: none(),
+    bare_added_ms_c1: none(),
+    nginx_added_ms_c1: none(),
+    by_round: Object.fromEntries(RPS_RATIOS.map(([k]): [RpsRatio, Record<Mode, number[]>] => [k, { nonstream: [], stream: [] }])) as Ratios['by_round'],
   };
   for (const mode of MODES) {
-    const d = usable(by('direct'), mode);
-    const g = usable(by('gateway'), mode);
-    const p = usable(by('peer'), mode);
-    const b = usable(by('bare'), mode);
-    const n = usable(by('nginx'), mode);
-    if (n !== null && d !== null) r.nginx_over_direct_rps[mode] = n.rps64 / d.rps64;
-    if (g !== null && b !== null) r.gateway_over_bare_rps[mode] = g.rps64 / b.rps64;
-    if (b !== null && d !== null) {
-      r.bare_over_direct_rps[mode] = b.rps64 / d.rps64;
-      r.bare_added_ms_c1[mode] = { p50: b.p50_1 - d.p50_1, p99: b.p99_1 - d.p99_1 };
+    for (const [key, num, den] of RPS_RATIOS) {
+      const pairs = sameRound(by(num), by(den), mode);
+      if (pairs === null || pairs.length === 0) continue;
+      const each = pairs.map(([x, y]) => x.c64.rps / y.c64.rps);
+      r.by_round[key][mode] = each;
+      r[key][mode] = median(each);
     }
-    if (g !== null && d !== null) {
-      r.gateway_over_direct_rps[mode] = g.rps64 / d.rps64;
-      r.gateway_added_ms_c1[mode] = { p50: g.p50_1 - d.p50_1, p99: g.p99_1 - d.p99_1 };
-    }
-    if (g !== null && p !== null) r.gateway_over_peer_rps[mode] = g.rps64 / p.rps64;
-    if (p !== null && d !== null) r.peer_added_ms_c1[mode] = { p50: p.p50_1 - d.p50_1, p99: p.p99_1 - d.p99_1 };
+    r.gateway_added_ms_c1[mode] = addedAtC1(sameRound(by('gateway'), by('direct'), mode));
+    r.bare_added_ms_c1[mode] = addedAtC1(sameRound(by('bare'), by('direct'), mode));
+    r.peer_added_ms_c1[mode] = addedAtC1(sameRound(by('peer'), by('direct'), mode));
+    r.nginx_added_ms_c1[mode] = addedAtC1(sameRound(by('nginx'), by('direct'), mode));
   }
   return r;
 }
@@ -236,7 +268,7 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
     for (const p of problems) out.push(`  - ${p.split('\n').join('\n    ')}`);
   }
 
-  out.push('', 'Ratios (same run):');
+  out.push('', rounds > 1 ? `Ratios (medians of the ${rounds} rounds' own ratios):` : 'Ratios (same run):');
   for (const mode of MODES) {
     out.push(
       `  ${MODE_LABEL[mode].padEnd(10)}  gateway/direct req/s ${ratio(ratios.gateway_over_direct_rps[mode])}` +
@@ -245,12 +277,25 @@ export function renderReport(targets: TargetRuns[], ratios: Ratios, goals: Goal[
         `   nginx/direct req/s ${ratio(ratios.nginx_over_direct_rps[mode])}`,
     );
   }
+  if (rounds > 1) {
+    const each = (xs: number[]): string => (xs.length === 0 ? 'n/a' : xs.map((x) => x.toFixed(2)).join(' '));
+    for (const mode of MODES) {
+      const br = ratios.by_round;
+      out.push(
+        `  ${MODE_LABEL[mode].padEnd(10)}  by round: gateway/direct ${each(br.gateway_over_direct_rps[mode])}` +
+          `   gateway/bare ${each(br.gateway_over_bare_rps[mode])}   bare/direct ${each(br.bare_over_direct_rps[mode])}` +
+          `   nginx/direct ${each(br.nginx_over_direct_rps[mode])}`,
+      );
+    }
+  }
   for (const mode of MODES) {
     const g = ratios.gateway_added_ms_c1[mode];
     const p = ratios.peer_added_ms_c1[mode];
     const b = ratios.bare_added_ms_c1[mode];
     const added = (a: { p50: number; p99: number } | null): string => (a === null ? 'n/a' : `p50 ${signed(a.p50)} ms, p99 ${signed(a.p99)} ms`);
-    out.push(`  ${MODE_LABEL[mode].padEnd(10)}  added at c=1: gateway ${added(g)}   bare ${added(b)}   peer ${added(p)}`);
+    out.push(
+      `  ${MODE_LABEL[mode].padEnd(10)}  added at c=1: gateway ${added(g)}   bare ${added(b)}   nginx ${added(ratios.nginx_added_ms_c1[mode])}   peer ${added(p)}`,
+    );
   }
 
   out.push('', 'Goals:');
