@@ -114,6 +114,8 @@ export function buildApp(rt: Runtime): FastifyInstance {
       rt.log.warn({ request_id: request.id }, 'the store is locked by another process');
       return sendError(reply, request.id, new GatewayError('store_busy', 'The store is locked by another process; nothing was changed. Retry shortly.'));
     }
+    // A long admin read (ledger verify, usage) still out when shutdown closed the store.
+    if (code === 'STORE_CLOSING') return sendError(reply, request.id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'));
     rt.log.error({ err, request_id: request.id }, 'unhandled error');
     return sendError(reply, request.id, new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.'));
   });

@@ -27,7 +27,8 @@ parentPort!.on('message', (msg: { id: number; call: MaintenanceCall } | 'close')
   }
   run(msg.call).then(
     (result) => parentPort!.postMessage({ id: msg.id, result }),
-    (err: unknown) => parentPort!.postMessage({ id: msg.id, error: (err as Error).message }),
+    // The code (SQLITE_BUSY, ...) crosses too: the admin API answers a locked store 503.
+    (err: unknown) => parentPort!.postMessage({ id: msg.id, error: (err as Error).message, code: (err as { code?: unknown }).code }),
   );
 });
 parentPort!.postMessage('ready');

@@ -8,6 +8,11 @@ import { pruneRequestLog } from './prune.ts';
 export type UsageQuery = { from?: number | undefined; to?: number | undefined; group_by: 'day' | 'model' | 'key' };
 export type UsageRow = Awaited<ReturnType<typeof usageTotals>>[number];
 
+/** What a call to a closed (or closing) store is refused with: `code` STORE_CLOSING. */
+export function storeClosing(): Error {
+  return Object.assign(new Error('the store is closing'), { code: 'STORE_CLOSING' });
+}
+
 export type MaintenanceCall =
   | { op: 'verify' }
   | { op: 'usage'; accountId: string; query: UsageQuery }
@@ -57,7 +62,7 @@ export class StoreMaintenance {
   }
 
   async #call(call: MaintenanceCall): Promise<unknown> {
-    if (this.#closed) throw new Error('the store is closing');
+    if (this.#closed) throw storeClosing();
     if (!this.#file) return this.#inline(call);
     const worker = await (this.#worker ??= this.#start(this.#file));
     const id = this.#next++;
@@ -90,17 +95,17 @@ export class StoreMaintenance {
       // The next call starts a new thread.
       if (this.#worker && !this.#closed) this.#worker = null;
     };
-    worker.on('message', (m: { id: number; result?: unknown; error?: string } | 'ready') => {
+    worker.on('message', (m: { id: number; result?: unknown; error?: string; code?: unknown } | 'ready') => {
       if (m === 'ready') return;
       const p = this.#pending.get(m.id);
       if (!p) return;
       this.#pending.delete(m.id);
       if (this.#pending.size === 0) worker.unref();
-      if (m.error !== undefined) p.reject(new Error(m.error));
+      if (m.error !== undefined) p.reject(typeof m.code === 'string' ? Object.assign(new Error(m.error), { code: m.code }) : new Error(m.error));
       else p.resolve(m.result);
     });
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(code === 0 ? 'the store is closing' : `store maintenance thread exited with code ${code}`)));
+    worker.on('exit', (code) => fail(code === 0 ? storeClosing() : new Error(`store maintenance thread exited with code ${code}`)));
     return new Promise((resolve, reject) => {
       const onReady = (m: unknown) => {
         if (m !== 'ready') return;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, sqliteHandle } from '../../src/store/open.ts';
+import BetterSqlite3 from 'better-sqlite3';
+import { openStore, sqliteFile, sqliteHandle } from '../../src/store/open.ts';
 import { pruneCutoff, pruneRequestLog } from '../../src/store/prune.ts';
 import { verifyLedger, listLedger } from '../../src/store/ledger.ts';
 import { StoreMaintenance } from '../../src/store/maintenance.ts';
@@ -100,7 +101,21 @@ test('the maintenance thread prunes a store file, and a call after close is refu
   assert.equal(sqlite.prepare('SELECT count(*) FROM requests').pluck().get(), BigInt(ages.kept.length));
   assert.deepEqual(await m.verifyLedger(), []);
   await m.close();
-  await assert.rejects(m.verifyLedger(), /closing/);
+  // With a code of its own, so the admin API can answer it 503 shutting_down, not 500.
+  await assert.rejects(m.verifyLedger(), { message: /closing/, code: 'STORE_CLOSING' });
+});
+
+test('an error on the maintenance thread keeps its SQLite code (a locked store stays SQLITE_BUSY, a 503)', async (t) => {
+  const { db, now } = await seededStore(t);
+  const m = new StoreMaintenance(db);
+  t.after(() => m.close());
+  // Another process in a write transaction: the prune's delete waits out the busy timeout.
+  const lock = new BetterSqlite3(sqliteFile(db)!);
+  t.after(() => lock.close());
+  lock.exec('BEGIN IMMEDIATE');
+  await assert.rejects(m.pruneRequestLog(pruneCutoff(now, 7, 120_000)), { code: 'SQLITE_BUSY' });
+  lock.exec('ROLLBACK');
+  assert.equal(await m.pruneRequestLog(pruneCutoff(now, 7, 120_000)), 500, 'the thread still works once the lock is gone');
 });
 
 test('request_log.retention_days: unset keeps the log forever; below 2 days or not a whole number is a config error', () => {
