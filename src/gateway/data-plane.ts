@@ -46,14 +46,16 @@ export function dataPlaneListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const limit = rt.config.max_body_bytes;
   return function onRequest(req, res) {
+    const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
     // HTTP/1.1 requires Host; node:http's own refusal (requireHostHeader) was a bare 400
     // with no body or request id, so the check is made here.
     if (req.headers.host === undefined && req.httpVersionMinor === 1) {
       req.resume();
-      writeError(res, newRequestId(), new GatewayError('invalid_request', 'The request has no Host header, which HTTP/1.1 requires.'), { connection: 'close' });
+      const err = new GatewayError('invalid_request', 'The request has no Host header, which HTTP/1.1 requires.');
+      if (endpoint !== undefined) return refuse(rt, endpoint, newRequestId(), res, err, knownKey(rt, req), CLOSE);
+      writeError(res, newRequestId(), err, CLOSE);
       return;
     }
-    const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
     if (endpoint === undefined) {
       if (req.method === 'OPTIONS' && isApiPath(req.url ?? '')) return answerPreflight(req, res);
       return fallback(req, res);
@@ -61,7 +63,7 @@ export function dataPlaneListener(
     const id = newRequestId();
     if (state.draining) {
       req.resume();
-      writeError(res, id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
+      refuse(rt, endpoint, id, res, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), knownKey(rt, req), CLOSE);
       return;
     }
     // The key is checked before the body is kept: read and parsed first, a request with
@@ -163,6 +165,18 @@ function refuseUnread(rt: Runtime, endpoint: Endpoint, id: string, req: Incoming
 }
 
 const CLOSE = { connection: 'close' };
+
+/** The request's key when it is valid and already cached, to record a refusal under its account (one not cached yet is not waited for). */
+function knownKey(rt: Runtime, req: IncomingMessage): ApiKeyRow | undefined {
+  try {
+    const key = authenticate(rt, req.headers);
+    if (!(key instanceof Promise)) return key;
+    key.catch(() => {});
+  } catch {
+    // Refused for its own reason; this refusal is recorded without an account.
+  }
+  return undefined;
+}
 
 /**
  * Answers a request refused before the pipeline (its key, its body's size or JSON) and

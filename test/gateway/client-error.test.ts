@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 // Requests node:http cannot parse get the same OpenAI-shaped errors as everything else,
@@ -55,6 +57,22 @@ describe('requests that are not valid HTTP', () => {
       assert.equal(res.headers['x-request-id'], res.body.error.request_id);
     });
   }
+
+  test('a data-plane POST with no Host header is recorded, under its key\'s account', async () => {
+    const { accountId, key } = await tg.customer();
+    // The key is cached by a first request, so the refusal knows its account at once.
+    assert.equal((await fetch(`${tg.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } })).status, 200);
+    const res = parse(await raw(tg.url, `POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer ${key}\r\nContent-Length: 2\r\n\r\n{}`));
+    assert.equal(res.status, 400);
+    await tg.gw.rt.journal.flush();
+    const store = new BetterSqlite3(join(tg.dir, 'tollgate.db'), { readonly: true });
+    try {
+      const row = store.prepare('SELECT status, error_code, account_id, endpoint FROM requests WHERE id = ?').get(res.body.error.request_id) as any;
+      assert.deepEqual({ ...row }, { status: 400, error_code: 'invalid_request', account_id: accountId, endpoint: 'chat.completions' });
+    } finally {
+      store.close();
+    }
+  });
 
   test('the gateway goes on serving', async () => {
     assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);

@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -13,11 +15,12 @@ import { defaultConfig, startTestGateway, type TestGateway } from '../helpers/ga
 let up: FakeOpenAI;
 let tg: TestGateway;
 let key: string;
+let accountId: string;
 
 before(async () => {
   up = await startFakeOpenAI({ text: Array.from({ length: 8 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 100 });
   tg = await startTestGateway({ config: defaultConfig(up.baseUrl) });
-  ({ key } = await tg.customer());
+  ({ key, accountId } = await tg.customer());
 });
 after(async () => {
   await tg.close();
@@ -78,11 +81,13 @@ test('a request behind an in-flight stream during the drain: /healthz says drain
 
   const a = await open();
   const b = await open();
+  const c = await open();
   const closing = tg.gw.close();
   await new Promise((r) => setTimeout(r, 100));
   a.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
   b.sock.write(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n\r\n`);
-  await Promise.all([a.closed, b.closed]);
+  c.sock.write(streamRequest);
+  await Promise.all([a.closed, b.closed, c.closed]);
   await closing;
 
   const [streamA, healthz] = parseResponses(a.raw());
@@ -104,4 +109,19 @@ test('a request behind an in-flight stream during the drain: /healthz says drain
   assert.equal(err.type, 'api_error');
   assert.equal(err.request_id, models.headers['x-request-id']);
   assert.match(err.request_id, /^req_/);
+
+  // A chat request refused by the drain is answered the same way, and recorded: one
+  // request-log row under its key's account, as every other refusal is.
+  const [, chat] = parseResponses(c.raw());
+  assert.equal(chat?.status, 503, c.raw());
+  assert.equal(chat.headers.connection, 'close');
+  const chatErr = JSON.parse(chat.body).error;
+  assert.equal(chatErr.code, 'shutting_down');
+  const store = new BetterSqlite3(join(tg.dir, 'tollgate.db'), { readonly: true });
+  try {
+    const row = store.prepare('SELECT status, error_code, account_id FROM requests WHERE id = ?').get(chatErr.request_id) as any;
+    assert.deepEqual({ ...row }, { status: 503, error_code: 'shutting_down', account_id: accountId });
+  } finally {
+    store.close();
+  }
 });
