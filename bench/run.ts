@@ -240,9 +240,9 @@ async function main(): Promise<number> {
   }));
 
   // All targets run side by side (idle ones cost nothing) and are measured in turns,
-  // round after round, so that each ratio compares figures taken within a minute of
-  // each other: on a shared VM the speed of the machine drifts by half over minutes,
-  // and targets measured one after the other compared the machine with itself.
+  // round after round, so that each ratio compares figures taken seconds apart: on a
+  // shared VM the speed of the machine drifts by half over minutes, and targets
+  // measured one after the other compared the machine with itself.
   const live: Array<{ res: TargetRuns; target: Target; warmProblems: Record<Mode, string[]> }> = [];
   try {
     console.log('\nstarting and checking every target');
