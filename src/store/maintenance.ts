@@ -23,17 +23,27 @@ export type MaintenanceCall =
  * (maintenance-thread.ts) started at the first call. An in-memory store has only the
  * one connection, so there they run here (tests only: the gateway stores to a file).
  */
+type Pending = Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
+
+/** A started thread and the calls it owes answers to. */
+interface Thread {
+  worker: Worker;
+  pending: Pending;
+}
+
 export class StoreMaintenance {
   readonly #db: Db;
   readonly #file: string | undefined;
-  #worker: Promise<Worker> | null = null;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #threadModule: URL;
+  #thread: Promise<Thread> | null = null;
   #next = 0;
   #closed = false;
 
-  constructor(db: Db) {
+  /** `threadModule` is what runs on the thread: maintenance-thread.ts (tests may give another). */
+  constructor(db: Db, threadModule = new URL('./maintenance-thread.ts', import.meta.url)) {
     this.#db = db;
     this.#file = sqliteFile(db);
+    this.#threadModule = threadModule;
   }
 
   verifyLedger(): Promise<LedgerMismatch[]> {
@@ -51,10 +61,10 @@ export class StoreMaintenance {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const started = this.#worker;
-    this.#worker = null;
+    const started = this.#thread;
+    this.#thread = null;
     if (!started) return;
-    const worker = await started.catch(() => null);
+    const worker = (await started.catch(() => null))?.worker;
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage('close');
@@ -64,12 +74,12 @@ export class StoreMaintenance {
   async #call(call: MaintenanceCall): Promise<unknown> {
     if (this.#closed) throw storeClosing();
     if (!this.#file) return this.#inline(call);
-    const worker = await (this.#worker ??= this.#start(this.#file));
+    const { worker, pending } = await (this.#thread ??= this.#start(this.#file));
     const id = this.#next++;
     // Held while a call is out (a caller awaits it), let go when idle.
     worker.ref();
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject });
       worker.postMessage({ id, call });
     });
   }
@@ -85,40 +95,41 @@ export class StoreMaintenance {
     }
   }
 
-  #start(file: string): Promise<Worker> {
-    const worker = new Worker(new URL('./maintenance-thread.ts', import.meta.url), { workerData: { file } });
+  #start(file: string): Promise<Thread> {
+    const worker = new Worker(this.#threadModule, { workerData: { file } });
     // Idle, it must not keep a process alive (a CLI, a test that forgot to close).
     worker.unref();
+    const pending: Pending = new Map();
+    // A thread that dies answers its own calls with the error, and only it: its 'exit'
+    // comes after its 'error', by which time a later call may have started the next
+    // thread, whose calls and place it must leave alone.
     const fail = (err: Error) => {
-      for (const p of this.#pending.values()) p.reject(err);
-      this.#pending.clear();
-      // The next call starts a new thread.
-      if (this.#worker && !this.#closed) this.#worker = null;
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+      if (this.#thread === started && !this.#closed) this.#thread = null;
     };
     worker.on('message', (m: { id: number; result?: unknown; error?: string; code?: unknown } | 'ready') => {
       if (m === 'ready') return;
-      const p = this.#pending.get(m.id);
+      const p = pending.get(m.id);
       if (!p) return;
-      this.#pending.delete(m.id);
-      if (this.#pending.size === 0) worker.unref();
+      pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
       if (m.error !== undefined) p.reject(typeof m.code === 'string' ? Object.assign(new Error(m.error), { code: m.code }) : new Error(m.error));
       else p.resolve(m.result);
     });
     worker.on('error', fail);
     worker.on('exit', (code) => fail(code === 0 ? storeClosing() : new Error(`store maintenance thread exited with code ${code}`)));
-    return new Promise((resolve, reject) => {
+    const started = new Promise<Thread>((resolve, reject) => {
       const onReady = (m: unknown) => {
         if (m !== 'ready') return;
         worker.off('message', onReady);
         worker.off('error', onError);
-        resolve(worker);
+        resolve({ worker, pending });
       };
-      const onError = (err: Error) => {
-        this.#worker = null;
-        reject(err);
-      };
+      const onError = (err: Error) => reject(err);
       worker.on('message', onReady);
       worker.once('error', onError);
     });
+    return started;
   }
 }

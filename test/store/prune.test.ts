@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -116,6 +116,20 @@ test('an error on the maintenance thread keeps its SQLite code (a locked store s
   await assert.rejects(m.pruneRequestLog(pruneCutoff(now, 7, 120_000)), { code: 'SQLITE_BUSY' });
   lock.exec('ROLLBACK');
   assert.equal(await m.pruneRequestLog(pruneCutoff(now, 7, 120_000)), 500, 'the thread still works once the lock is gone');
+});
+
+test('a maintenance thread that dies fails only its own calls, and the next call\'s thread is the one kept and closed', async (t) => {
+  const { db } = await seededStore(t);
+  const file = sqliteFile(db)!;
+  const m = new StoreMaintenance(db, new URL('../fixtures/crash-once-maintenance-thread.ts', import.meta.url));
+  await assert.rejects(m.verifyLedger(), /crashed/);
+  // The next call starts a new thread. The dead one's 'exit' came after its 'error':
+  // it dropped the new thread too, which the call after this one replaced with a third
+  // that close() knew of, leaving the second running.
+  assert.deepEqual(await m.verifyLedger(), []);
+  assert.deepEqual(await m.verifyLedger(), []);
+  await m.close();
+  assert.equal(readFileSync(`${file}.threads`, 'utf8'), 'started\nstarted\n', 'two threads: the one that died and the one kept');
 });
 
 test('request_log.retention_days: unset keeps the log forever; below 2 days or not a whole number is a config error', () => {
