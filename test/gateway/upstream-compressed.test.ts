@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import OpenAI from 'openai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { readChatStream } from '../helpers/http.ts';
 import { ClientPool } from '../../src/http1/client-pool.ts';
 import { dispatchUpstream } from '../../src/gateway/upstream-call.ts';
 
@@ -124,12 +125,7 @@ for (const m of ['gzip', 'deflate', 'deflate-raw', 'br'] as const) {
   test(`a ${m} stream is decoded event by event`, async () => {
     mode = m;
     const stream = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
-    let text = '';
-    let total = 0;
-    for await (const c of stream) {
-      text += c.choices[0]?.delta?.content ?? '';
-      if (c.usage) total = c.usage.total_tokens;
-    }
+    const { text, total } = await readChatStream(stream);
     assert.equal(text, 'streamed and squeezed');
     assert.equal(total, 13);
   });

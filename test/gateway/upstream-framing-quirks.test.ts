@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import OpenAI from 'openai';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { readChatStream } from '../helpers/http.ts';
 
 // Upstream answers that are well-formed HTTP/1.1 but less common, end to end through the
 // gateway with the SDK: interim 100 and 103 heads before the answer, a chunked stream
@@ -54,12 +55,7 @@ test('interim heads, trailers, connection: close and close-delimited answers rea
 
   for (let i = 0; i < 2; i++) {
     const stream = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
-    let text = '';
-    let total = 0;
-    for await (const c of stream) {
-      text += c.choices[0]?.delta?.content ?? '';
-      if (c.usage) total = c.usage.total_tokens;
-    }
+    const { text, total } = await readChatStream(stream);
     assert.equal(text, 'with trailers');
     assert.equal(total, 7);
     const answer = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] });

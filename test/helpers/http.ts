@@ -124,3 +124,14 @@ export function rawExchange(url: string, bytes: string): Promise<string> {
     });
   });
 }
+
+/** Reads an OpenAI SDK chat stream to its end: the content it spelled and the total_tokens of its usage chunk (0 without one). */
+export async function readChatStream(stream: AsyncIterable<{ choices: Array<{ delta?: { content?: string | null } }>; usage?: { total_tokens: number } | null }>): Promise<{ text: string; total: number }> {
+  let text = '';
+  let total = 0;
+  for await (const c of stream) {
+    text += c.choices[0]?.delta?.content ?? '';
+    if (c.usage) total = c.usage.total_tokens;
+  }
+  return { text, total };
+}

@@ -22,14 +22,19 @@ function requestId(at: number, n: number): string {
   return `${requestIdFloor(at)}${n.toString(16).padStart(16, '0')}`;
 }
 
-async function seededStore(t: { after: (fn: () => unknown) => void }) {
+/** A migrated store file in a temporary directory, removed after the test. */
+async function emptyStore(t: { after: (fn: () => unknown) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-prune-'));
   const db = await openStore(`sqlite:${join(dir, 'tollgate.db')}`);
   t.after(async () => {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
-  const sqlite = sqliteHandle(db)!;
+  return { db, sqlite: sqliteHandle(db)! };
+}
+
+async function seededStore(t: { after: (fn: () => unknown) => void }) {
+  const { db, sqlite } = await emptyStore(t);
   const now = Date.now();
   sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0)").run();
   const insertRequest = sqlite.prepare(
@@ -142,13 +147,7 @@ test('request_log.retention_days: unset keeps the log forever; below 2 days or n
 });
 
 test('after a prune, a restart reloads the same daily tokens: the rows the reload reads are kept', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-prune-'));
-  const db = await openStore(`sqlite:${join(dir, 'tollgate.db')}`);
-  t.after(async () => {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const sqlite = sqliteHandle(db)!;
+  const { db, sqlite } = await emptyStore(t);
   const now = Date.now();
   const dayStart = Math.floor(now / DAY) * DAY;
   // Requests may run 3 days (request_timeout_ms); one begun 2.5 days before midnight and
