@@ -121,4 +121,26 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('ledger_request').ifExists().execute();
     },
   },
+  '0005_usage_daily': {
+    async up(db: Kysely<any>) {
+      // What request-log retention deletes is first added up here, per account, UTC day,
+      // model and key, so usage totals outlive the log rows (store/prune.ts). Cost is kept
+      // as whole micro-dollars and the picodollars left over, as usage.ts sums it, so
+      // neither can overflow an int64.
+      await db.schema.createTable('usage_daily')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('day', 'bigint', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('requests', 'bigint', (c) => c.notNull())
+        .addColumn('prompt_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('cached_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('cache_write_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('completion_tokens', 'bigint', (c) => c.notNull())
+        .addColumn('cost_micro', 'bigint', (c) => c.notNull())
+        .addColumn('cost_rest', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('usage_daily_pk', ['account_id', 'day', 'model', 'key_id'])
+        .execute();
+    },
+  },
 };

@@ -110,6 +110,25 @@ export interface PlansTable {
   updated_at: Int;
 }
 
+/** Request-log rows deleted by retention, added up (migrations.ts 0005). */
+export interface UsageDailyTable {
+  account_id: string;
+  /** Days since 1970-01-01, UTC. */
+  day: Int;
+  /** '' for requests that named no model. */
+  model: string;
+  /** '' for requests made without a key. */
+  key_id: string;
+  requests: Int;
+  prompt_tokens: Int;
+  cached_tokens: Int;
+  cache_write_tokens: Int;
+  completion_tokens: Int;
+  /** The cost in whole micro-dollars, and the picodollars below a micro-dollar, summed apart. */
+  cost_micro: Int;
+  cost_rest: Int;
+}
+
 export interface Database {
   settings: SettingsTable;
   accounts: AccountsTable;
@@ -119,4 +138,5 @@ export interface Database {
   reservations: ReservationsTable;
   model_prices: ModelPricesTable;
   plans: PlansTable;
+  usage_daily: UsageDailyTable;
 }

@@ -4,8 +4,67 @@ import { picoToUsd } from '../billing/money.ts';
 
 const DAY_MS = 86_400_000;
 
-/** Token and cost totals of an account's requests, grouped by UTC day, model or key. */
-export async function usageTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: 'day' | 'model' | 'key' }) {
+type GroupBy = 'day' | 'model' | 'key';
+
+/** One group's sums; cost as whole micro-dollars and the picodollars left over. */
+interface Sums {
+  requests: bigint;
+  prompt_tokens: bigint;
+  cached_tokens: bigint;
+  cache_write_tokens: bigint;
+  completion_tokens: bigint;
+  cost_micro: bigint;
+  cost_rest: bigint;
+}
+type SumsRow = { [K in keyof Sums]: bigint | number | string | null } & { grp: string };
+
+/**
+ * Token and cost totals of an account's requests, grouped by UTC day, model or key: the
+ * request log's rows, and the days request-log retention has pruned (usage_daily). A
+ * pruned day is kept whole, not by the minute: a `from` or `to` inside it counts all of it.
+ */
+export async function usageTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }) {
+  const [live, pruned] = await Promise.all([logTotals(db, accountId, q), prunedTotals(db, accountId, q)]);
+  const groups = new Map<string, Sums>();
+  for (const r of [...live, ...pruned]) {
+    const g = groups.get(r.grp);
+    if (!g) {
+      groups.set(r.grp, {
+        requests: BigInt(r.requests ?? 0),
+        prompt_tokens: BigInt(r.prompt_tokens ?? 0),
+        cached_tokens: BigInt(r.cached_tokens ?? 0),
+        cache_write_tokens: BigInt(r.cache_write_tokens ?? 0),
+        completion_tokens: BigInt(r.completion_tokens ?? 0),
+        cost_micro: BigInt(r.cost_micro ?? 0),
+        cost_rest: BigInt(r.cost_rest ?? 0),
+      });
+      continue;
+    }
+    for (const k of Object.keys(g) as (keyof Sums)[]) g[k] += BigInt(r[k] ?? 0);
+  }
+  const keys = [...groups.keys()];
+  // Days sort as numbers; models and keys as SQL sorted them.
+  if (q.group_by === 'day') keys.sort((a, b) => Number(a) - Number(b));
+  else keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return keys.map((grp) => {
+    const r = groups.get(grp)!;
+    const key = q.group_by === 'day' ? new Date(Number(grp) * DAY_MS).toISOString().slice(0, 10) : grp;
+    const prompt = Number(r.prompt_tokens);
+    const completion = Number(r.completion_tokens);
+    return {
+      [q.group_by]: key,
+      requests: Number(r.requests),
+      prompt_tokens: prompt,
+      cached_tokens: Number(r.cached_tokens),
+      cache_write_tokens: Number(r.cache_write_tokens),
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      cost_usd: picoToUsd(r.cost_micro * 1_000_000n + r.cost_rest),
+    };
+  });
+}
+
+async function logTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }): Promise<SumsRow[]> {
   // Integer division works the same in SQLite and PostgreSQL for bigint columns, and
   // only then: DAY_MS goes in as a bigint, because better-sqlite3 binds a JS number as a
   // float, which made every request's timestamp a day of its own.
@@ -28,24 +87,30 @@ export async function usageTotals(db: Db, accountId: string, q: { from?: number 
       sql<bigint>`coalesce(sum(cost % 1000000), 0)`.as('cost_rest'),
     ])
     .where('account_id', '=', accountId)
-    .groupBy('grp')
-    .orderBy('grp');
+    .groupBy('grp');
   if (q.from !== undefined) sel = sel.where('created_at', '>=', BigInt(q.from));
   if (q.to !== undefined) sel = sel.where('created_at', '<', BigInt(q.to));
-  const rows = await sel.execute();
-  return rows.map((r) => {
-    const key = q.group_by === 'day' ? new Date(Number(r.grp) * DAY_MS).toISOString().slice(0, 10) : r.grp;
-    const prompt = Number(r.prompt_tokens);
-    const completion = Number(r.completion_tokens);
-    return {
-      [q.group_by]: key,
-      requests: Number(r.requests),
-      prompt_tokens: prompt,
-      cached_tokens: Number(r.cached_tokens),
-      cache_write_tokens: Number(r.cache_write_tokens),
-      completion_tokens: completion,
-      total_tokens: prompt + completion,
-      cost_usd: picoToUsd(BigInt(r.cost_micro) * 1_000_000n + BigInt(r.cost_rest)),
-    };
-  });
+  return sel.execute();
+}
+
+async function prunedTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }): Promise<SumsRow[]> {
+  const group = q.group_by === 'day' ? sql<string>`cast(day as text)` : q.group_by === 'model' ? sql<string>`model` : sql<string>`key_id`;
+  let sel = db
+    .selectFrom('usage_daily')
+    .select([
+      group.as('grp'),
+      sql<bigint>`sum(requests)`.as('requests'),
+      sql<bigint>`sum(prompt_tokens)`.as('prompt_tokens'),
+      sql<bigint>`sum(cached_tokens)`.as('cached_tokens'),
+      sql<bigint>`sum(cache_write_tokens)`.as('cache_write_tokens'),
+      sql<bigint>`sum(completion_tokens)`.as('completion_tokens'),
+      sql<bigint>`sum(cost_micro)`.as('cost_micro'),
+      sql<bigint>`sum(cost_rest)`.as('cost_rest'),
+    ])
+    .where('account_id', '=', accountId)
+    .groupBy('grp');
+  // A day counts when any of it is in [from, to).
+  if (q.from !== undefined) sel = sel.where('day', '>=', BigInt(Math.floor(q.from / DAY_MS)));
+  if (q.to !== undefined) sel = sel.where('day', '<', BigInt(Math.ceil(q.to / DAY_MS)));
+  return sel.execute();
 }

@@ -7,6 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { openStore, sqliteFile, sqliteHandle } from '../../src/store/open.ts';
 import { pruneCutoff, pruneRequestLog } from '../../src/store/prune.ts';
 import { verifyLedger, listLedger } from '../../src/store/ledger.ts';
+import { usageTotals } from '../../src/store/usage.ts';
 import { StoreMaintenance } from '../../src/store/maintenance.ts';
 import { requestIdFloor } from '../../src/gateway/request-id.ts';
 import { validateConfig, ConfigError } from '../../src/config/load.ts';
@@ -80,6 +81,62 @@ test('a prune deletes the request rows before the cutoff, in batches, and never 
   assert.equal(ledger.find((e) => e.request_id === ages.kept[0])!.detail?.prompt_tokens, 10);
 
   assert.equal(await pruneRequestLog(sqlite, pruneCutoff(now, 7, 120_000)), 0, 'a second run finds nothing');
+});
+
+test('usage totals are the same after a prune: pruned rows are added up per day, model and key first', async (t) => {
+  const { db, sqlite } = await emptyStore(t);
+  const now = Date.now();
+  sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0)").run();
+  const insert = sqlite.prepare(
+    'INSERT INTO requests (id, created_at, account_id, key_id, endpoint, model, status, stream, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost, latency_ms, failover) VALUES (?, ?, ?, ?, \'chat\', ?, ?, 0, ?, ?, ?, ?, ?, 1, 0)',
+  );
+  // 900 requests over the last 20 days: two models (one request in seven names none), three
+  // keys, refusals with no cost, costs with every picodollar digit, and requests of no
+  // account (refused keys), which no account's usage counts.
+  sqlite.transaction(() => {
+    for (let i = 0; i < 900; i++) {
+      const at = now - 20 * DAY + Math.floor((i * 20 * DAY) / 900);
+      const refused = i % 11 === 0;
+      insert.run(
+        requestId(at, i), at, i % 13 === 0 ? null : 'acct_a', i % 13 === 0 ? null : `key_${i % 3}`, i % 7 === 0 ? null : `m${i % 2}`, refused ? 429 : 200,
+        refused ? 0 : 100 + i, refused ? 0 : i % 50, i % 5, refused ? 0 : 7 * i, refused ? null : 123_456_789n * BigInt(i) + 987_654_321_987n,
+      );
+    }
+  })();
+  const everyView = async () => {
+    const out: Record<string, unknown> = {};
+    for (const group_by of ['day', 'model', 'key'] as const) {
+      out[group_by] = await usageTotals(db, 'acct_a', { group_by });
+      // A window of whole days, as the dashboard asks for (the pruned days are whole).
+      const from = (Math.floor(now / DAY) - 15) * DAY;
+      out[`${group_by} window`] = await usageTotals(db, 'acct_a', { group_by, from, to: from + 10 * DAY });
+    }
+    return out;
+  };
+  const before = await everyView();
+  assert.equal((before.day as unknown[]).length, 21);
+  assert.equal((before.key as unknown[]).length, 3);
+
+  // Small batches: a day's rows are added up over several, into the same usage_daily row.
+  const deleted = await pruneRequestLog(sqlite, pruneCutoff(now, 7, 120_000), { batchRows: 17, pauseMs: 0 });
+  assert.ok(deleted > 500, `pruned ${deleted}`);
+  assert.deepEqual(await everyView(), before);
+  // The day the cutoff falls in is split between usage_daily and the log, and counted once.
+  const cutDay = BigInt(Math.floor(pruneCutoff(now, 7, 120_000) / DAY));
+  assert.ok((sqlite.prepare('SELECT count(*) FROM usage_daily WHERE day = ?').pluck().get(cutDay) as bigint) > 0n);
+  assert.ok((sqlite.prepare('SELECT count(*) FROM requests WHERE created_at / 86400000 = ?').pluck().get(cutDay) as bigint) > 0n);
+  assert.equal(sqlite.prepare("SELECT count(*) FROM usage_daily WHERE account_id = ''").pluck().get(), 0n);
+
+  // Pruning all of it still gives the same totals.
+  await pruneRequestLog(sqlite, now + DAY, { batchRows: 1000, pauseMs: 0 });
+  assert.equal(sqlite.prepare('SELECT count(*) FROM requests').pluck().get(), 0n);
+  const after = await everyView();
+  assert.deepEqual(after.day, before.day);
+  assert.deepEqual(after.model, before.model);
+  assert.deepEqual(after.key, before.key);
+  // A pruned day is counted whole: a window that starts inside it counts all of it.
+  const from = (Math.floor(now / DAY) - 15) * DAY;
+  assert.deepEqual(await usageTotals(db, 'acct_a', { group_by: 'day', from: from + DAY / 2, to: from + 10 * DAY - DAY / 2 }), before['day window']);
 });
 
 test('a row is kept whatever its id says if its time is within the retention', async (t) => {
