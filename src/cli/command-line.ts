@@ -6,11 +6,14 @@ import { parseArgs } from 'node:util';
 // something else.
 
 const ADMIN = ['url', 'admin-token'];
+/** A key's own limits, overriding its plan's. */
+export const KEY_LIMITS = ['models', 'rpm', 'tpm', 'daily-tokens'] as const;
+export const PLAN_LIMITS = ['models', 'context-tokens', 'max-output-tokens', 'concurrency', 'rpm', 'tpm', 'daily-tokens'] as const;
 
 interface CommandSpec {
   /** Positional arguments after the command words, all required. */
   args: string[];
-  flags: string[];
+  flags: readonly string[];
 }
 
 const COMMANDS: Record<string, CommandSpec> = {
@@ -21,11 +24,23 @@ const COMMANDS: Record<string, CommandSpec> = {
   'accounts list': { args: [], flags: ['limit', 'after', ...ADMIN] },
   'accounts get': { args: ['ACCOUNT_ID'], flags: ADMIN },
   'accounts update': { args: ['ACCOUNT_ID'], flags: ['name', 'plan', 'suspended', ...ADMIN] },
-  'keys create': { args: ['ACCOUNT_ID'], flags: ['name', 'expires-at', ...ADMIN] },
+  'accounts credit': { args: ['ACCOUNT_ID'], flags: ['amount', 'note', ...ADMIN] },
+  'accounts adjust': { args: ['ACCOUNT_ID'], flags: ['amount', 'reason', 'kind', ...ADMIN] },
+  'accounts ledger': { args: ['ACCOUNT_ID'], flags: ['limit', 'before', ...ADMIN] },
+  'accounts usage': { args: ['ACCOUNT_ID'], flags: ['from', 'to', 'group-by', ...ADMIN] },
+  'accounts limits': { args: ['ACCOUNT_ID'], flags: ADMIN },
+  'keys create': { args: ['ACCOUNT_ID'], flags: ['name', 'expires-at', ...KEY_LIMITS, ...ADMIN] },
   'keys list': { args: ['ACCOUNT_ID'], flags: ['limit', 'after', ...ADMIN] },
+  'keys update': { args: ['KEY_ID'], flags: ['name', 'expires-at', ...KEY_LIMITS, ...ADMIN] },
   'keys revoke': { args: ['KEY_ID'], flags: ADMIN },
   requests: { args: [], flags: ['account', 'from', 'to', 'limit', 'before', ...ADMIN] },
   'requests get': { args: ['REQUEST_ID'], flags: ADMIN },
+  'plans list': { args: [], flags: ADMIN },
+  'plans get': { args: ['PLAN_ID'], flags: ADMIN },
+  'plans create': { args: ['PLAN_ID'], flags: ['name', ...PLAN_LIMITS, ...ADMIN] },
+  'plans update': { args: ['PLAN_ID'], flags: ['name', ...PLAN_LIMITS, ...ADMIN] },
+  'prices get': { args: ['MODEL_ID'], flags: ADMIN },
+  'prices set': { args: ['MODEL_ID'], flags: ['input', 'output', 'cached-input', 'cache-write', ...ADMIN] },
 };
 
 const OPTIONS = {
@@ -42,6 +57,22 @@ const OPTIONS = {
   limit: { type: 'string' },
   after: { type: 'string' },
   before: { type: 'string' },
+  amount: { type: 'string' },
+  note: { type: 'string' },
+  reason: { type: 'string' },
+  kind: { type: 'string' },
+  'group-by': { type: 'string' },
+  models: { type: 'string' },
+  'context-tokens': { type: 'string' },
+  'max-output-tokens': { type: 'string' },
+  concurrency: { type: 'string' },
+  rpm: { type: 'string' },
+  tpm: { type: 'string' },
+  'daily-tokens': { type: 'string' },
+  input: { type: 'string' },
+  output: { type: 'string' },
+  'cached-input': { type: 'string' },
+  'cache-write': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -146,6 +146,84 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.ok(!all.some((a: any) => a.name === 'Ghost'), 'no account was created');
   });
 
+  test('credit, adjust, ledger, usage and limits of an account; plans, key limits and prices, from the command line', async () => {
+    const env = { TOLLGATE_URL: tg.url, TOLLGATE_ADMIN_TOKEN: tg.adminToken };
+    const account = await cli('accounts', 'create', '--name', 'Billing by CLI');
+    const credited = await cli('accounts', 'credit', account.id, '--amount', '5.25', '--note', 'wire 42');
+    assert.equal(credited.balance_usd, '5.25');
+    const refunded = await cli('accounts', 'adjust', account.id, '--amount', '0.75', '--reason', 'outage', '--kind', 'refund');
+    assert.equal(refunded.balance_usd, '6.00');
+    // A negative amount is written --amount=-X (a value starting with a dash).
+    assert.equal((await cli('accounts', 'adjust', account.id, '--amount=-0.5', '--reason', 'correction')).balance_usd, '5.50');
+    assert.equal((await cli('accounts', 'adjust', account.id, '--amount', '0.5', '--reason', 'undo')).balance_usd, '6.00');
+
+    // A plan made here, assigned to the account, and a key limited below it.
+    const plan = await cli('plans', 'create', 'cli-plan', '--name', 'CLI plan', '--models', 'deepseek-*', '--rpm', '100', '--max-output-tokens', '2048');
+    assert.equal(plan.id, 'cli-plan');
+    assert.deepEqual(plan.models, ['deepseek-*']);
+    assert.equal(plan.rpm, 100);
+    assert.equal(plan.max_output_tokens, 2048);
+    assert.equal((await cli('plans', 'update', 'cli-plan', '--rpm', 'none', '--daily-tokens', '1000000')).rpm, null);
+    assert.equal((await cli('plans', 'get', 'cli-plan')).daily_tokens, 1000000);
+    assert.ok((await cli('plans', 'list')).data.some((p: any) => p.id === 'cli-plan'));
+    assert.equal((await cli('accounts', 'update', account.id, '--plan', 'cli-plan')).plan, 'cli-plan');
+    const key = await cli('keys', 'create', account.id, '--name', 'limited', '--rpm', '1');
+    assert.equal(key.overrides.rpm, 1);
+    const body = { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await post(`${tg.url}/v1/chat/completions`, body, { key: key.key })).status, 200);
+    assert.equal((await post(`${tg.url}/v1/chat/completions`, body, { key: key.key })).status, 429, 'the key allows one request a minute');
+    const updated = await cli('keys', 'update', key.id, '--rpm', 'none', '--models', 'deepseek-v4-flash');
+    assert.equal(updated.overrides.rpm, undefined);
+    assert.deepEqual(updated.overrides.models, ['deepseek-v4-flash']);
+    assert.equal((await post(`${tg.url}/v1/chat/completions`, body, { key: key.key })).status, 200, 'the key\'s rpm is the plan\'s again');
+
+    const limits = await cli('accounts', 'limits', account.id);
+    assert.equal(limits.plan.id, 'cli-plan');
+    const ledger = await cli('accounts', 'ledger', account.id);
+    assert.deepEqual(ledger.data.map((e: any) => e.kind), ['charge', 'charge', 'adjustment', 'adjustment', 'refund', 'credit']);
+    assert.equal(ledger.data[5].note, 'wire 42');
+    assert.equal((await cli('accounts', 'ledger', account.id, '--limit', '1', '--before', String(ledger.data[4].id))).data[0].kind, 'credit');
+    const usage = await cli('accounts', 'usage', account.id, '--group-by', 'model');
+    assert.equal(usage.group_by, 'model');
+    assert.deepEqual(usage.data.map((u: any) => [u.model, u.requests]), [['deepseek-v4-flash', 3]]);
+
+    const prices = await cli('prices', 'set', 'deepseek-v4-pro', '--input', '0.5', '--output', '2', '--cached-input', '0.05');
+    assert.equal(prices.model, 'deepseek-v4-pro');
+    assert.deepEqual([prices.input, prices.cached_input, prices.output], ['0.5', '0.05', '2']);
+    assert.deepEqual(await cli('prices', 'get', 'deepseek-v4-pro'), prices);
+
+    // Values the API would refuse are refused before it is called (exit 2), and change nothing.
+    const bad: Array<[string[], RegExp]> = [
+      [['plans', 'update', 'cli-plan', '--rpm', '1.5'], /--rpm takes a whole number above 0, or none, not "1.5"/],
+      [['plans', 'update', 'cli-plan', '--concurrency', '0'], /--concurrency takes a whole number above 0/],
+      [['keys', 'update', key.id, '--models', 'a,,b'], /--models takes model ids separated by commas/],
+      [['keys', 'update', key.id], /nothing to change: pass --name, --expires-at or a limit/],
+      [['plans', 'update', 'cli-plan'], /nothing to change: pass --name or a limit/],
+      [['accounts', 'adjust', account.id, '--amount', '1', '--reason', 'x', '--kind', 'gift'], /--kind takes adjustment or refund, not "gift"/],
+      [['accounts', 'usage', account.id, '--group-by', 'week'], /--group-by takes day or model or key, not "week"/],
+      [['accounts', 'credit', account.id], /missing --amount/],
+      [['prices', 'set', 'deepseek-v4-pro', '--input', '1'], /missing --output/],
+    ];
+    const runs = await Promise.all(bad.map(([args]) => runTollgateToEnd(args, { env })));
+    runs.forEach((r, i) => {
+      assert.equal(r.code, 2, bad[i]![0].join(' '));
+      assert.match(r.stderr, bad[i]![1]);
+    });
+    // What only the gateway can refuse is its refusal (exit 1).
+    const refused = await Promise.all([
+      runTollgateToEnd(['accounts', 'credit', account.id, '--amount=-1'], { env }),
+      runTollgateToEnd(['plans', 'create', 'cli-plan'], { env }),
+      runTollgateToEnd(['prices', 'get', 'no-such-model'], { env }),
+    ]);
+    assert.deepEqual(refused.map((r) => r.code), [1, 1, 1]);
+    assert.match(refused[0]!.stderr, /HTTP 400: amount_usd: must be greater than zero/);
+    assert.match(refused[1]!.stderr, /HTTP 409: Plan 'cli-plan' already exists/);
+    assert.match(refused[2]!.stderr, /HTTP 404: No model 'no-such-model'/);
+    assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.plan, 'cli-plan');
+    assert.equal((await cli('plans', 'get', 'cli-plan')).concurrency, null);
+    assert.equal((await cli('accounts', 'update', account.id, '--plan', 'none')).plan, null);
+  });
+
   test('a gateway behind a reverse proxy at a path: the CLI keeps the path, and the token goes nowhere else', async () => {
     // --url http://proxy/tollgate sent requests (and the admin token) to http://proxy/admin/v1.
     const seen: string[] = [];
