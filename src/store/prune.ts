@@ -46,7 +46,9 @@ export function requestLogPruner(sqlite: BetterSqlite3.Database): (cutoffMs: num
     rollUp.run(floor, cutoff, rows);
     return del.run(floor, cutoff, rows).changes;
   });
-  return (cutoffMs, rows) => prune(requestIdFloor(cutoffMs), BigInt(Math.floor(cutoffMs)), rows);
+  // IMMEDIATE: the write lock is taken (or waited for, up to busy_timeout) before the
+  // batch is read, so the journal thread cannot commit between the two statements.
+  return (cutoffMs, rows) => prune.immediate(requestIdFloor(cutoffMs), BigInt(Math.floor(cutoffMs)), rows);
 }
 
 /** Deletes every request row created before `cutoffMs`, a batch at a time, pausing between batches; `stop()` true ends it early. */

@@ -9,10 +9,13 @@ import { pruneCutoff, pruneRequestLog } from '../../src/store/prune.ts';
 import { verifyLedger, listLedger } from '../../src/store/ledger.ts';
 import { usageTotals } from '../../src/store/usage.ts';
 import { StoreMaintenance } from '../../src/store/maintenance.ts';
+import { startWorkerJournalSink } from '../../src/store/worker-journal-sink.ts';
+import { requestRow } from '../../src/store/write-behind.ts';
 import { requestIdFloor } from '../../src/gateway/request-id.ts';
 import { validateConfig, ConfigError } from '../../src/config/load.ts';
 import { createLimits } from '../../src/limits/create.ts';
 import pino from 'pino';
+import { picoToUsd } from '../../src/billing/money.ts';
 
 // Request-log retention deletes request rows older than the cutoff, and nothing else: the
 // ledger, balances and reservations stay, so balance = sum(ledger) holds after a prune.
@@ -137,6 +140,61 @@ test('usage totals are the same after a prune: pruned rows are added up per day,
   // A pruned day is counted whole: a window that starts inside it counts all of it.
   const from = (Math.floor(now / DAY) - 15) * DAY;
   assert.deepEqual(await usageTotals(db, 'acct_a', { group_by: 'day', from: from + DAY / 2, to: from + 10 * DAY - DAY / 2 }), before['day window']);
+});
+
+test('a prune on its thread while the journal thread writes: every request is counted once, in the log or in usage_daily', async (t) => {
+  const { db, sqlite } = await emptyStore(t);
+  const now = Date.now();
+  sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0)").run();
+  const insert = sqlite.prepare(
+    "INSERT INTO requests (id, created_at, account_id, key_id, endpoint, model, status, prompt_tokens, completion_tokens, cost, latency_ms) VALUES (?, ?, 'acct_a', 'key_a', 'chat', 'm', 200, ?, 1, ?, 1)",
+  );
+  let n = 0;
+  let prompt = 0n;
+  let cost = 0n;
+  const row = (at: number) => {
+    n++;
+    prompt += BigInt(n);
+    cost += 1_000_003n * BigInt(n);
+    return { id: requestId(at, n), at, prompt: n, cost: 1_000_003n * BigInt(n) };
+  };
+  // 9,000 rows 20 to 10 days old: several of the thread's 2,000-row batches.
+  sqlite.transaction(() => {
+    for (let i = 0; i < 9000; i++) {
+      const r = row(now - 20 * DAY + i * 96_000);
+      insert.run(r.id, r.at, r.prompt, r.cost);
+    }
+  })();
+  const journal = await startWorkerJournalSink(sqliteFile(db)!);
+  const maintenance = new StoreMaintenance(db);
+  t.after(async () => {
+    await maintenance.close();
+    await journal.close();
+  });
+  const cutoff = now - 7 * DAY;
+  const pruning = maintenance.pruneRequestLog(cutoff);
+  // Meanwhile the journal commits 40 batches: requests of now, and requests that began
+  // 8 days ago (long ones, or a clock behind), which this prune or the next may take.
+  const commits: Promise<void>[] = [];
+  for (let b = 0; b < 40; b++) {
+    const records = [];
+    for (let i = 0; i < 100; i++) {
+      const r = row(i % 2 ? now - 8 * DAY + b * 1000 + i : now - 1000 + b);
+      records.push(requestRow({ id: r.id, created_at: r.at, account_id: 'acct_a', key_id: 'key_a', endpoint: 'chat', model: 'm', status: 200, stream: 0, prompt_tokens: r.prompt, cached_tokens: 0, cache_write_tokens: 0, completion_tokens: 1, cost: r.cost, latency_ms: 1, failover: 0 }));
+    }
+    commits.push(journal.sink({ records, reserves: [], settles: [] }) as Promise<void>);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(commits);
+  const pruned = await pruning;
+  assert.ok(pruned >= 9000, `pruned ${pruned}`);
+  const again = await maintenance.pruneRequestLog(cutoff);
+  assert.equal(pruned + again, 11000, 'every row older than the cutoff went, once');
+  assert.equal(sqlite.prepare('SELECT count(*) FROM requests').pluck().get(), 2000n);
+  const [total] = await usageTotals(db, 'acct_a', { group_by: 'model' });
+  assert.equal(total!.requests, 13000);
+  assert.equal(BigInt(total!.prompt_tokens), prompt);
+  assert.equal(total!.cost_usd, picoToUsd(cost));
 });
 
 test('a row is kept whatever its id says if its time is within the retention', async (t) => {
