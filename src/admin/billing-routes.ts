@@ -40,6 +40,7 @@ const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))
 // Strict, as in routes.ts; `before` is a ledger entry id (`before=` read as 0 gave an empty page).
 const ledgerQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), before: z.coerce.number().int().positive().optional() });
 const usageQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional(), group_by: z.enum(['day', 'model', 'key']).default('day') });
+const allUsageQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional(), group_by: z.enum(['day', 'model', 'key', 'account']).default('day') });
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string> }>;
 
@@ -78,6 +79,13 @@ export function registerBillingRoutes(admin: FastifyInstance, rt: Runtime, mustA
     await rt.journal.flush();
     // On the maintenance thread: without a date range this reads the account's whole log.
     return { object: 'list', group_by: q.group_by, data: await maintenance.usageTotals(request.params.id!, q) };
+  });
+
+  // Every account's totals: what the gateway served and charged, by day, model, key or account.
+  admin.get('/usage', async (request: Req) => {
+    const q = parseWith(allUsageQuery, request.query);
+    await rt.journal.flush();
+    return { object: 'list', group_by: q.group_by, data: await maintenance.usageTotals(null, q) };
   });
 
   const mustModel = (id: string) => {

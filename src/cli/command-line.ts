@@ -35,6 +35,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   'keys revoke': { args: ['KEY_ID'], flags: ADMIN },
   requests: { args: [], flags: ['account', 'from', 'to', 'limit', 'before', ...ADMIN] },
   'requests get': { args: ['REQUEST_ID'], flags: ADMIN },
+  usage: { args: [], flags: ['from', 'to', 'group-by', ...ADMIN] },
   'plans list': { args: [], flags: ADMIN },
   'plans get': { args: ['PLAN_ID'], flags: ADMIN },
   'plans create': { args: ['PLAN_ID'], flags: ['name', ...PLAN_LIMITS, ...ADMIN] },

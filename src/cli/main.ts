@@ -26,6 +26,7 @@ Admin commands (talk to a running gateway; --url or TOLLGATE_URL, --admin-token 
   tollgate keys revoke KEY_ID
   tollgate requests [--account ACCOUNT_ID] [--from ISO8601] [--to ISO8601] [--limit N] [--before REQUEST_ID]
   tollgate requests get REQUEST_ID      one request (the x-request-id a customer quotes), with its ledger entries
+  tollgate usage [--from ISO8601] [--to ISO8601] [--group-by day|model|key|account]   every account's totals
   tollgate plans list
   tollgate plans get PLAN_ID
   tollgate plans create PLAN_ID [--name NAME] [PLAN LIMITS]
@@ -148,6 +149,10 @@ async function main(argv: string[]): Promise<void> {
       return print(await adminCall(target(v), 'DELETE', path('/keys')));
     case 'requests get':
       return print(await adminCall(target(v), 'GET', path('/requests')));
+    case 'usage': {
+      const q = query({ from: v.from, to: v.to, group_by: oneOf('group-by', v['group-by'], ['day', 'model', 'key', 'account'] as const) });
+      return print(await adminCall(target(v), 'GET', `/usage?${q}`));
+    }
     case 'plans list':
       return print(await adminCall(target(v), 'GET', '/plans'));
     case 'plans get':

@@ -2,10 +2,10 @@ import { Worker } from 'node:worker_threads';
 import type { Db } from './open.ts';
 import { sqliteFile, sqliteHandle } from './open.ts';
 import { verifyLedger, type LedgerMismatch } from './ledger.ts';
-import { usageTotals } from './usage.ts';
+import { usageTotals, type UsageQuery } from './usage.ts';
 import { pruneRequestLog } from './prune.ts';
 
-export type UsageQuery = { from?: number | undefined; to?: number | undefined; group_by: 'day' | 'model' | 'key' };
+export type { UsageQuery };
 export type UsageRow = Awaited<ReturnType<typeof usageTotals>>[number];
 
 /** What a call to a closed (or closing) store is refused with: `code` STORE_CLOSING. */
@@ -15,7 +15,7 @@ export function storeClosing(): Error {
 
 export type MaintenanceCall =
   | { op: 'verify' }
-  | { op: 'usage'; accountId: string; query: UsageQuery }
+  | { op: 'usage'; accountId: string | null; query: UsageQuery }
   | { op: 'prune'; cutoffMs: number };
 
 /**
@@ -50,7 +50,8 @@ export class StoreMaintenance {
     return this.#call({ op: 'verify' }) as Promise<LedgerMismatch[]>;
   }
 
-  usageTotals(accountId: string, query: UsageQuery): Promise<UsageRow[]> {
+  /** One account's totals, or every account's with `accountId` null. */
+  usageTotals(accountId: string | null, query: UsageQuery): Promise<UsageRow[]> {
     return this.#call({ op: 'usage', accountId, query: { from: query.from, to: query.to, group_by: query.group_by } }) as Promise<UsageRow[]>;
   }
 

@@ -4,7 +4,9 @@ import { picoToUsd } from '../billing/money.ts';
 
 const DAY_MS = 86_400_000;
 
-type GroupBy = 'day' | 'model' | 'key';
+/** `account` only for the gateway-wide totals (no account given). */
+export type GroupBy = 'day' | 'model' | 'key' | 'account';
+export type UsageQuery = { from?: number | undefined; to?: number | undefined; group_by: GroupBy };
 
 /** One group's sums; cost as whole micro-dollars and the picodollars left over. */
 interface Sums {
@@ -19,11 +21,13 @@ interface Sums {
 type SumsRow = { [K in keyof Sums]: bigint | number | string | null } & { grp: string };
 
 /**
- * Token and cost totals of an account's requests, grouped by UTC day, model or key: the
- * request log's rows, and the days request-log retention has pruned (usage_daily). A
- * pruned day is kept whole, not by the minute: a `from` or `to` inside it counts all of it.
+ * Token and cost totals of an account's requests (or, with `accountId` null, of every
+ * account's), grouped by UTC day, model, key or account: the request log's rows, and the
+ * days request-log retention has pruned (usage_daily). A pruned day is kept whole, not by
+ * the minute: a `from` or `to` inside it counts all of it. Requests made without a valid
+ * key belong to no account and are not counted.
  */
-export async function usageTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }) {
+export async function usageTotals(db: Db, accountId: string | null, q: UsageQuery) {
   const [live, pruned] = await Promise.all([logTotals(db, accountId, q), prunedTotals(db, accountId, q)]);
   const groups = new Map<string, Sums>();
   for (const r of [...live, ...pruned]) {
@@ -64,12 +68,16 @@ export async function usageTotals(db: Db, accountId: string, q: { from?: number 
   });
 }
 
-async function logTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }): Promise<SumsRow[]> {
+async function logTotals(db: Db, accountId: string | null, q: UsageQuery): Promise<SumsRow[]> {
   // Integer division works the same in SQLite and PostgreSQL for bigint columns, and
   // only then: DAY_MS goes in as a bigint, because better-sqlite3 binds a JS number as a
   // float, which made every request's timestamp a day of its own.
-  const group =
-    q.group_by === 'day' ? sql<string>`cast(created_at / ${BigInt(DAY_MS)} as text)` : q.group_by === 'model' ? sql<string>`coalesce(model, '')` : sql<string>`coalesce(key_id, '')`;
+  const group = {
+    day: sql<string>`cast(created_at / ${BigInt(DAY_MS)} as text)`,
+    model: sql<string>`coalesce(model, '')`,
+    key: sql<string>`coalesce(key_id, '')`,
+    account: sql<string>`account_id`,
+  }[q.group_by];
   let sel = db
     .selectFrom('requests')
     .select([
@@ -86,15 +94,15 @@ async function logTotals(db: Db, accountId: string, q: { from?: number | undefin
       sql<bigint>`coalesce(sum(cost / 1000000), 0)`.as('cost_micro'),
       sql<bigint>`coalesce(sum(cost % 1000000), 0)`.as('cost_rest'),
     ])
-    .where('account_id', '=', accountId)
+    .where('account_id', accountId === null ? 'is not' : '=', accountId)
     .groupBy('grp');
   if (q.from !== undefined) sel = sel.where('created_at', '>=', BigInt(q.from));
   if (q.to !== undefined) sel = sel.where('created_at', '<', BigInt(q.to));
   return sel.execute();
 }
 
-async function prunedTotals(db: Db, accountId: string, q: { from?: number | undefined; to?: number | undefined; group_by: GroupBy }): Promise<SumsRow[]> {
-  const group = q.group_by === 'day' ? sql<string>`cast(day as text)` : q.group_by === 'model' ? sql<string>`model` : sql<string>`key_id`;
+async function prunedTotals(db: Db, accountId: string | null, q: UsageQuery): Promise<SumsRow[]> {
+  const group = { day: sql<string>`cast(day as text)`, model: sql<string>`model`, key: sql<string>`key_id`, account: sql<string>`account_id` }[q.group_by];
   let sel = db
     .selectFrom('usage_daily')
     .select([
@@ -107,7 +115,7 @@ async function prunedTotals(db: Db, accountId: string, q: { from?: number | unde
       sql<bigint>`sum(cost_micro)`.as('cost_micro'),
       sql<bigint>`sum(cost_rest)`.as('cost_rest'),
     ])
-    .where('account_id', '=', accountId)
+    .where('account_id', accountId === null ? 'is not' : '=', accountId)
     .groupBy('grp');
   // A day counts when any of it is in [from, to).
   if (q.from !== undefined) sel = sel.where('day', '>=', BigInt(Math.floor(q.from / DAY_MS)));

@@ -57,7 +57,7 @@ function generate(rand: () => number, n: number, accountId: string, keyId: strin
       case 8: {
         const q = pick(rand, ['limit', 'from', 'to', 'group_by', 'before', 'after', 'account_id']);
         const v = encodeURIComponent(String(pick(rand, [...ODD, ...AMOUNTS])));
-        calls.push({ method: 'GET', path: `${pick(rand, ['/requests', `/accounts/${acct()}/usage`, `/accounts/${acct()}/ledger`, '/accounts', `/accounts/${acct()}/keys`, `/accounts/${acct()}/limits`])}?${q}=${v}` });
+        calls.push({ method: 'GET', path: `${pick(rand, ['/requests', '/usage', `/accounts/${acct()}/usage`, `/accounts/${acct()}/ledger`, '/accounts', `/accounts/${acct()}/keys`, `/accounts/${acct()}/limits`])}?${q}=${v}` });
         break;
       }
       default: calls.push({ method: 'POST', path: `/accounts/${acct()}/credits`, body: rand() < 0.5 ? '{"amount_usd": "1"' : 'amount_usd=1' });

@@ -114,7 +114,7 @@ describe('admin lists page exactly', () => {
     // `?acount_id=` was dropped and the request log answered with every account's requests;
     // the ledger's `before=` read as entry 0 and answered an empty page.
     const { accountId } = await tg.customer({ creditUsd: '1' });
-    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group'], [`/accounts/${accountId}/keys?revoked=false`, 'revoked'], ['/plans?limit=1', 'limit']];
+    const unknown: Array<[string, string]> = [['/requests?acount_id=acct_x', 'acount_id'], ['/accounts?limit=1&afterr=acct_x', 'afterr'], [`/accounts/${accountId}/ledger?befor=5`, 'befor'], [`/accounts/${accountId}/usage?group=model`, 'group'], ['/usage?account_id=acct_x', 'account_id'], [`/accounts/${accountId}/keys?revoked=false`, 'revoked'], ['/plans?limit=1', 'limit']];
     for (const [path, param] of unknown) {
       const r = await tg.admin('GET', path);
       assert.equal(r.status, 400, path);

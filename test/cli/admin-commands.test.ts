@@ -186,6 +186,14 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     const usage = await cli('accounts', 'usage', account.id, '--group-by', 'model');
     assert.equal(usage.group_by, 'model');
     assert.deepEqual(usage.data.map((u: any) => [u.model, u.requests]), [['deepseek-v4-flash', 3]]);
+    // The gateway's totals, every account's: this one among them, with the same figures.
+    const everyone = await cli('usage', '--group-by', 'account');
+    assert.equal(everyone.group_by, 'account');
+    const mine = everyone.data.find((u: any) => u.account === account.id);
+    assert.equal(mine.requests, 3);
+    assert.equal(mine.cost_usd, usage.data[0].cost_usd);
+    assert.ok(everyone.data.length > 1, 'the other tests\' accounts are there too');
+    assert.equal((await cli('usage', '--group-by', 'day', '--from', new Date(Date.now() + 86_400_000).toISOString())).data.length, 0, 'nothing from tomorrow on');
 
     const prices = await cli('prices', 'set', 'deepseek-v4-pro', '--input', '0.5', '--output', '2', '--cached-input', '0.05');
     assert.equal(prices.model, 'deepseek-v4-pro');
@@ -201,6 +209,8 @@ describe('tollgate admin commands', { concurrency: true }, () => {
       [['plans', 'update', 'cli-plan'], /nothing to change: pass --name or a limit/],
       [['accounts', 'adjust', account.id, '--amount', '1', '--reason', 'x', '--kind', 'gift'], /--kind takes adjustment or refund, not "gift"/],
       [['accounts', 'usage', account.id, '--group-by', 'week'], /--group-by takes day or model or key, not "week"/],
+      [['accounts', 'usage', account.id, '--group-by', 'account'], /--group-by takes day or model or key, not "account"/],
+      [['usage', '--group-by', 'week'], /--group-by takes day or model or key or account, not "week"/],
       [['accounts', 'credit', account.id], /missing --amount/],
       [['prices', 'set', 'deepseek-v4-pro', '--input', '1'], /missing --output/],
     ];

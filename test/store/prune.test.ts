@@ -89,7 +89,7 @@ test('a prune deletes the request rows before the cutoff, in batches, and never 
 test('usage totals are the same after a prune: pruned rows are added up per day, model and key first', async (t) => {
   const { db, sqlite } = await emptyStore(t);
   const now = Date.now();
-  sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0)").run();
+  sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0), ('acct_b', 'b', NULL, 0, 0, 0, 0)").run();
   const insert = sqlite.prepare(
     'INSERT INTO requests (id, created_at, account_id, key_id, endpoint, model, status, stream, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost, latency_ms, failover) VALUES (?, ?, ?, ?, \'chat\', ?, ?, 0, ?, ?, ?, ?, ?, 1, 0)',
   );
@@ -101,13 +101,15 @@ test('usage totals are the same after a prune: pruned rows are added up per day,
       const at = now - 20 * DAY + Math.floor((i * 20 * DAY) / 900);
       const refused = i % 11 === 0;
       insert.run(
-        requestId(at, i), at, i % 13 === 0 ? null : 'acct_a', i % 13 === 0 ? null : `key_${i % 3}`, i % 7 === 0 ? null : `m${i % 2}`, refused ? 429 : 200,
+        requestId(at, i), at, i % 13 === 0 ? null : i % 4 === 1 ? 'acct_b' : 'acct_a', i % 13 === 0 ? null : `key_${i % 3}`, i % 7 === 0 ? null : `m${i % 2}`, refused ? 429 : 200,
         refused ? 0 : 100 + i, refused ? 0 : i % 50, i % 5, refused ? 0 : 7 * i, refused ? null : 123_456_789n * BigInt(i) + 987_654_321_987n,
       );
     }
   })();
   const everyView = async () => {
     const out: Record<string, unknown> = {};
+    // Every account's, as GET /admin/v1/usage gives them: requests of no account are not counted.
+    for (const group_by of ['account', 'model'] as const) out[`all by ${group_by}`] = await usageTotals(db, null, { group_by });
     for (const group_by of ['day', 'model', 'key'] as const) {
       out[group_by] = await usageTotals(db, 'acct_a', { group_by });
       // A window of whole days, as the dashboard asks for (the pruned days are whole).
@@ -118,6 +120,9 @@ test('usage totals are the same after a prune: pruned rows are added up per day,
   };
   const before = await everyView();
   assert.equal((before.day as unknown[]).length, 21);
+  const byAccount = before['all by account'] as { account: string; requests: number }[];
+  assert.deepEqual(byAccount.map((r) => r.account), ['acct_a', 'acct_b']);
+  assert.equal(byAccount[0]!.requests + byAccount[1]!.requests, Number(sqlite.prepare('SELECT count(*) FROM requests WHERE account_id IS NOT NULL').pluck().get()));
   assert.equal((before.key as unknown[]).length, 3);
 
   // Small batches: a day's rows are added up over several, into the same usage_daily row.
@@ -137,6 +142,8 @@ test('usage totals are the same after a prune: pruned rows are added up per day,
   assert.deepEqual(after.day, before.day);
   assert.deepEqual(after.model, before.model);
   assert.deepEqual(after.key, before.key);
+  assert.deepEqual(after['all by account'], before['all by account']);
+  assert.deepEqual(after['all by model'], before['all by model']);
   // A pruned day is counted whole: a window that starts inside it counts all of it.
   const from = (Math.floor(now / DAY) - 15) * DAY;
   assert.deepEqual(await usageTotals(db, 'acct_a', { group_by: 'day', from: from + DAY / 2, to: from + 10 * DAY - DAY / 2 }), before['day window']);

@@ -111,4 +111,9 @@ test('retention_days prunes 200k old request rows at start while the gateway ser
   assert.deepEqual((await admin('GET', '/ledger/verify')).body, { ok: true, mismatches: [] });
   const listed = await admin('GET', '/accounts/acct_old/ledger?limit=1000');
   assert.equal(listed.body.data.length, 201, 'the credit and every old charge are still listed');
+  // The pruned rows are still in the usage totals, per account and gateway-wide.
+  const usage = (await admin('GET', '/accounts/acct_old/usage?group_by=model')).body.data;
+  assert.deepEqual(usage.map((u: any) => [u.model, u.requests, u.prompt_tokens, u.completion_tokens, u.cost_usd]), [['m', OLD_ROWS, 10 * OLD_ROWS, 5 * OLD_ROWS, '0.0000014']]);
+  const everyone = (await admin('GET', '/usage?group_by=account')).body.data;
+  assert.deepEqual(everyone.map((u: any) => [u.account, u.requests]), [[account.body.id, chats], ['acct_old', OLD_ROWS]].sort((a, b) => String(a[0]) < String(b[0]) ? -1 : 1));
 });
