@@ -10,7 +10,10 @@ import type { SchemaVerdict } from './json-schema-check.ts';
 // A job that runs past `runMs` is abandoned: the thread is terminated (the only way to
 // stop a compile or a validation midway) and started again, the answer is relayed
 // unchecked, and the schema is remembered so that the next request with it does not
-// spend another `runMs` finding out. A job that waits past `waitMs` behind others is
+// spend another `runMs` finding out. A job that kills the thread (out of its heap: a
+// recursive anyOf piles up errors faster on a fast machine than the clock runs out) is
+// remembered the same way, so that a schema cannot bring the thread down request after
+// request. A job that waits past `waitMs` behind others is
 // relayed unchecked too: one client's costly schemas may take the check away from
 // others for a moment, never their answers or their latency beyond `waitMs` (which
 // counts a new thread's loading too).
@@ -27,7 +30,7 @@ export const SCHEMA_CHECK_LIMITS: SchemaCheckLimits = { runMs: 2_000, waitMs: 1_
 // The worker's heap: its validator cache is bounded well below this (json-schema-worker.ts);
 // a job that needs more (a vast answer) kills the worker, and its answer goes unchecked.
 const WORKER_HEAP_MB = 256;
-const TOO_SLOW_MAX = 10_000;
+const TOO_COSTLY_MAX = 10_000;
 
 interface Pending {
   job: CheckJob;
@@ -46,8 +49,8 @@ export class SchemaCheckThread {
   #running: Pending | null = null;
   #runTimer: NodeJS.Timeout | undefined;
   #nextId = 0;
-  /** Digests of schemas whose check ran out of time. */
-  #tooSlow = new Set<string>();
+  /** Digests of schemas whose check ran out of time or killed the thread, and which of the two. */
+  #tooCostly = new Map<string, string>();
   #closed = false;
 
   constructor(limits: SchemaCheckLimits = SCHEMA_CHECK_LIMITS) {
@@ -62,7 +65,8 @@ export class SchemaCheckThread {
   check(schema: string, answer: string): Promise<SchemaVerdict> {
     if (this.#closed) return Promise.resolve(unchecked('shutting down'));
     const schemaKey = createHash('sha256').update(schema).digest('base64');
-    if (this.#tooSlow.has(schemaKey)) return Promise.resolve(unchecked('timed out'));
+    const costly = this.#tooCostly.get(schemaKey);
+    if (costly !== undefined) return Promise.resolve(unchecked(costly));
     return new Promise((resolve) => {
       const pending: Pending = {
         job: { id: this.#nextId++, schema, answer },
@@ -108,9 +112,13 @@ export class SchemaCheckThread {
     this.#pump();
   }
 
+  #remember(reason: string): void {
+    if (this.#tooCostly.size >= TOO_COSTLY_MAX) this.#tooCostly.clear();
+    this.#tooCostly.set(this.#running!.schemaKey, reason);
+  }
+
   #overrun(): void {
-    if (this.#tooSlow.size >= TOO_SLOW_MAX) this.#tooSlow.clear();
-    this.#tooSlow.add(this.#running!.schemaKey);
+    this.#remember('timed out');
     void this.#stop();
     this.warm(); // a new thread loads at once, so the next check does not wait for it
     this.#finish(unchecked('timed out'));
@@ -140,7 +148,9 @@ export class SchemaCheckThread {
       if (w !== this.#worker) return;
       this.#worker = null;
       this.#ready = false;
-      if (this.#running) this.#finish(unchecked('checker failed'));
+      if (!this.#running) return;
+      this.#remember('checker failed');
+      this.#finish(unchecked('checker failed'));
     };
     w.on('error', died);
     w.on('exit', died);

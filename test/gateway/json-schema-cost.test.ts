@@ -85,9 +85,12 @@ describe('a json_schema check does not hold the gateway', () => {
     const r = await heavy(schema, JSON.stringify(deep));
     assert.ok(r.worst < STALL_MS, `slowest of ${r.count} /healthz rounds ran over by ${r.worst.toFixed(0)} ms`);
     assert.equal(r.res.status, 200, r.res.text);
-    assert.equal(r.res.headers.get('x-tollgate-schema-check'), 'skipped: timed out');
+    // Out of time on a slower machine, out of the thread's heap (errors piling up) on a
+    // faster one: either way relayed unchecked, and the schema is not tried again.
+    const skipped = r.res.headers.get('x-tollgate-schema-check');
+    assert.ok(skipped === 'skipped: timed out' || skipped === 'skipped: checker failed', String(skipped));
     const again = await heavy(schema, JSON.stringify(deep));
-    assert.equal(again.res.headers.get('x-tollgate-schema-check'), 'skipped: timed out');
+    assert.equal(again.res.headers.get('x-tollgate-schema-check'), skipped);
     assert.ok(again.ms < SCHEMA_CHECK_LIMITS.runMs / 2, `the same schema again took ${again.ms.toFixed(0)} ms`);
   });
 

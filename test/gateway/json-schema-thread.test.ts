@@ -77,6 +77,23 @@ describe('schema-check thread', () => {
     assert.deepEqual(await thread.check(OBJECT, '{}'), { kind: 'invalid', violations: "(root) must have required property 'a'" });
   });
 
+  test('a job that kills the thread (out of its heap) is answered unchecked, its schema is not tried again, and a new thread checks the rest', async () => {
+    // With time enough, the exponential check piles up ajv's errors (allErrors) until the
+    // thread's 256 MB heap is gone: it died every time here, at about 1.4 s.
+    const roomy = new SchemaCheckThread({ runMs: 60_000, waitMs: 60_000 });
+    try {
+      await loaded(roomy);
+      assert.deepEqual(await roomy.check(EXPONENTIAL, DEEP), { kind: 'unchecked', reason: 'checker failed' });
+      const t0 = performance.now();
+      assert.deepEqual(await roomy.check(EXPONENTIAL, DEEP), { kind: 'unchecked', reason: 'checker failed' });
+      assert.ok(performance.now() - t0 < 50, 'a schema that killed the thread is not run again');
+      await loaded(roomy);
+      assert.deepEqual(await roomy.check(OBJECT, '{}'), { kind: 'invalid', violations: "(root) must have required property 'a'" });
+    } finally {
+      await roomy.close();
+    }
+  });
+
   test('after close, checks are skipped at once', async () => {
     const closed = new SchemaCheckThread();
     await closed.check(OBJECT, '{"a":1}');
