@@ -77,6 +77,11 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Every command, as typed after `tollgate` (the help lists each one). */
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
+}
+
 /** The command line itself is wrong (exit 2, as for other Unix tools): a script can tell it from the gateway's refusal (1). */
 export class UsageError extends Error {}
 

@@ -6,6 +6,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { CLOSED_PORT, post } from '../helpers/http.ts';
 import { runTollgateToEnd } from '../helpers/tollgate-process.ts';
+import { commandNames } from '../../src/cli/command-line.ts';
 
 // The operator CLI against a running gateway: accounts, keys, requests. Each command
 // is a real `tollgate` process talking to the admin API.
@@ -232,6 +233,16 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.plan, 'cli-plan');
     assert.equal((await cli('plans', 'get', 'cli-plan')).concurrency, null);
     assert.equal((await cli('accounts', 'update', account.id, '--plan', 'none')).plan, null);
+  });
+
+  test('--help lists every command the CLI takes', async () => {
+    const [long, short, word] = await Promise.all([runTollgateToEnd(['--help']), runTollgateToEnd(['-h']), runTollgateToEnd(['help'])]);
+    for (const r of [long, short, word]) assert.equal(r.code, 0, r.stderr);
+    assert.equal(short.stdout, long.stdout);
+    assert.equal(word.stdout, long.stdout);
+    const listed = new Set(long.stdout.split('\n').map((l) => /^ {2}tollgate ([a-z]+(?: [a-z]+)?)/.exec(l)?.[1]).filter(Boolean));
+    const missing = commandNames().filter((c) => !listed.has(c));
+    assert.deepEqual(missing, [], 'every command has a line in --help');
   });
 
   test('a gateway behind a reverse proxy at a path: the CLI keeps the path, and the token goes nowhere else', async () => {
