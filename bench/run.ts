@@ -39,7 +39,7 @@ const LOAD_CORE = 1; // fake upstream and wrk
 const USAGE = `usage: npm run bench -- [options]
   --duration S             seconds per measurement (default 3)
   --warmup S               seconds of unmeasured 64-connection load per target and mode before
-                           the first round (default 10)
+                           the first round (default 20)
   --only LIST              comma-separated targets among direct,nginx,bare,gateway,peer (default all;
                            nginx only when installed)
   --no-peer                skip the Portkey peer
@@ -74,7 +74,7 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       duration: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '20' },
       only: { type: 'string' },
       'no-peer': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '5' },
