@@ -31,19 +31,8 @@ export async function usageTotals(db: Db, accountId: string | null, q: UsageQuer
   const [live, pruned] = await Promise.all([logTotals(db, accountId, q), prunedTotals(db, accountId, q)]);
   const groups = new Map<string, Sums>();
   for (const r of [...live, ...pruned]) {
-    const g = groups.get(r.grp);
-    if (!g) {
-      groups.set(r.grp, {
-        requests: BigInt(r.requests ?? 0),
-        prompt_tokens: BigInt(r.prompt_tokens ?? 0),
-        cached_tokens: BigInt(r.cached_tokens ?? 0),
-        cache_write_tokens: BigInt(r.cache_write_tokens ?? 0),
-        completion_tokens: BigInt(r.completion_tokens ?? 0),
-        cost_micro: BigInt(r.cost_micro ?? 0),
-        cost_rest: BigInt(r.cost_rest ?? 0),
-      });
-      continue;
-    }
+    let g = groups.get(r.grp);
+    if (!g) groups.set(r.grp, (g = { requests: 0n, prompt_tokens: 0n, cached_tokens: 0n, cache_write_tokens: 0n, completion_tokens: 0n, cost_micro: 0n, cost_rest: 0n }));
     for (const k of Object.keys(g) as (keyof Sums)[]) g[k] += BigInt(r[k] ?? 0);
   }
   const keys = [...groups.keys()];
