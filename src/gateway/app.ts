@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
-import { dataPlaneListener, type DataPlaneState } from './data-plane.ts';
+import { DATA_PLANE_PATHS, dataPlaneListener, type DataPlaneState } from './data-plane.ts';
 import { getModelHandler, listModelsHandler } from './models-routes.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
@@ -10,6 +10,7 @@ import { registerMetricsRoute } from '../metrics/routes.ts';
 import { newRequestId } from './request-id.ts';
 import { onClientError } from './client-error.ts';
 import { CORS_HEADERS, isApiPath } from './cors.ts';
+import { RouteMethods } from './route-methods.ts';
 
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
@@ -51,6 +52,10 @@ export function buildApp(rt: Runtime): FastifyInstance {
       sendError(reply, request.id, new GatewayError('invalid_request', message, { status: tooLong ? 414 : 400 }));
     },
   });
+
+  const routeMethods = new RouteMethods();
+  for (const path of DATA_PLANE_PATHS) routeMethods.add(path, 'POST');
+  app.addHook('onRoute', (route) => routeMethods.add(route.url, route.method));
 
   // Bodies are JSON whatever the Content-Type says (curl -d sends form encoding), parsed
   // once with the built-in parser; errors become OpenAI-shaped 400s.
@@ -96,7 +101,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
     }
     // Answered here, before the body: Fastify reads and parses a 404's body first, which
     // let anyone, on any path, have a 10 MiB body parsed (the event loop held ~300 ms).
-    if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url));
+    if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url, routeMethods));
     done();
   });
 
@@ -120,7 +125,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
     return sendError(reply, request.id, new GatewayError('internal_error', 'Internal error. Quote the request id when reporting it.'));
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, request.id, notFound(request.method, request.url)));
+  app.setNotFoundHandler((request, reply) => sendError(reply, request.id, notFound(request.method, request.url, routeMethods)));
 
   for (const base of ['/v1', '/api/v1']) {
     app.get(`${base}/models`, listModelsHandler(rt));
@@ -133,6 +138,9 @@ export function buildApp(rt: Runtime): FastifyInstance {
   return app;
 }
 
-function notFound(method: string, url: string): GatewayError {
-  return new GatewayError('not_found', `Unknown endpoint: ${method} ${url.split('?')[0]}.`);
+function notFound(method: string, url: string, routeMethods: RouteMethods): GatewayError {
+  const path = url.split('?')[0];
+  const allowed = routeMethods.allowed(url);
+  if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.`);
+  return new GatewayError('method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}.`, { headers: { allow: allowed.join(', ') } });
 }

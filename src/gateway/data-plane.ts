@@ -22,6 +22,9 @@ const ROUTES: Record<string, Endpoint> = {
   '/api/v1/embeddings': 'embeddings',
 };
 
+/** The paths the data plane answers POSTs on. */
+export const DATA_PLANE_PATHS: readonly string[] = Object.keys(ROUTES);
+
 /** The endpoint a POST to this URL is for, or undefined. Query strings and one trailing slash are ignored. */
 function dataPlaneEndpoint(url: string): Endpoint | undefined {
   let path = url;

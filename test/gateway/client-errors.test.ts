@@ -157,12 +157,14 @@ describe('client errors', () => {
       () => post(`${tg.url}/v1/completions`, { model: 'deepseek-v4-flash', prompt: 'hi' }, { key }),
       () => post(`${tg.url}/v2/chat/completions`, CHAT, { key }),
       () => get(`${tg.url}/`),
-      () => get(`${tg.url}/v1/chat/completions`, { key }),
     ];
     for (const c of cases) {
       const e = expectError(await c(), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null }, forbidden);
       assert.match(e.message, /Unknown endpoint/);
     }
+    // A known endpoint asked with the wrong method says which one it takes.
+    const e = expectError(await get(`${tg.url}/v1/chat/completions`, { key }), { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', param: null }, forbidden);
+    assert.match(e.message, /takes POST/);
   });
 
   test('URLs the router refuses (bad percent-encoding, a path segment over 100 characters) get OpenAI-shaped errors too', async () => {

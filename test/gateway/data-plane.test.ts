@@ -85,11 +85,29 @@ describe('data plane on node:http', () => {
     assert.equal(JSON.parse(e.text).object, 'list');
   });
 
-  test('other methods and unknown paths still get OpenAI-shaped 404s', async () => {
-    const r = await fetch(`${tg.url}/v1/chat/completions`, { headers: { authorization: `Bearer ${key}` } });
-    const text = await r.text();
-    expectError({ status: r.status, headers: r.headers, text }, { status: 404, type: 'invalid_request_error', code: 'not_found' });
-    expectError(await post(`${tg.url}/v1/chat/completion`, CHAT, { key }), { status: 404, type: 'invalid_request_error', code: 'not_found' });
+  test('a known path asked with another method is a 405 naming the methods it takes; an unknown path is a 404', async () => {
+    const cases: [string, string, string][] = [
+      ['GET', '/v1/chat/completions', 'POST'],
+      ['GET', '/api/v1/embeddings/?x=1', 'POST'],
+      ['POST', '/v1/models', 'GET, HEAD'],
+      ['DELETE', '/api/v1/models/deepseek-v4-flash', 'GET, HEAD'],
+      ['PUT', '/admin/v1/accounts/acct_x/keys', 'GET, HEAD, POST'],
+      ['GET', '/admin/v1/keys/key_x', 'DELETE, PATCH'],
+      ['POST', '/healthz', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const r = await fetch(`${tg.url}${path}`, { method, headers: { authorization: `Bearer ${key}` } });
+      const text = await r.text();
+      const e = expectError({ status: r.status, headers: r.headers, text }, { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', param: null });
+      assert.equal(r.headers.get('allow'), allow, `${method} ${path}`);
+      assert.equal(e.message, `${path.split('?')[0]} does not take ${method}; it takes ${allow}.`);
+    }
+    for (const [method, path] of [['POST', '/v1/chat/completion'], ['GET', '/v1/nothing'], ['GET', '/admin/v1/accounts/a/b/c']] as const) {
+      const r = await fetch(`${tg.url}${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: method === 'POST' ? JSON.stringify(CHAT) : undefined });
+      const text = await r.text();
+      expectError({ status: r.status, headers: r.headers, text }, { status: 404, type: 'invalid_request_error', code: 'not_found', param: null });
+      assert.equal(r.headers.get('allow'), null);
+    }
   });
 
   test('a body over max_body_bytes sent without Content-Length is refused with 413 while it arrives', async () => {
