@@ -74,18 +74,18 @@ describe('an unknown endpoint is answered before the body is read', () => {
   let tg: TestGateway;
   onFakeOpenAI((s) => ({ tg } = s));
 
-  for (const [method, path] of [
-    ['POST', '/v1/nothing'],
-    ['PUT', '/v1/chat/completions'],
-    ['POST', '/v1/models'],
-    ['POST', '/admin/v1/nothing'],
-    ['POST', '/healthz'],
+  for (const [method, path, status, code] of [
+    ['POST', '/v1/nothing', 404, 'not_found'],
+    ['POST', '/admin/v1/nothing', 404, 'not_found'],
+    ['PUT', '/v1/chat/completions', 405, 'method_not_allowed'],
+    ['POST', '/v1/models', 405, 'method_not_allowed'],
+    ['POST', '/healthz', 405, 'method_not_allowed'],
   ] as const) {
-    test(`${method} ${path}: 404 not_found with the body withheld`, async () => {
+    test(`${method} ${path}: ${status} ${code} with the body withheld`, async () => {
       const { text } = await headOnly(tg.url, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"x":`);
-      assert.match(text, /^HTTP\/1\.1 404 /);
+      assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `));
       const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
-      assert.equal(body.error.code, 'not_found');
+      assert.equal(body.error.code, code);
       assert.match(text, new RegExp(`x-request-id: ${body.error.request_id}`));
     });
   }
