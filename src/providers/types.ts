@@ -38,6 +38,17 @@ export interface ChatCall {
   reservedOutputTokens?: number | undefined;
 }
 
+/**
+ * The output cap to send when the body sets none: the plan's, or, when neither the plan
+ * nor the model's config caps output, what the gateway reserved (billing's default). Left
+ * to its own default, an upstream may write far more (vLLM: the rest of the context) and
+ * overdraw the balance by all of it. A model with a configured cap is trusted to keep
+ * within it by default, and its requests go through unchanged.
+ */
+export function imposedOutputCap(call: ChatCall): number | undefined {
+  return call.maxOutputTokens ?? (call.modelMaxOutputTokens === undefined ? call.reservedOutputTokens : undefined);
+}
+
 /** One thing to emit on the client's stream, produced from upstream events. */
 export type StreamItem =
   /** An OpenAI chat.completion.chunk as JSON text, forwarded as `data: <json>`. */

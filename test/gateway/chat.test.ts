@@ -110,7 +110,9 @@ describe('chat completions (non-streaming)', () => {
     assert.equal(res.status, 200, res.text);
     const expected = sent
       .replace('"m\\u006fdel": "deepseek-v4-flash"', '"m\\u006fdel": "upstream-flash"')
-      .replace('{"include_usage": false, "x": 1}', '{"include_usage":true,"x":1}');
+      .replace('{"include_usage": false, "x": 1}', '{"include_usage":true,"x":1}')
+      // The model has no max_output_tokens: the 16,384 tokens reserved are sent as its cap.
+      .replace(/\n}$/, '\n,"max_tokens":16384}');
     assert.equal(up.requests[n]!.text, expected);
     // The client did not ask for usage: the frame Tollgate asked for is not relayed.
     assert.ok(!res.text.includes('"usage":{'), res.text);
@@ -131,7 +133,7 @@ describe('chat completions (non-streaming)', () => {
       foo_bar: { x: 1 },
     });
     const b = up.requests[n]!.body;
-    assert.deepEqual(b, { model: 'upstream-flash', messages: [{ role: 'user', content: 'hi' }], temperature: 0, stop: 'STOP', seed: 7, logprobs: false, user: 'u1', foo_bar: { x: 1 } });
+    assert.deepEqual(b, { model: 'upstream-flash', messages: [{ role: 'user', content: 'hi' }], temperature: 0, stop: 'STOP', seed: 7, logprobs: false, user: 'u1', foo_bar: { x: 1 }, max_tokens: 16384 });
   });
 
   test('tool_calls come back', async () => {

@@ -124,6 +124,13 @@ describe('limit checks', () => {
     assert.equal(up.requests.at(-1)!.body.max_tokens, 500);
     assert.equal((await chat(tg, open, { model: 'small-ctx' })).status, 200);
     assert.equal(up.requests.at(-1)!.body.max_completion_tokens, undefined);
+    assert.equal(up.requests.at(-1)!.body.max_tokens, undefined);
+    // With no cap from the client, the plan or the model's config, the 16,384 tokens the
+    // gateway reserved are sent: left to its own default, an upstream (vLLM: the rest of
+    // the context) could write past the reservation and overdraw the balance.
+    assert.equal((await chat(tg, open, { model: 'deepseek-v4-flash' })).status, 200);
+    assert.equal(up.requests.at(-1)!.body.max_tokens, 16_384);
+    assert.equal(up.requests.at(-1)!.body.max_completion_tokens, undefined);
   });
 
   test('with both max-token fields set, the one over the cap is lowered and the one under it is left alone', async () => {

@@ -1,4 +1,4 @@
-import type { ChatCall } from '../types.ts';
+import { imposedOutputCap, type ChatCall } from '../types.ts';
 import { checkRequestFields, UnsupportedFieldError, type FieldPolicy } from '../unsupported.ts';
 import { convertToGeminiContents } from './convert-to-gemini-contents.ts';
 import { convertToGeminiTools } from './convert-to-gemini-tools.ts';
@@ -101,7 +101,7 @@ export function convertToGeminiRequest(call: ChatCall): Record<string, any> {
   const gen: Record<string, any> = {};
   const stop = stopSequences(b.stop);
   if (stop) gen.stopSequences = stop;
-  const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens;
+  const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? imposedOutputCap(call);
   if (typeof maxTokens === 'number') gen.maxOutputTokens = maxTokens;
   if (typeof b.temperature === 'number') gen.temperature = b.temperature;
   if (typeof b.top_p === 'number') gen.topP = b.top_p;

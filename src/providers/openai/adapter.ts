@@ -1,4 +1,4 @@
-import type { ChatCall, ProviderAdapter, StreamItem, StreamTranslator, UpstreamErrorInfo } from '../types.ts';
+import { imposedOutputCap, type ChatCall, type ProviderAdapter, type StreamItem, type StreamTranslator, type UpstreamErrorInfo } from '../types.ts';
 import { withTopLevelMembers } from '../../protocol/json-members.ts';
 import { hasUsageObject, readOpenAIUsage } from '../../protocol/usage.ts';
 import { fromByteString, toByteString } from '../../protocol/byte-strings.ts';
@@ -131,9 +131,8 @@ export const openaiAdapter: ProviderAdapter = {
       changes.max_tokens = b.max_completion_tokens;
       changes.max_completion_tokens = undefined;
     }
-    if (call.maxOutputTokens !== undefined && b.max_tokens == null && b.max_completion_tokens == null) {
-      changes[provider.max_tokens_field] = call.maxOutputTokens;
-    }
+    const cap = imposedOutputCap(call);
+    if (cap !== undefined && b.max_tokens == null && b.max_completion_tokens == null) changes[provider.max_tokens_field] = cap;
     if (call.stream) {
       // Always ask for usage so streams are metered; the gateway strips the frame again
       // when the client did not ask for it.

@@ -201,3 +201,11 @@ test('fields Gemini cannot honour raise UnsupportedFieldError naming the field',
   assert.deepEqual(Object.keys(ok), ['contents']);
   unsupported({ messages: [{ role: 'function', content: 'x' }] }, 'messages[0].role');
 });
+
+test('with no cap from the body, the plan or the model, the output reserved is sent as maxOutputTokens; a model with a cap of its own is left to it', () => {
+  const call = (extra: Record<string, number>) =>
+    JSON.parse(geminiAdapter.buildChatRequest({ body: { messages: [{ role: 'user', content: 'x' }] }, upstreamModel: 'gemini-2.5-flash', stream: false, ...extra }, provider).body).generationConfig;
+  assert.deepEqual(call({ reservedOutputTokens: 16_384 }), { maxOutputTokens: 16_384 });
+  assert.equal(call({ reservedOutputTokens: 65_536, modelMaxOutputTokens: 65_536 })?.maxOutputTokens, undefined);
+  assert.deepEqual(call({ maxOutputTokens: 500, reservedOutputTokens: 500, modelMaxOutputTokens: 65_536 }), { maxOutputTokens: 500 });
+});
