@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_OUTPUT_TOKENS, refuseIfSuspended } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
+import { hasUnmeasuredParts } from '../limits/token-count.ts';
 import type { Exchange } from './exchange.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -38,9 +39,21 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
   ex.outputReserved = perChoice;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
-  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, grant.inputTokens, maxOutput);
+  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, reservedInputTokens(ex, out, grant.inputTokens), maxOutput);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
+}
+
+/**
+ * The input a request reserves for: what admission measured, except for a chat request
+ * with file or audio parts, whose cost only the upstream can tell (a 3 MB PDF measured as
+ * a few thousand tokens was billed a million, and thirty at once overdrew $0.05 to -$11).
+ * Such a request reserves the model's context window, the most input the upstream can
+ * take; a model configured without one, every byte of the body as a token.
+ */
+function reservedInputTokens(ex: Exchange, body: Record<string, any>, measured: number): number {
+  if (ex.endpoint !== 'chat.completions' || !hasUnmeasuredParts(body)) return measured;
+  return Math.max(measured, ex.model!.contextWindow ?? Buffer.byteLength(JSON.stringify(body)));
 }
 
 const tokenRates = new WeakMap<Prices, string>();

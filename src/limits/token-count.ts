@@ -75,8 +75,22 @@ function partText(part: any): { text: string; images: number } {
   if (!part || typeof part !== 'object') return { text: '', images: 0 };
   if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') return { text: '', images: 1 };
   if (typeof part.text === 'string') return { text: part.text, images: 0 };
-  if (part.type === 'input_audio' || part.type === 'file') return { text: JSON.stringify(part).slice(0, 4096), images: 0 };
+  if (isUnmeasuredPart(part)) return { text: JSON.stringify(part).slice(0, 4096), images: 0 };
   return { text: JSON.stringify(part), images: 0 };
+}
+
+/** Content parts whose token cost only the upstream can tell (a PDF's pages, audio's
+ *  seconds), measured above as at most 4 KiB of their JSON: enough for a context-cap
+ *  estimate, nothing like a bound. */
+function isUnmeasuredPart(part: any): boolean {
+  return !!part && typeof part === 'object' && (part.type === 'file' || part.type === 'input_audio');
+}
+
+/** Whether a chat request carries file or audio parts (see isUnmeasuredPart). */
+export function hasUnmeasuredParts(body: Record<string, any>): boolean {
+  if (!Array.isArray(body.messages)) return false;
+  for (const m of body.messages) if (m && Array.isArray(m.content) && m.content.some(isUnmeasuredPart)) return true;
+  return false;
 }
 
 /** The text pieces a chat request sends, and the number of images, in order. */
