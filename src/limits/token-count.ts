@@ -245,12 +245,17 @@ export function measureEmbeddingInput(body: Record<string, any>, capPerInput: nu
   const inputs: unknown[] = Array.isArray(input) && (input.length === 0 || typeof input[0] !== 'number') ? input : [input];
   let total = 0;
   let counted = false;
+  // An input within the cap by its bytes is not tokenized: its bytes bound its count. The
+  // total is a count only if no input was bounded (with one long input tokenized beside
+  // fifty short ones, it was taken for a count and billed at twice the real one).
+  let bounded = false;
   for (let i = 0; i < inputs.length; i++) {
     const x = inputs[i];
     let n: number;
     if (typeof x === 'string') {
       n = x.length > capPerInput ? x.length : Buffer.byteLength(x, 'utf8');
-      if (n > capPerInput) {
+      if (n <= capPerInput) bounded = true;
+      else {
         if (textTokenFloor(x, capPerInput) > capPerInput) return { tokens: capPerInput + 1, counted, over: true, index: i };
         counted = true;
         const within = isWithinTokenLimit(x, capPerInput);
@@ -262,7 +267,7 @@ export function measureEmbeddingInput(body: Record<string, any>, capPerInput: nu
     if (n > capPerInput) return { tokens: n, counted: true, over: true, index: i };
     total += n;
   }
-  return { tokens: total, counted, over: false, index: -1 };
+  return { tokens: total, counted: counted && !bounded, over: false, index: -1 };
 }
 
 export function countEmbeddingInputTokens(body: Record<string, any>): number {

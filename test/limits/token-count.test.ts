@@ -77,6 +77,14 @@ test('embeddings are measured per input', () => {
   assert.equal(over.over, true);
   assert.equal(over.index, 1);
   assert.equal(measureEmbeddingInput({ input: Array.from({ length: 200 }, () => 1) }, 100).over, true);
+  // One input past the cap in bytes is tokenized; its short neighbours are only bounded by
+  // their bytes, so the total is not a count (billing must count them if it needs one).
+  const long = 'word '.repeat(150);
+  const alone = measureEmbeddingInput({ input: [long] }, 200);
+  assert.deepEqual(alone, { tokens: countTextTokens(long), counted: true, over: false, index: -1 });
+  const mixed = measureEmbeddingInput({ input: [long, 'a short sentence here', 'another one'] }, 200);
+  assert.equal(mixed.counted, false);
+  assert.equal(mixed.tokens, countTextTokens(long) + 'a short sentence here'.length + 'another one'.length);
 });
 
 test('long runs without whitespace are counted in linear time, close to the exact count; other text exactly', async () => {
