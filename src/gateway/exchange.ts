@@ -96,7 +96,13 @@ export class Exchange {
     if (this.usage) return { usage: this.usage, estimated: this.usageEstimated };
     if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
     const completion = this.streamed.completionTokens();
-    if (!this.promptUsage) return { usage: this.estimatedUsage(completion), estimated: true };
+    if (!this.promptUsage) {
+      // Frames with no text in them (the role frame every OpenAI-style stream opens with)
+      // are not output: a stream cut after them is billed as one cut before its first
+      // byte. One that ended well with no text (and no report) still read the prompt.
+      if (completion === 0 && this.errorCode != null) return { usage: null, estimated: false };
+      return { usage: this.estimatedUsage(completion), estimated: true };
+    }
     this.usageEstimated = true;
     return { usage: { ...this.promptUsage, completion, reasoning: 0 }, estimated: true };
   }

@@ -217,6 +217,37 @@ test('a stream the upstream cuts midway is charged for the text already streamed
   await verify(tg);
 });
 
+test('a stream cut after frames with no text in them (the role frame) charges nothing; one that ends well with no text is charged its prompt', async (t) => {
+  const { up, tg } = await setup(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const frame = (delta: object, finish: string | null = null) =>
+    `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'upstream-flash', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const roleFrame = frame({ role: 'assistant', content: '' });
+  const stream = async () => {
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    return res.text();
+  };
+  // The upstream ends the body after the role frame (and an empty tool-less delta).
+  up.behave({ rawBody: roleFrame + frame({}), contentType: 'text/event-stream' });
+  assert.match(await stream(), /ended the stream early/);
+  assert.equal((await ledger(tg, accountId)).filter((e) => e.kind === 'charge').length, 0);
+  assert.equal((await account(tg, accountId)).balance_usd, '1.00');
+  // The same frames, then a finish and [DONE], and no usage: the prompt was read.
+  up.behave({ rawBody: roleFrame + frame({}, 'stop') + 'data: [DONE]\n\n', contentType: 'text/event-stream' });
+  assert.match(await stream(), /\[DONE\]/);
+  const charges = (await ledger(tg, accountId)).filter((e) => e.kind === 'charge');
+  assert.equal(charges.length, 1);
+  assert.equal(charges[0]!.detail.usage_estimated, true);
+  assert.equal(charges[0]!.detail.completion_tokens, 0);
+  assert.ok(charges[0]!.detail.prompt_tokens > 0);
+  await verify(tg);
+});
+
 test('a long stream cut after ~1 MB is charged for every word it sent (kept as text, not frames)', async (t) => {
   // An upstream that streams 6,000 one-word chunks in batches, then drops the connection.
   const server = createServer((req, res) => {
