@@ -138,6 +138,8 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
     const end = (): void => {
       if (ended) return;
       ended = true;
+      // Cut before the translator let go of a report it was holding: that report came.
+      if (!ex.usage) ex.usage = o.translator.heldUsage?.() ?? null;
       clearImmediate(headersAlone);
       clearTimeout(stalled);
       if (tail && !res.destroyed) res.end(tail, encoding);

@@ -80,6 +80,9 @@ export interface StreamTranslator {
   push(event: { event?: string | undefined; data: string }, out: StreamItem[]): void;
   /** Called when the upstream body ends; may push a final 'done'. */
   end(out: StreamItem[]): void;
+  /** Usage the upstream reported that the translator holds until the stream ends (Groq's
+   *  `x_groq`, in case a top-level report follows): what a stream cut before then is billed. */
+  heldUsage?(): Usage | null;
 }
 
 export interface UpstreamErrorInfo {

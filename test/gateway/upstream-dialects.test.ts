@@ -8,15 +8,18 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 // Streams as OpenAI-compatible upstreams really send them, byte for byte, relayed to the
 // official SDK: what the client reads, and what the request log bills.
 
+/** A part that resets the connection instead of sending anything. */
+const RESET = Symbol('reset');
 /** What the upstream answers; parts of an array are sent 300 ms apart. */
-let script: string | string[] = '';
+let script: string | (string | typeof RESET)[] = '';
 const server: Server = createServer((req, res) => {
   req.resume();
   req.on('end', async () => {
     const parts = typeof script === 'string' ? [script] : script;
-    res.writeHead(200, { 'content-type': parts.join('').trimStart().startsWith('{') ? 'application/json' : 'text/event-stream' });
+    res.writeHead(200, { 'content-type': parts.filter((p) => typeof p === 'string').join('').trimStart().startsWith('{') ? 'application/json' : 'text/event-stream' });
     for (const [i, part] of parts.entries()) {
       if (i > 0) await new Promise((r) => setTimeout(r, 300));
+      if (part === RESET) return void res.socket?.resetAndDestroy();
       res.write(part);
     }
     res.end();
@@ -96,6 +99,31 @@ describe('OpenAI-compatible upstream dialects', () => {
     const usage = chunks.find((c) => c.usage)?.usage;
     assert.equal(usage?.prompt_tokens, 4000);
     assert.equal(usage?.completion_tokens, 300);
+  });
+
+  test('Groq: a stream cut after the x_groq usage came, before [DONE], is billed that usage, not an estimate', async () => {
+    const base = { id: 'chatcmpl-gq2', object: 'chat.completion.chunk', created: 1, model: 'llama-3.3-70b-versatile' };
+    script = [
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi there' }, finish_reason: null }] }) +
+        frame({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], x_groq: { id: 'req_02', usage: { prompt_tokens: 4000, completion_tokens: 40, total_tokens: 4040 } } }),
+      RESET,
+    ];
+    const res = await fetch(`${tg.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.match(await res.text(), /"error"/);
+    const id = res.headers.get('x-request-id');
+    let rec: any;
+    for (let i = 0; i < 100 && !rec; i++) {
+      rec = (await tg.admin('GET', `/requests?account_id=${accountId}`)).body.data.find((r: any) => r.id === id);
+      if (!rec) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(rec.prompt_tokens, 4000, JSON.stringify(rec));
+    assert.equal(rec.completion_tokens, 40);
+    const charge = (await tg.admin('GET', `/accounts/${accountId}/ledger?limit=1000`)).body.data.find((e: any) => e.request_id === id);
+    assert.equal(charge.detail.usage_estimated, undefined, JSON.stringify(charge));
   });
 
   test('DeepSeek: reasoning deltas, keep-alive comments while thinking, cache hit and miss counts', async () => {

@@ -80,6 +80,9 @@ function createStreamTranslator(): StreamTranslator {
     end(out) {
       flushGroqUsage(out);
     },
+    heldUsage() {
+      return groqUsage && !sawUsage ? groqUsage.usage : null;
+    },
   };
 }
 
