@@ -252,7 +252,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
     const out = parsed.body;
     const changes: Record<string, unknown> = { model: info.model };
     if (ex.usage) {
-      const usage = writeOpenAIUsage(out.usage && typeof out.usage === 'object' ? out.usage : {}, ex.usage);
+      const usage = writeOpenAIUsage(out.usage, ex.usage);
       const cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
       usage.cost = cost;
       if (ex.usageEstimated) markEstimated(ex, usage);
@@ -328,7 +328,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   ex.usage = usage;
   const cost = picoToUsd(rt.billing.quote(ex.reservation!, usage));
   if (parsed.usage) {
-    if (out.usage && typeof out.usage === 'object') changes.usage = { ...out.usage, cost };
+    if (out.usage && typeof out.usage === 'object' && !Array.isArray(out.usage)) changes.usage = { ...out.usage, cost };
   } else {
     changes.usage = markEstimated(ex, { prompt_tokens: usage.prompt, total_tokens: usage.prompt, cost });
   }

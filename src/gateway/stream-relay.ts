@@ -95,7 +95,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           if (o.includeUsage) {
             const frame = item.frame;
             frame.model = o.publicModel;
-            const usage = writeOpenAIUsage(frame.usage && typeof frame.usage === 'object' ? frame.usage : {}, item.usage);
+            const usage = writeOpenAIUsage(frame.usage, item.usage);
             o.decorateUsage(usage);
             frame.usage = usage;
             out += own(`data: ${JSON.stringify(frame)}\n\n`);

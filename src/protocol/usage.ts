@@ -96,18 +96,21 @@ export function readOpenAIUsage(u: Record<string, any> | null | undefined, kind:
 /**
  * Writes the normalised counts into an OpenAI usage object in place, keeping any other
  * fields the upstream sent but its costs: `prompt_tokens_details.cached_tokens` (OpenAI style) and
- * `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` (DeepSeek style).
+ * `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` (DeepSeek style). A target
+ * that is not an object (absent, null, an array: what an upstream sent) is replaced by a
+ * new one, which is returned: members written onto an array vanish when it is serialised.
  */
-export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Record<string, any> {
+export function writeOpenAIUsage(upstreamUsage: unknown, usage: Usage): Record<string, any> {
+  const target = isPlainObject(upstreamUsage) ? upstreamUsage : {};
   target.prompt_tokens = usage.prompt;
   target.completion_tokens = usage.completion;
   target.total_tokens = usage.prompt + usage.completion;
-  const details = target.prompt_tokens_details && typeof target.prompt_tokens_details === 'object' ? target.prompt_tokens_details : {};
+  const details = isPlainObject(target.prompt_tokens_details) ? target.prompt_tokens_details : {};
   details.cached_tokens = usage.cached;
   if (usage.cacheWrite) details.cache_write_tokens = usage.cacheWrite;
   target.prompt_tokens_details = details;
   if (usage.reasoning) {
-    const cd = target.completion_tokens_details && typeof target.completion_tokens_details === 'object' ? target.completion_tokens_details : {};
+    const cd = isPlainObject(target.completion_tokens_details) ? target.completion_tokens_details : {};
     cd.reasoning_tokens = usage.reasoning;
     target.completion_tokens_details = cd;
   }
@@ -118,6 +121,10 @@ export function writeOpenAIUsage(target: Record<string, any>, usage: Usage): Rec
   delete target.cost_details;
   delete target.is_byok;
   return target;
+}
+
+function isPlainObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** True when the JSON text has `"usage": {` (an object, not null) at any depth. Cheap. */

@@ -81,7 +81,7 @@ const IMPOSSIBLE: Record<Wire, string[]> = {
 };
 /** Reports without a count their format always carries: no report at all, as far as billing goes. */
 const INCOMPLETE: Record<Wire, string[]> = {
-  openai: ['{"total_tokens":50}', '{"prompt_tokens":10,"total_tokens":10}', '{}'],
+  openai: ['{"total_tokens":50}', '{"prompt_tokens":10,"total_tokens":10}', '{}', '[1,2]'],
   anthropic: ['{"output_tokens":5}', '{"input_tokens":7}'],
   gemini: ['{"totalTokenCount":10}', '{"candidatesTokenCount":3}'],
 };
