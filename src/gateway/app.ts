@@ -16,8 +16,10 @@ import { RouteMethods } from './route-methods.ts';
 // API under /admin/v1. Every response carries x-request-id.
 
 const KEEP_ALIVE_MS = 65_000;
-/** Longest URL path segment the router takes (ids, model names); longer ones get a 414. */
-const MAX_PARAM_LENGTH = 100;
+/** Longest URL path segment the router takes (ids, model names); longer ones get a 414.
+ *  Plan ids may be 128 characters (config/schema.ts), each percent-encoded as at most 3:
+ *  at 100, a plan with a longer id could be created and then never read or changed. */
+const MAX_PARAM_LENGTH = 3 * 128;
 
 export function buildApp(rt: Runtime): FastifyInstance {
   const dataPlane: DataPlaneState = { draining: false };

@@ -167,13 +167,13 @@ describe('client errors', () => {
     assert.match(e.message, /takes POST/);
   });
 
-  test('URLs the router refuses (bad percent-encoding, a path segment over 100 characters) get OpenAI-shaped errors too', async () => {
+  test('URLs the router refuses (bad percent-encoding, a path segment over 384 characters) get OpenAI-shaped errors too', async () => {
     const admin = { authorization: `Bearer ${tg.adminToken}` };
     const bad = expectError(await get(`${tg.url}/admin/v1/accounts/%E0%A4%A`, { headers: admin }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: null }, forbidden);
     assert.match(bad.message, /percent-encoding/);
-    const long = expectError(await get(`${tg.url}/admin/v1/accounts/${'a'.repeat(101)}`, { headers: admin }), { status: 414, type: 'invalid_request_error', code: 'invalid_request', param: null }, forbidden);
-    assert.match(long.message, /longer than the 100 characters/);
-    // 100 is still a (missing) account, not a refusal.
-    expectError(await get(`${tg.url}/admin/v1/accounts/${'a'.repeat(100)}`, { headers: admin }), { status: 404, type: 'invalid_request_error', code: 'not_found' }, forbidden);
+    const long = expectError(await get(`${tg.url}/admin/v1/accounts/${'a'.repeat(385)}`, { headers: admin }), { status: 414, type: 'invalid_request_error', code: 'invalid_request', param: null }, forbidden);
+    assert.match(long.message, /longer than the 384 characters/);
+    // 384 is still a (missing) account, not a refusal.
+    expectError(await get(`${tg.url}/admin/v1/accounts/${'a'.repeat(384)}`, { headers: admin }), { status: 404, type: 'invalid_request_error', code: 'not_found' }, forbidden);
   });
 });

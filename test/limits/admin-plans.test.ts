@@ -57,6 +57,20 @@ describe('admin API: plans, key overrides, account limits', () => {
     expectError(await raw('GET', '/plans/nope'), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null });
   });
 
+  test('a plan id of the longest length allowed, with every character an id may hold, can be read and changed', async () => {
+    for (const id of ['p'.repeat(128), `a/b:c.d_e-${'x'.repeat(118)}`]) {
+      assert.equal(id.length, 128);
+      const c = await tg.admin('POST', '/plans', { id, rpm: 5 });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      const path = `/plans/${encodeURIComponent(id)}`;
+      assert.equal((await tg.admin('GET', path)).body.id, id);
+      const p = await tg.admin('PATCH', path, { rpm: 6 });
+      assert.equal(p.status, 200, JSON.stringify(p.body));
+      assert.equal(p.body.rpm, 6);
+    }
+    expectError(await raw('POST', '/plans', { id: 'p'.repeat(129) }), { status: 400, type: 'invalid_request_error', code: 'invalid_request' });
+  });
+
   test('POST /plans creates a stored plan; accounts can use it at once', async () => {
     const c = await tg.admin('POST', '/plans', { id: 'team', name: 'Team', models: ['deepseek-*'], rpm: 2, concurrency: 5 });
     assert.equal(c.status, 201, JSON.stringify(c.body));
