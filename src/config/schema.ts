@@ -174,9 +174,8 @@ export const configSchema = z
         if (!isGlob(m) && !modelNames.has(m)) ctx.addIssue({ code: 'custom', path: ['plans', i, 'models', j], message: `unknown model "${m}" (use a configured model id, or a pattern such as "deepseek-*")` });
       });
     });
-    if (cfg.default_plan !== undefined && !plans.has(cfg.default_plan)) {
-      ctx.addIssue({ code: 'custom', path: ['default_plan'], message: `unknown plan "${cfg.default_plan}"` });
-    }
+    // default_plan may name a plan created through the admin API: checked at start, once
+    // the store's plans are loaded (limits/create.ts).
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../store/open.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
@@ -19,6 +20,10 @@ const DAY = 86_400_000;
 export async function createLimits(config: Config, db: Db, log: Logger): Promise<Limits> {
   const models = config.models.map((m) => ({ id: m.id, ownedBy: m.owned_by ?? m.upstreams[0]!.provider }) as ModelEntry);
   const plans = await PlanRegistry.load(config, db, log, models);
+  if (config.default_plan !== undefined && !plans.get(config.default_plan)) {
+    // Not quoted: the value may have come from the environment, and this error is printed.
+    throw new ConfigError('config error at default_plan: no plan has that id (neither the config file\'s plans nor those created with POST /admin/v1/plans)');
+  }
   const limits = new PlanLimits(plans, { log, defaultPlan: config.default_plan });
   const dayStart = Math.floor(Date.now() / DAY) * DAY;
   // Today's rows are found through the primary key (request ids begin with their time),

@@ -492,3 +492,25 @@ test('daily usage survives a restart: it is reloaded from the request log', asyn
     await up.close();
   }
 });
+
+test('default_plan may name a plan created through the admin API; one that exists nowhere stops the start', async () => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
+  try {
+    assert.equal((await tg.admin('POST', '/plans', { id: 'from-api', rpm: 7 })).status, 201);
+    const { createLimits } = await import('../../src/limits/create.ts');
+    const { ConfigError } = await import('../../src/config/load.ts');
+    // (the limits are built from the store at every start, as here)
+    const fresh = await createLimits({ ...tg.gw.rt.config, default_plan: 'from-api' }, tg.gw.rt.db, tg.gw.rt.log);
+    assert.equal(fresh.plans.get('from-api')?.rpm, 7);
+    await assert.rejects(createLimits({ ...tg.gw.rt.config, default_plan: 'gold' }, tg.gw.rt.db, tg.gw.rt.log), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /default_plan: no plan has that id/);
+      assert.ok(!err.message.includes('gold'), 'the value is not quoted (it may come from the environment)');
+      return true;
+    });
+  } finally {
+    await tg.close();
+    await up.close();
+  }
+});
