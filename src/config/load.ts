@@ -56,7 +56,12 @@ function withoutEnvValues(message: string, used: Used): string {
   const nl = message.indexOf('\n');
   if (nl === -1) return message;
   let issues = message.slice(nl);
-  for (const [name, v] of byLength) issues = issues.replaceAll(v, `\${${name}}`);
+  for (const [name, v] of byLength) {
+    issues = issues.replaceAll(v, `\${${name}}`);
+    // A message may quote a value as JSON (a price it cannot read): its `"` and `\` escaped.
+    const escaped = JSON.stringify(v).slice(1, -1);
+    if (escaped !== v) issues = issues.replaceAll(escaped, `\${${name}}`);
+  }
   return message.slice(0, nl) + issues;
 }
 
