@@ -29,7 +29,7 @@ function check(row: ApiKeyRow | null, now: number): ApiKeyRow {
 export function authenticate(rt: Runtime, headers: IncomingHttpHeaders): ApiKeyRow | Promise<ApiKeyRow> {
   const key = bearer(headers);
   const prefix = rt.config.key_prefix;
-  if (!looksLikeApiKey(key, prefix)) throw fail(`Malformed API key: Tollgate keys start with "${prefix}".`);
+  if (!looksLikeApiKey(key, prefix) && !rt.oldKeyPrefixes.some((p) => looksLikeApiKey(key, p))) throw fail(`Malformed API key: Tollgate keys start with "${prefix}".`);
   const hash = rt.keys.hashOf(key);
   const now = Date.now();
   const cached = rt.keys.peek(hash, now);

@@ -26,6 +26,9 @@ export interface Runtime {
   readonly schemaCheck: SchemaCheckThread;
   /** HMAC key for API key hashes. */
   readonly secret: string;
+  /** Prefixes of live keys made under an earlier `key_prefix`: still accepted, so that
+   *  changing the prefix (new keys get it) does not lock every customer out. */
+  readonly oldKeyPrefixes: readonly string[];
   /** SHA-256 of the admin token; not readonly: a first start stores its generated token's hash once it listens (start.ts). */
   adminTokenHash: string;
   /** What finished requests add up to, for GET /metrics. */

@@ -7,6 +7,7 @@ import { startWorkerJournalSink } from '../store/worker-journal-sink.ts';
 import { createSqliteJournalSink } from '../store/sqlite-journal-sink.ts';
 import { getSetting, setSetting, setSettingOnce } from '../store/settings.ts';
 import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
+import { otherLiveKeyPrefixes } from '../store/api-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Catalog } from './catalog.ts';
 import { KeyCache } from './key-cache.ts';
@@ -143,6 +144,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     journal,
     schemaCheck: new SchemaCheckThread(),
     secret,
+    oldKeyPrefixes: await otherLiveKeyPrefixes(db, config.key_prefix),
     adminTokenHash,
     metrics: new RequestMetrics(),
     inFlight: 0,

@@ -1,6 +1,6 @@
 import type { Db } from './open.ts';
 import type { ApiKeysTable } from './schema.ts';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 
 export interface KeyOverrides {
   models?: string[];
@@ -80,4 +80,19 @@ export async function updateApiKey(db: Db, id: string, patch: { name?: string | 
   if (patch.overrides !== undefined) set.overrides = patch.overrides && Object.keys(patch.overrides).length ? JSON.stringify(patch.overrides) : null;
   if (Object.keys(set).length) await db.updateTable('api_keys').set(set).where('id', '=', id).execute();
   return getApiKey(db, id);
+}
+
+/**
+ * The key prefixes (`key_prefix` as it was when each was made) of the keys not revoked,
+ * other than `current`. A key's display form is its prefix, four more characters, "…"
+ * and its last four (auth/api-keys.ts generateApiKey).
+ */
+export async function otherLiveKeyPrefixes(db: Db, current: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(sql<string>`substr(prefix, 1, instr(prefix, '…') - 5)`.as('p'))
+    .distinct()
+    .where('revoked_at', 'is', null)
+    .execute();
+  return rows.map((r) => r.p).filter((p) => p.length > 0 && p !== current);
 }
