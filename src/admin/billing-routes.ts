@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
-import { parseWith } from './validate.ts';
+import { parseWith, readableText } from './validate.ts';
 import { page } from './page.ts';
 import { perMillionToPerToken, picoToUsd, usdToPico } from '../billing/money.ts';
 import { pricesToJson } from '../billing/prices.ts';
@@ -20,11 +20,11 @@ const usd = z.union([z.string(), z.number()]).transform((v, ctx) => {
     return z.NEVER;
   }
 });
-const creditBody = z.strictObject({ amount_usd: usd.refine((p) => p > 0n, 'must be greater than zero'), note: z.string().max(500).optional() });
+const creditBody = z.strictObject({ amount_usd: usd.refine((p) => p > 0n, 'must be greater than zero'), note: readableText(500, { lines: true }).optional() });
 const adjustmentBody = z.strictObject({
   amount_usd: usd.refine((p) => p !== 0n, 'must not be zero'),
   kind: z.enum(['refund', 'adjustment']).default('adjustment'),
-  reason: z.string().min(1, 'a reason is required').max(500),
+  reason: readableText(500, { lines: true }).min(1, 'a reason is required'),
 });
 const price = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {

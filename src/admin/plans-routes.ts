@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
-import { noQuery, parseWith } from './validate.ts';
+import { noQuery, parseWith, readableText } from './validate.ts';
 import type { AccountRow } from '../store/accounts.ts';
 import { listApiKeys, type KeyOverrides } from '../store/api-keys.ts';
 import { isGlob, planJson, type PlanPatch, type PlanSpec } from '../limits/plans.ts';
@@ -17,7 +17,7 @@ const limit = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const models = z.array(z.string().min(1).max(200)).max(1000);
 
 const planFields = {
-  name: z.string().min(1).max(200).nullable().optional(),
+  name: readableText(200).min(1).nullable().optional(),
   models: models.nullable().optional(),
   context_tokens: limit.nullable().optional(),
   max_output_tokens: limit.nullable().optional(),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GatewayError } from '../protocol/errors.ts';
 import type { Runtime } from '../gateway/runtime.ts';
 import { requireAdmin } from './auth.ts';
-import { parseWith } from './validate.ts';
+import { parseWith, readableText } from './validate.ts';
 import { page } from './page.ts';
 import { accountJson, keyJson } from './serialize.ts';
 import { newId } from '../store/ids.ts';
@@ -19,10 +19,10 @@ import { applyOverrides, keyOverrideFields, keyOverridesSchema, registerPlansRou
 // The operator's API. JSON in and out; money as USD decimal strings.
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-const accountCreate = z.strictObject({ name: z.string().min(1).max(200), plan: z.string().min(1).nullable().optional() });
-const accountPatch = z.strictObject({ name: z.string().min(1).max(200).optional(), plan: z.string().min(1).nullable().optional(), suspended: z.boolean().optional() });
-const keyCreate = z.strictObject({ name: z.string().max(200).optional(), expires_at: isoDate.optional(), ...keyOverrideFields });
-const keyPatch = z.strictObject({ name: z.string().max(200).nullable().optional(), expires_at: isoDate.nullable().optional(), overrides: keyOverridesSchema.nullable().optional(), ...keyOverrideFields });
+const accountCreate = z.strictObject({ name: readableText(200).min(1), plan: z.string().min(1).nullable().optional() });
+const accountPatch = z.strictObject({ name: readableText(200).min(1).optional(), plan: z.string().min(1).nullable().optional(), suspended: z.boolean().optional() });
+const keyCreate = z.strictObject({ name: readableText(200).optional(), expires_at: isoDate.optional(), ...keyOverrideFields });
+const keyPatch = z.strictObject({ name: readableText(200).nullable().optional(), expires_at: isoDate.nullable().optional(), overrides: keyOverridesSchema.nullable().optional(), ...keyOverrideFields });
 // Query strings are strict, as bodies are: a misspelt filter (`?acount_id=`) would
 // otherwise be dropped and the answer cover every account.
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), after: z.string().optional() });

@@ -127,6 +127,10 @@ describe('admin API', () => {
       ['a numeric name', { name: 123 }, 'name'],
       ['an unknown field', { name: 'x', color: 'red' }, 'color'],
       ['an unknown plan', { name: 'x', plan: 'platinum' }, 'plan'],
+      ['a name holding a lone surrogate', { name: 'a\ud800b' }, 'name'],
+      ['a name holding a terminal escape', { name: 'x\u001b[31mred' }, 'name'],
+      ['a name holding a line break', { name: 'a\nb' }, 'name'],
+      ['a name holding NUL', { name: 'a\u0000' }, 'name'],
       ['a JSON array', [{ name: 'x' }], null],
       ['malformed JSON', '{"name":', null, 'invalid_json'],
     ];
@@ -138,6 +142,23 @@ describe('admin API', () => {
         assert.equal((await tg.admin('GET', '/accounts?limit=1000')).body.data.length, before);
       });
     }
+
+    test('names and notes in any script are kept as sent; notes may span lines, but hold no other control character', async () => {
+      const name = 'Zoë 株式会社 🚀 مرحبا';
+      const a = await tg.admin('POST', '/accounts', { name });
+      assert.equal(a.status, 201);
+      assert.equal(a.body.name, name);
+      assert.equal((await tg.admin('GET', `/accounts/${a.body.id}`)).body.name, name);
+      const k = await tg.admin('POST', `/accounts/${a.body.id}/keys`, { name: '🔑 laptop' });
+      assert.equal(k.body.name, '🔑 laptop');
+      expectError(await raw('POST', `/accounts/${a.body.id}/keys`, { name: 'k\u0007' }), bad400('name'));
+      expectError(await raw('PATCH', `/keys/${k.body.id}`, { name: '\udc00' }), bad400('name'));
+      const c = await tg.admin('POST', `/accounts/${a.body.id}/credits`, { amount_usd: '1', note: 'invoice 42\npaid by wire' });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      expectError(await raw('POST', `/accounts/${a.body.id}/credits`, { amount_usd: '1', note: 'x\u001b]0;pwned\u0007' }), bad400('note'));
+      expectError(await raw('POST', `/accounts/${a.body.id}/adjustments`, { kind: 'adjustment', amount_usd: '1', reason: '\ud800' }), bad400('reason'));
+      assert.equal((await tg.admin('GET', `/accounts/${a.body.id}`)).body.balance_usd, '1.00');
+    });
 
     test('PATCH with a bad body is 400 and changes nothing', async () => {
       const a = (await tg.admin('POST', '/accounts', { name: 'Patchy' })).body;
