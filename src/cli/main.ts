@@ -2,6 +2,7 @@ import { ConfigError } from '../config/load.ts';
 import { adminCall, type AdminTarget } from './admin-client.ts';
 import { KEY_LIMITS, PLAN_LIMITS, parseCommandLine, UsageError, type Flags } from './command-line.ts';
 import { limitFields, oneOf } from './limit-flags.ts';
+import { checkFlagValues, checkGatewayUrl } from './flag-values.ts';
 
 const HELP = `tollgate — an OpenAI-compatible LLM API gateway
 
@@ -49,7 +50,7 @@ ledger does not verify), 2 the command line is wrong, 78 the config is wrong.
 function target(v: Flags): AdminTarget {
   const token = v['admin-token'] ?? process.env.TOLLGATE_ADMIN_TOKEN;
   if (!token) throw new UsageError('an admin token is needed: pass --admin-token or set TOLLGATE_ADMIN_TOKEN');
-  return { url: v.url ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080', token };
+  return { url: checkGatewayUrl(v.url ?? process.env.TOLLGATE_URL ?? 'http://127.0.0.1:8080'), token };
 }
 
 function need(value: string | undefined, what: string): string {
@@ -86,6 +87,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const { command, args, flags: v } = line;
+  checkFlagValues(command, v);
   const [id] = args;
   const path = (prefix: string, suffix = '') => `${prefix}/${encodeURIComponent(id!)}${suffix}`;
   switch (command) {

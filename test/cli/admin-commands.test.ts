@@ -214,6 +214,15 @@ describe('tollgate admin commands', { concurrency: true }, () => {
       [['usage', '--group-by', 'week'], /--group-by takes day or model or key or account, not "week"/],
       [['accounts', 'credit', account.id], /missing --amount/],
       [['prices', 'set', 'deepseek-v4-pro', '--input', '1'], /missing --output/],
+      [['prices', 'set', 'deepseek-v4-pro', '--input', '1.1234567', '--output', '1'], /--input takes a USD price per 1M tokens with at most 6 decimals/],
+      [['accounts', 'credit', account.id, '--amount=-1'], /--amount of a credit must be above 0, not "-1"/],
+      [['accounts', 'credit', account.id, '--amount', 'abc'], /--amount takes an amount in USD/],
+      [['accounts', 'list', '--limit', 'abc'], /--limit takes a whole number from 1 to 1000, not "abc"/],
+      [['accounts', 'list', '--limit', '5000'], /--limit takes a whole number from 1 to 1000/],
+      [['accounts', 'list', '--limit='], /--limit takes a value/],
+      [['keys', 'create', account.id, '--expires-at', 'yesterday'], /--expires-at takes an ISO 8601 date and time/],
+      [['requests', '--from', 'garbage'], /--from takes an ISO 8601 date and time/],
+      [['accounts', 'list', '--url', 'notaurl'], /the gateway URL must be an http:\/\/ or https:\/\/ URL/],
     ];
     const runs = await Promise.all(bad.map(([args]) => runTollgateToEnd(args, { env })));
     runs.forEach((r, i) => {
@@ -222,12 +231,12 @@ describe('tollgate admin commands', { concurrency: true }, () => {
     });
     // What only the gateway can refuse is its refusal (exit 1).
     const refused = await Promise.all([
-      runTollgateToEnd(['accounts', 'credit', account.id, '--amount=-1'], { env }),
+      runTollgateToEnd(['accounts', 'credit', 'acct_nope', '--amount', '1'], { env }),
       runTollgateToEnd(['plans', 'create', 'cli-plan'], { env }),
       runTollgateToEnd(['prices', 'get', 'no-such-model'], { env }),
     ]);
     assert.deepEqual(refused.map((r) => r.code), [1, 1, 1]);
-    assert.match(refused[0]!.stderr, /HTTP 400: amount_usd: must be greater than zero/);
+    assert.match(refused[0]!.stderr, /HTTP 404: /);
     assert.match(refused[1]!.stderr, /HTTP 409: Plan 'cli-plan' already exists/);
     assert.match(refused[2]!.stderr, /HTTP 404: No model 'no-such-model'/);
     assert.equal((await tg.admin('GET', `/accounts/${account.id}`)).body.plan, 'cli-plan');
