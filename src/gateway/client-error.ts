@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { errorBody } from '../protocol/errors.ts';
 import { newRequestId } from './request-id.ts';
 
@@ -16,6 +16,21 @@ function classify(code: string | undefined): [status: number, errorCode: string,
 
 export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // A pipelined request that fails to parse while an earlier one on the connection is
+  // still being answered (a stream, a call waiting on its upstream): written now, this
+  // answer landed inside that response's body, or was read as its answer. It waits for
+  // that response to end, as HTTP's order of answers wants. (node:http keeps the
+  // response in flight in `_httpMessage`; its own clientError default reads it too.)
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight && !inFlight.writableFinished) {
+    inFlight.once('close', () => answer(err, socket));
+    return;
+  }
+  answer(err, socket);
+}
+
+function answer(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (socket.destroyed) return;
   if (socket.writable) {
     const [status, code, message] = classify(err.code);
     const id = newRequestId();

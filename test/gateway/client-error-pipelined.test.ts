@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { startGatewayOnFakeOpenAI } from '../helpers/gateway.ts';
+
+// A pipelined request that is not valid HTTP, sent while an earlier request on the same
+// connection is still being answered: its 400 waits until that answer has ended. Written
+// at once, it landed inside a stream's chunked body, or was read as the answer to the
+// first request (whose upstream call was then aborted).
+
+/** Sends `first`, then `second` after `gapMs`; reads until the server closes. */
+function pipelined(url: string, first: string, second: string, gapMs: number): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(first);
+      setTimeout(() => socket.write(second), gapMs);
+    });
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (got += c));
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => reject(new Error(`no close within 10 s; got ${JSON.stringify(got)}`)));
+  });
+}
+
+test('a malformed pipelined request is answered after the response in flight, which is left whole', async (t) => {
+  const { up, tg } = await startGatewayOnFakeOpenAI(t);
+  const { key } = await tg.customer();
+  const post = (body: object) => {
+    const text = JSON.stringify(body);
+    return `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${text.length}\r\n\r\n${text}`;
+  };
+  const chat = { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] };
+  const garbage = 'GARBAGE / HTTP/1.1\r\n\r\n';
+
+  // A stream in progress: its chunked body ends properly ([DONE], then the last chunk),
+  // and only then comes the 400, and the close.
+  up.behave({ chunkDelayMs: 100, text: 'one two three four five' });
+  const streamed = await pipelined(tg.url, post({ ...chat, stream: true }), garbage, 250);
+  assert.match(streamed, /^HTTP\/1\.1 200 /);
+  const end = streamed.indexOf('data: [DONE]\n\n\r\n0\r\n\r\n');
+  assert.ok(end > 0, `the stream ends whole: ${JSON.stringify(streamed)}`);
+  const after = streamed.slice(end + 'data: [DONE]\n\n\r\n0\r\n\r\n'.length);
+  assert.match(after, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.equal(streamed.indexOf('HTTP/1.1 400'), end + 'data: [DONE]\n\n\r\n0\r\n\r\n'.length, 'nothing of the 400 inside the stream');
+  assert.match(after, /"code":"invalid_request"/);
+
+  // A request waiting on its upstream gets its own answer first.
+  up.behave({ delayMs: 300 });
+  const answered = await pipelined(tg.url, post(chat), garbage, 50);
+  assert.match(answered, /^HTTP\/1\.1 200 /);
+  const second = answered.indexOf('HTTP/1.1 400');
+  assert.ok(second > 0, answered);
+  const firstBody = answered.slice(answered.indexOf('\r\n\r\n') + 4, second);
+  assert.equal(JSON.parse(firstBody).object, 'chat.completion');
+
+  // Both first requests were answered and logged as such (not as a client that left).
+  await tg.gw.rt.journal.flush();
+  const log = (await tg.admin('GET', '/requests?limit=2')).body.data;
+  assert.deepEqual(log.map((r: any) => [r.status, r.error_code]), [[200, null], [200, null]]);
+});
