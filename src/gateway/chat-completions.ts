@@ -278,7 +278,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const h = ex.headers;
   h['content-type'] = 'text/event-stream; charset=utf-8';
   h['cache-control'] = 'no-cache';
-  h.connection = 'keep-alive';
+  // No connection header of our own: node:http writes keep-alive when the client keeps
+  // the connection, and close (then closes) when it asked to; a forced keep-alive held
+  // the connection open after a `Connection: close` request's stream had ended.
   h['x-accel-buffering'] = 'no';
   // The headers go out with the first frames, in one write; relayStream flushes them on
   // their own only if the upstream's first bytes are not already here.

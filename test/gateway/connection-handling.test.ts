@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startGatewayOnFakeOpenAI } from '../helpers/gateway.ts';
 
-// A pipelined request that is not valid HTTP, sent while an earlier request on the same
-// connection is still being answered: its 400 waits until that answer has ended. Written
-// at once, it landed inside a stream's chunked body, or was read as the answer to the
-// first request (whose upstream call was then aborted).
+// What happens to a client connection around a response: a pipelined request that is not
+// valid HTTP, sent while an earlier request on the same connection is still being
+// answered, gets its 400 once that answer has ended (written at once, it landed inside a
+// stream's chunked body, or was read as the answer to the first request, whose upstream
+// call was then aborted); and a client's Connection: close is honoured after a stream.
 
 /** Sends `first`, then `second` after `gapMs`; reads until the server closes. */
 function pipelined(url: string, first: string, second: string, gapMs: number): Promise<string> {
@@ -60,4 +61,20 @@ test('a malformed pipelined request is answered after the response in flight, wh
   await tg.gw.rt.journal.flush();
   const log = (await tg.admin('GET', '/requests?limit=2')).body.data;
   assert.deepEqual(log.map((r: any) => [r.status, r.error_code]), [[200, null], [200, null]]);
+});
+
+test('a stream asked for with Connection: close says so and closes the connection when it ends; a keep-alive one stays open', async (t) => {
+  const { tg } = await startGatewayOnFakeOpenAI(t);
+  const { key } = await tg.customer();
+  const text = JSON.stringify({ model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const request = (connection: string) =>
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nConnection: ${connection}\r\nContent-Length: ${text.length}\r\n\r\n${text}`;
+  const closed = await pipelined(tg.url, request('close'), '', 0);
+  assert.match(closed, /^HTTP\/1\.1 200 /);
+  assert.match(closed, /\r\nconnection: close\r\n/i);
+  assert.ok(closed.includes('data: [DONE]'));
+  // Kept alive: the same connection carries a second request after the stream.
+  const kept = await pipelined(tg.url, request('keep-alive'), request('close'), 300);
+  assert.match(kept, /\r\nconnection: keep-alive\r\n/i);
+  assert.equal(kept.split('data: [DONE]').length - 1, 2, 'both streams answered on one connection');
 });
