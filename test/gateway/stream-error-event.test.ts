@@ -57,6 +57,21 @@ models:
     assert.equal(frames[1].error.request_id, res.headers.get('x-request-id'));
     assert.match(frames[1].error.message, /^overloaded at \[upstream\]/);
 
+    // The same error as a named `event: error` (vLLM, proxies), its data a bare error
+    // object: an error too, scrubbed, and the stream ends without [DONE]. Another named
+    // event (`ping`) is not a chunk, and is not relayed as one.
+    up.behave({
+      contentType: 'text/event-stream',
+      rawBody: `event: ping\ndata: {}\n\n${chunk('partial')}event: error\ndata: ${JSON.stringify({ message: nasty, type: 'server_error' })}\n\n`,
+    });
+    const named = await post(`${gw.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    assertNoLeaks(named, [...upstreamSecrets(up), key]);
+    const namedFrames = named.text.split('\n\n').filter(Boolean).map((f) => JSON.parse(f.slice(6)));
+    assert.equal(namedFrames.length, 2, named.text);
+    assert.equal(namedFrames[0].choices[0].delta.content, 'partial');
+    assert.equal(namedFrames[1].error.code, 'upstream_error');
+    assert.match(namedFrames[1].error.message, /^overloaded at \[upstream\]/);
+
     // The gateway is still up and serving.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(gw.proc.child.exitCode, null, `the gateway died: ${gw.proc.stderr()}`);

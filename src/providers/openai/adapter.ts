@@ -29,6 +29,14 @@ function createStreamTranslator(): StreamTranslator {
     passesOpenAIFrames: true,
     push(event, out) {
       const data = event.data;
+      // OpenAI's chat streams name no events; `message` is SSE's name for an unnamed one.
+      // A named event is not a chunk: `error` (vLLM, proxies) ends the stream as an error,
+      // whose text is scrubbed like any other upstream error's; others (`ping`) are dropped,
+      // not relayed as chunks without choices.
+      if (event.event !== undefined && event.event !== 'message') {
+        if (event.event === 'error') out.push({ kind: 'error', error: namedErrorEvent(data) });
+        return;
+      }
       if (data === '[DONE]') {
         flushGroqUsage(out);
         out.push({ kind: 'done' });
@@ -89,6 +97,18 @@ function createStreamTranslator(): StreamTranslator {
 /** The usage frame sent apart from the upstream's chunk that carried `usage`. */
 function usageFrame(frame: Record<string, any>, usage: Record<string, any>): Record<string, any> {
   return { id: frame.id, object: 'chat.completion.chunk', created: frame.created, model: frame.model, ...(frame.system_fingerprint !== undefined ? { system_fingerprint: frame.system_fingerprint } : {}), choices: [], usage };
+}
+
+/** The error an `event: error` carries: an OpenAI error body, a bare error object, or text. */
+function namedErrorEvent(data: string): UpstreamErrorInfo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fromByteString(data));
+  } catch {
+    return { message: 'The upstream provider sent an error event.' };
+  }
+  const body = parsed as Record<string, unknown> | null;
+  return frameErrorInfo(body && typeof body === 'object' && body.error != null ? body.error : parsed);
 }
 
 function frameErrorInfo(e: unknown): UpstreamErrorInfo {
