@@ -1,4 +1,5 @@
-import { createServer } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
 import { DATA_PLANE_PATHS, dataPlaneListener, type DataPlaneState } from './data-plane.ts';
@@ -8,6 +9,7 @@ import type { Runtime } from './runtime.ts';
 import { registerAdminRoutes } from '../admin/routes.ts';
 import { registerMetricsRoute } from '../metrics/routes.ts';
 import { newRequestId } from './request-id.ts';
+import { writeError } from './raw-reply.ts';
 import { onClientError } from './client-error.ts';
 import { CORS_HEADERS, isApiPath } from './cors.ts';
 import { RouteMethods } from './route-methods.ts';
@@ -32,6 +34,13 @@ export function buildApp(rt: Runtime): FastifyInstance {
       // check is data-plane.ts's, for an OpenAI-shaped answer.)
       const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, dataPlaneListener(rt, dataPlane, handler));
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
+      // node:http's own answers to these were a bare 417 with no body or request id, and
+      // a dropped connection with no answer at all.
+      server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        writeError(res, newRequestId(), new GatewayError('invalid_request', 'Unsupported Expect header: only "100-continue" is understood.', { status: 417 }), { connection: 'close' });
+      });
+      server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket));
       return server;
     },
     logger: false,
@@ -145,4 +154,14 @@ function notFound(method: string, url: string, routeMethods: RouteMethods): Gate
   const allowed = routeMethods.allowed(url);
   if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.`);
   return new GatewayError('method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}.`, { headers: { allow: allowed.join(', ') } });
+}
+
+/** CONNECT asks for a tunnel, which a gateway does not give: an OpenAI-shaped 405, then the connection closes. */
+function refuseConnect(socket: Duplex): void {
+  const id = newRequestId();
+  const body = new GatewayError('method_not_allowed', 'CONNECT is not served: Tollgate is an API, not a forward proxy.').toBody(id);
+  socket.end(
+    `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.on('error', () => {});
 }

@@ -27,12 +27,25 @@ export const DATA_PLANE_PATHS: readonly string[] = Object.keys(ROUTES);
 
 /** The endpoint a POST to this URL is for, or undefined. Query strings and one trailing slash are ignored. */
 function dataPlaneEndpoint(url: string): Endpoint | undefined {
-  let path = url;
+  // An absolute-form target (`POST http://host/v1/...`, RFC 9112 §3.2.2), which a server
+  // must accept: its path is what routes it, as Fastify's routes already did.
+  let path = url.charCodeAt(0) === 47 /* / */ ? url : originForm(url);
   const q = path.indexOf('?');
   if (q !== -1) path = path.slice(0, q);
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
   return ROUTES[path];
 }
+
+function originForm(url: string): string {
+  const scheme = url.indexOf('://');
+  if (scheme === -1) return url;
+  const slash = url.indexOf('/', scheme + 3);
+  return slash === -1 ? '/' : url.slice(slash);
+}
+
+/** What a Host header may hold (RFC 9112 §3.2, RFC 3986 host and port); a space means two
+ *  Host headers joined (joinDuplicateHeaders) or a malformed one: both a 400. */
+const HOST = /^[A-Za-z0-9\-._~%!$&'()*+,;=:[\]]*$/;
 
 /** Deepest nesting of arrays and objects a body may have: far past what requests use (OpenAI's schemas stop at 10 levels), far short of what overflows the stack. */
 const MAX_DEPTH = 256;
@@ -52,9 +65,10 @@ export function dataPlaneListener(
     const endpoint = req.method === 'POST' ? dataPlaneEndpoint(req.url ?? '') : undefined;
     // HTTP/1.1 requires Host; node:http's own refusal (requireHostHeader) was a bare 400
     // with no body or request id, so the check is made here.
-    if (req.headers.host === undefined && req.httpVersionMinor === 1) {
+    const host = req.headers.host;
+    if (host === undefined ? req.httpVersionMinor === 1 : !HOST.test(host)) {
       req.resume();
-      const err = new GatewayError('invalid_request', 'The request has no Host header, which HTTP/1.1 requires.');
+      const err = new GatewayError('invalid_request', host === undefined ? 'The request has no Host header, which HTTP/1.1 requires.' : 'The request has more than one Host header, or one that is not a host name and port.');
       if (endpoint !== undefined) return refuse(rt, endpoint, newRequestId(), res, err, knownKey(rt, req), CLOSE);
       writeError(res, newRequestId(), err, CLOSE);
       return;

@@ -44,6 +44,12 @@ describe('requests that are not valid HTTP', () => {
     ['an HTTP/1.1 request with no Host header', 'GET /v1/models HTTP/1.1\r\n\r\n', 400, 'invalid_request'],
     ['a data-plane POST with no Host header', 'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}', 400, 'invalid_request'],
     ['two different Content-Lengths', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 400, 'invalid_request'],
+    // RFC 9112 §3.2: a request with two Host headers, or one that is not a host, is a 400.
+    ['two Host headers', 'GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400, 'invalid_request'],
+    ['a Host header that is not a host', 'POST /v1/chat/completions HTTP/1.1\r\nHost: a b\r\nContent-Length: 2\r\n\r\n{}', 400, 'invalid_request'],
+    // node:http's own answers: a bare 417, and for CONNECT no answer at all.
+    ['an Expect header other than 100-continue', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}', 417, 'invalid_request'],
+    ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'method_not_allowed'],
   ] as const) {
     test(`${name}: ${status} ${code}, OpenAI-shaped, and the connection closed`, async () => {
       const res = parse(await raw(tg.url, bytes));

@@ -78,3 +78,18 @@ test('a stream asked for with Connection: close says so and closes the connectio
   assert.match(kept, /\r\nconnection: keep-alive\r\n/i);
   assert.equal(kept.split('data: [DONE]').length - 1, 2, 'both streams answered on one connection');
 });
+
+test('an absolute-form request target reaches the data plane as its path does (RFC 9112 §3.2.2)', async (t) => {
+  const { tg } = await startGatewayOnFakeOpenAI(t);
+  const { key } = await tg.customer();
+  const text = JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] });
+  const { port } = new URL(tg.url);
+  const got = await pipelined(
+    tg.url,
+    `POST http://127.0.0.1:${port}/v1/chat/completions?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+    '',
+    0,
+  );
+  assert.match(got, /^HTTP\/1\.1 200 /);
+  assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).object, 'chat.completion');
+});
