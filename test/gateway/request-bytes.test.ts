@@ -38,7 +38,7 @@ describe('request bodies relayed as bytes', () => {
         providers: [{ id: 'p', kind: 'openai', base_url: baseUrl, api_key: UPSTREAM_SECRET }],
         models: [
           { id: 'm', upstreams: [{ provider: 'p', model: 'upstream-flash' }], pricing: { input: '0.16', output: '0.30' } },
-          // A cap of its own, so that none is added to the body (admission.ts).
+          // A cap of its own, so that none is added to the body (providers/types.ts imposedOutputCap).
           { id: 'zh', max_output_tokens: 8192, upstreams: [{ provider: 'p', model: '深度-模型' }], pricing: { input: '0.16', output: '0.30' } },
           { id: 'e', type: 'embedding', upstreams: [{ provider: 'p', model: 'emb-up' }], pricing: { input: '0.02', output: '0' } },
         ],
