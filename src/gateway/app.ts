@@ -2,7 +2,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse }
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
-import { DATA_PLANE_PATHS, dataPlaneListener, type DataPlaneState } from './data-plane.ts';
+import { DATA_PLANE_PATHS, dataPlaneListener, refusedBeforeBody, type DataPlaneState } from './data-plane.ts';
 import { getModelHandler, listModelsHandler } from './models-routes.ts';
 import { sendError } from './reply-error.ts';
 import type { Runtime } from './runtime.ts';
@@ -32,7 +32,8 @@ export function buildApp(rt: Runtime): FastifyInstance {
       // headers and drops the other, where a proxy in front may read the last; joined,
       // they are neither a key nor a token, and the request is a 401. (The missing Host
       // check is data-plane.ts's, for an OpenAI-shaped answer.)
-      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, dataPlaneListener(rt, dataPlane, handler));
+      const onRequest = dataPlaneListener(rt, dataPlane, handler);
+      const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, onRequest);
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
       // node:http's own answers to these were a bare 417 with no body or request id, and
       // a dropped connection with no answer at all.
@@ -41,6 +42,15 @@ export function buildApp(rt: Runtime): FastifyInstance {
         writeError(res, newRequestId(), new GatewayError('invalid_request', 'Unsupported Expect header: only "100-continue" is understood.', { status: 417 }), { connection: 'close' });
       });
       server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket));
+      // node:http sent 100 Continue to every such request, even one about to be refused
+      // for its key or size, whose client then uploaded its body for nothing. Refused,
+      // it gets no 100; its connection closes after the answer, since the client may or
+      // may not send the body it announced.
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+        if (refusedBeforeBody(rt, req)) res.shouldKeepAlive = false;
+        else res.writeContinue();
+        onRequest(req, res);
+      });
       return server;
     },
     logger: false,

@@ -47,6 +47,25 @@ function originForm(url: string): string {
  *  Host headers joined (joinDuplicateHeaders) or a malformed one: both a 400. */
 const HOST = /^[A-Za-z0-9\-._~%!$&'()*+,;=:[\]]*$/;
 
+/**
+ * Whether a request that asked `Expect: 100-continue` will be refused before its body is
+ * read: a data-plane POST whose key is already known to be bad, or whose declared size
+ * is over the limit. Such a request gets its refusal instead of a 100, so its client
+ * never uploads a body that would be thrown away (curl asks this for bodies over 1 MB).
+ */
+export function refusedBeforeBody(rt: Runtime, req: IncomingMessage): boolean {
+  if (req.method !== 'POST' || dataPlaneEndpoint(req.url ?? '') === undefined) return false;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > rt.config.max_body_bytes) return true;
+  try {
+    const key = authenticate(rt, req.headers);
+    if (key instanceof Promise) key.catch(() => {});
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Deepest nesting of arrays and objects a body may have: far past what requests use (OpenAI's schemas stop at 10 levels), far short of what overflows the stack. */
 const MAX_DEPTH = 256;
 

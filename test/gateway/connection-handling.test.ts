@@ -93,3 +93,23 @@ test('an absolute-form request target reaches the data plane as its path does (R
   assert.match(got, /^HTTP\/1\.1 200 /);
   assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).object, 'chat.completion');
 });
+
+test('Expect: 100-continue gets its 100 only when the body will be read: a bad key or an oversized body is refused at once', async (t) => {
+  const { tg } = await startGatewayOnFakeOpenAI(t);
+  const { key } = await tg.customer();
+  const text = JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] });
+  const head = (auth: string, length: number) =>
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${auth}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: ${length}\r\n\r\n`;
+  // The body follows only after a pause, as a client waiting for its 100 would send it.
+  const good = await pipelined(tg.url, head(key, text.length), text, 300);
+  assert.match(good, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  for (const [auth, length, status] of [
+    ['sk-tg-not-a-key', text.length, 401],
+    [key, 50 * 1024 * 1024, 413],
+  ] as const) {
+    // No body is ever sent: the answer and the close come without it.
+    const refused = await pipelined(tg.url, head(auth, length), '', 0);
+    assert.match(refused, new RegExp(`^HTTP/1\\.1 ${status} `), refused);
+    assert.match(refused, /\r\nconnection: close\r\n/i);
+  }
+});
