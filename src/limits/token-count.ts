@@ -70,23 +70,87 @@ const REPLY_PRIMING = 3;
 /** A fixed cost per image part: a high-detail 1024×1024 image on GPT-4o-class models. */
 export const IMAGE_TOKENS = 765;
 
+/** Media types whose data is text, counted as the text it is, wherever it is attached. */
+const TEXT_MEDIA = /^(text\/[\w.+-]+|application\/(json|xml|yaml|x-yaml|x-ndjson|javascript|x-javascript|sql|x-sh|x-python))$/i;
+/** URL endings that say a part sent as an image is not one (Gemini reads such a URL as a
+ *  document, a video or audio, at whatever it costs). */
+const NOT_AN_IMAGE = /\.(pdf|txt|md|csv|tsv|json|xml|html?|rtf|docx?|mp4|mov|webm|mkv|avi|mpe?g|mp3|wav|flac|ogg|aac|m4a|opus)$/i;
+
+/** The media type of a data URI, and whether its data is base64; null if it is not one. */
+function dataUri(url: string): { type: string; base64: boolean; start: number } | null {
+  if (!url.startsWith('data:')) return null;
+  const comma = url.indexOf(',', 5);
+  if (comma === -1 || comma > 300) return null;
+  const params = url.slice(5, comma).split(';');
+  return { type: params[0]!.trim(), base64: params.slice(1).some((p) => p.trim().toLowerCase() === 'base64'), start: comma + 1 };
+}
+
+/** The text a data URI of a text media type carries; null for any other data. */
+function dataUriText(url: string): string | null {
+  const d = dataUri(url);
+  if (!d || !TEXT_MEDIA.test(d.type)) return null;
+  const data = url.slice(d.start);
+  if (d.base64) return Buffer.from(data, 'base64').toString('utf8');
+  try {
+    return decodeURIComponent(data);
+  } catch {
+    return data;
+  }
+}
+
+type Media = 'text' | 'image' | 'unmeasured';
+
+/** What an attachment's URL (or file data) holds, as far as the request can tell. */
+function mediaKind(url: unknown, sentAsImage: boolean): Media {
+  if (typeof url !== 'string') return sentAsImage ? 'image' : 'unmeasured';
+  const d = dataUri(url);
+  if (d) return TEXT_MEDIA.test(d.type) ? 'text' : sentAsImage && d.type.toLowerCase().startsWith('image/') ? 'image' : 'unmeasured';
+  if (!sentAsImage) return 'unmeasured';
+  let path = url;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    /* not a URL: judged as it is */
+  }
+  return NOT_AN_IMAGE.test(path) ? 'unmeasured' : 'image';
+}
+
+function imageUrlOf(part: any): unknown {
+  return typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
+}
+
+/**
+ * Parts whose token cost only the upstream can tell: a PDF's pages, audio's seconds, a
+ * video, a document sent as an image. They are measured below as at most 4 KiB of their
+ * JSON, enough for a context-cap estimate and nothing like a bound, so a request holding
+ * one reserves its model's whole context window (gateway/admission.ts). Text attached as
+ * a file or a data URI is decoded and counted as text instead.
+ */
+function isUnmeasuredPart(part: any): boolean {
+  if (!part || typeof part !== 'object') return false;
+  if (part.type === 'input_audio') return true;
+  if (part.type === 'file') return mediaKind(part.file?.file_data, false) === 'unmeasured';
+  if (part.type === 'image_url') return mediaKind(imageUrlOf(part), true) === 'unmeasured';
+  return false;
+}
+
 function partText(part: any): { text: string; images: number } {
   if (typeof part === 'string') return { text: part, images: 0 };
   if (!part || typeof part !== 'object') return { text: '', images: 0 };
-  if (part.type === 'image_url' || part.type === 'image' || part.type === 'input_image') return { text: '', images: 1 };
+  if (part.type === 'image_url' || part.type === 'file') {
+    const url = part.type === 'file' ? part.file?.file_data : imageUrlOf(part);
+    const kind = mediaKind(url, part.type === 'image_url');
+    if (kind === 'text') return { text: dataUriText(url as string) ?? '', images: 0 };
+    if (kind === 'image') return { text: '', images: 1 };
+    return { text: JSON.stringify(part).slice(0, 4096), images: 0 };
+  }
+  if (part.type === 'image' || part.type === 'input_image') return { text: '', images: 1 };
   if (typeof part.text === 'string') return { text: part.text, images: 0 };
   if (isUnmeasuredPart(part)) return { text: JSON.stringify(part).slice(0, 4096), images: 0 };
   return { text: JSON.stringify(part), images: 0 };
 }
 
-/** Content parts whose token cost only the upstream can tell (a PDF's pages, audio's
- *  seconds), measured above as at most 4 KiB of their JSON: enough for a context-cap
- *  estimate, nothing like a bound. */
-function isUnmeasuredPart(part: any): boolean {
-  return !!part && typeof part === 'object' && (part.type === 'file' || part.type === 'input_audio');
-}
-
-/** Whether a chat request carries file or audio parts (see isUnmeasuredPart). */
+/** Whether a chat request carries a part whose cost only the upstream can tell (see isUnmeasuredPart). */
 export function hasUnmeasuredParts(body: Record<string, any>): boolean {
   if (!Array.isArray(body.messages)) return false;
   for (const m of body.messages) if (m && Array.isArray(m.content) && m.content.some(isUnmeasuredPart)) return true;
@@ -102,12 +166,20 @@ function* chatPieces(body: Record<string, any>): Generator<{ text: string; image
     const c = m.content;
     if (typeof c === 'string') yield { text: c, images: 0 };
     else if (Array.isArray(c)) for (const p of c) yield partText(p);
+    // An assistant turn's reasoning goes back to DeepSeek in later requests (its thinking
+    // mode asks for it after tool calls) and is context like any other text; so are a
+    // refusal sent back and a predicted output. Uncounted, any of them carried a prompt
+    // of any size past the cap.
+    for (const field of ['reasoning_content', 'reasoning', 'refusal'] as const) if (typeof m[field] === 'string') yield { text: m[field], images: 0 };
     if (Array.isArray(m.tool_calls)) yield { text: JSON.stringify(m.tool_calls), images: 0 };
     if (typeof m.tool_call_id === 'string') yield { text: m.tool_call_id, images: 0 };
     // The legacy function calling, still accepted by OpenAI and passed through: uncounted,
     // a prompt of any size got past the context cap in its arguments or definitions.
     if (m.function_call != null) yield { text: JSON.stringify(m.function_call), images: 0 };
   }
+  const predicted = body.prediction?.content;
+  if (typeof predicted === 'string') yield { text: predicted, images: 0 };
+  else if (Array.isArray(predicted)) for (const p of predicted) yield partText(p);
   if (Array.isArray(body.tools) && body.tools.length) yield { text: JSON.stringify(body.tools), images: 0 };
   if (Array.isArray(body.functions) && body.functions.length) yield { text: JSON.stringify(body.functions), images: 0 };
   if (body.response_format?.json_schema) yield { text: JSON.stringify(body.response_format.json_schema), images: 0 };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chatInputTokenBound, chatInputTokenFloor, countChatInputTokens, countTextTokens, estimateChatInputTokens, measureChatInput, measureEmbeddingInput, textTokenFloor } from '../../src/limits/token-count.ts';
+import { chatInputTokenBound, chatInputTokenFloor, countChatInputTokens, countTextTokens, estimateChatInputTokens, hasUnmeasuredParts, IMAGE_TOKENS, measureChatInput, measureEmbeddingInput, textTokenFloor } from '../../src/limits/token-count.ts';
 
 // The cheap bounds that let most requests skip the tokenizer must really bound it:
 // floor ≤ count ≤ bound, on every kind of text.
@@ -121,4 +121,51 @@ test('long runs without whitespace are counted in linear time, close to the exac
   assert.ok(countTextTokens(runs) > 100_000);
   const ms1 = performance.now() - t1;
   assert.ok(ms1 < 1_500, `took ${ms1.toFixed(0)} ms`);
+});
+
+test('every field that reaches the model as context is counted: reasoning sent back, a refusal, a predicted output', () => {
+  const text = 'word '.repeat(300);
+  const base = countChatInputTokens({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok' }] });
+  for (const extra of [{ reasoning_content: text }, { reasoning: text }, { refusal: text }]) {
+    const body = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok', ...extra }] };
+    assert.equal(countChatInputTokens(body), base + countTextTokens(text), JSON.stringify(Object.keys(extra)));
+    assert.ok(chatInputTokenBound(body) >= countChatInputTokens(body));
+    assert.ok(chatInputTokenFloor(body) <= countChatInputTokens(body));
+  }
+  const predicted = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok' }], prediction: { type: 'content', content: text } };
+  assert.equal(countChatInputTokens(predicted), base + countTextTokens(text));
+  const parts = { ...predicted, prediction: { type: 'content', content: [{ type: 'text', text }] } };
+  assert.equal(countChatInputTokens(parts), base + countTextTokens(text));
+});
+
+test('attachments: text is counted as text, images at a fixed cost, and what only the upstream can measure is marked so', () => {
+  const text = 'the quick brown fox '.repeat(200);
+  const b64 = Buffer.from(text).toString('base64');
+  const ask = (part: object) => ({ messages: [{ role: 'user', content: [{ type: 'text', text: 'read this' }, part] }] });
+  const base = countChatInputTokens(ask({ type: 'text', text: '' }));
+  // Text attached as a file or as an "image" data URI: decoded and counted as the text.
+  for (const part of [
+    { type: 'file', file: { filename: 'a.txt', file_data: `data:text/plain;base64,${b64}` } },
+    { type: 'image_url', image_url: { url: `data:text/plain;base64,${b64}` } },
+    { type: 'file', file: { file_data: `data:application/json,${encodeURIComponent(text)}` } },
+  ]) {
+    assert.equal(countChatInputTokens(ask(part)), base + countTextTokens(text), JSON.stringify(part).slice(0, 80));
+    assert.equal(hasUnmeasuredParts(ask(part)), false);
+    assert.ok(chatInputTokenBound(ask(part)) >= countChatInputTokens(ask(part)));
+  }
+  // Images: a fixed cost, and nothing unmeasured.
+  for (const url of ['data:image/png;base64,iVBORw0KGgo=', 'https://example.com/cat.jpg', 'https://cdn.example.com/img/12345?w=800']) {
+    const body = ask({ type: 'image_url', image_url: { url } });
+    assert.equal(countChatInputTokens(body), base + IMAGE_TOKENS, url);
+    assert.equal(hasUnmeasuredParts(body), false, url);
+  }
+  // What only the upstream can measure: PDFs, audio, video, a document sent as an image.
+  for (const part of [
+    { type: 'file', file: { filename: 'a.pdf', file_data: 'data:application/pdf;base64,JVBERi0xLjQK' } },
+    { type: 'file', file: { file_id: 'file-abc' } },
+    { type: 'input_audio', input_audio: { data: 'UklGR', format: 'wav' } },
+    { type: 'image_url', image_url: { url: 'https://example.com/book.pdf' } },
+    { type: 'image_url', image_url: { url: 'https://example.com/movie.mp4' } },
+    { type: 'image_url', image_url: 'data:application/pdf;base64,JVBERi0xLjQK' },
+  ]) assert.equal(hasUnmeasuredParts(ask(part)), true, JSON.stringify(part));
 });
