@@ -39,7 +39,9 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
   ex.outputReserved = perChoice;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
-  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, reservedInputTokens(ex, out, grant.inputTokens), maxOutput);
+  const inputTokens = reservedInputTokens(ex, out, grant.inputTokens);
+  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, inputTokens, maxOutput);
+  ex.reservedTokens = Math.min(inputTokens + maxOutput, Number.MAX_SAFE_INTEGER);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
 }

@@ -33,6 +33,10 @@ export class Exchange {
   zeroRetention = false;
   /** Output tokens per choice the reservation covers. */
   outputReserved: number | undefined;
+  /** The tokens the reservation was made for (input and all output): what a request
+   *  whose usage report was not believed, and so is charged its reservation, counts
+   *  against tokens per minute and per day. */
+  reservedTokens = 0;
   reservation: Reservation | null = null;
   stream = false;
   status = 0;
@@ -111,15 +115,20 @@ export class Exchange {
     if (this.#finished) return;
     this.#finished = true;
     let usage = this.usage;
+    let rejected = false;
     if (this.reservation) {
       const billable = this.#billableUsage();
       usage = billable.usage;
       const settled = rt.billing.settle(this.reservation, usage, billable.estimated ? { usage_estimated: true } : {});
       this.cost = settled.cost;
-      // A report that was not believed counts for nothing else either (limits, the log).
-      if (settled.rejected) usage = null;
+      // A report that was not believed is not logged as tokens; the limits count what the
+      // request was charged instead, its reservation ("tokens billed").
+      if (settled.rejected) {
+        usage = null;
+        rejected = true;
+      }
     }
-    this.grant?.release(usage ? usage.prompt + usage.completion : 0);
+    this.grant?.release(usage ? usage.prompt + usage.completion : rejected ? this.reservedTokens : 0);
     const latencyMs = performance.now() - this.startedAt;
     rt.metrics.observe({
       endpoint: this.endpoint,

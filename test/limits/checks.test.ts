@@ -514,3 +514,25 @@ test('default_plan may name a plan created through the admin API; one that exist
     await up.close();
   }
 });
+
+test('a request whose usage report is not believed counts its reservation against tokens per minute and per day, as it is charged', async () => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [{ id: 'metered', tpm: 1_000_000, daily_tokens: 10_000_000 }]) });
+  try {
+    const { key, keyId, accountId } = await tg.customer({ plan: 'metered' });
+    // A count that is not a whole number cannot be true: the request is charged its reservation.
+    up.behave({ usage: { prompt_tokens: 9, completion_tokens: 2.5, total_tokens: 11.5 } });
+    const r = await chat(tg, key, { max_tokens: 5000 });
+    assert.equal(r.status, 200, r.text);
+    await waitIdle(tg, accountId);
+    const charge = (await tg.admin('GET', `/accounts/${accountId}/ledger`)).body.data.find((e: any) => e.kind === 'charge');
+    assert.equal(charge.detail.usage_rejected, true);
+    const limits = await limitsOf(tg, accountId);
+    const tpm = limits.keys.find((k: any) => k.id === keyId).tokens_per_minute;
+    assert.ok(tpm.used > 5000, JSON.stringify(tpm));
+    assert.equal(limits.daily_tokens.used, tpm.used);
+  } finally {
+    await tg.close();
+    await up.close();
+  }
+});
