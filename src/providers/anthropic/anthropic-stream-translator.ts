@@ -45,6 +45,9 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
   let answeredWithJsonTool = false;
   let stopReason: unknown;
   let rawUsage: Record<string, any> = {};
+  /** message_delta came: rawUsage holds the answer's output too, not only the prompt's. */
+  let outputReported = false;
+  let upstreamError = false;
   const toolBlocks = new Map<number, ToolBlock>();
 
   const chunk = (delta: Record<string, any>, finish: FinishReason | null = null): StreamItem => ({
@@ -147,6 +150,7 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
         case 'message_delta':
           if (ev.delta && ev.delta.stop_reason !== undefined) stopReason = ev.delta.stop_reason;
           mergeUsage(ev.usage);
+          if (ev.usage) outputReported = true;
           break;
         case 'message_stop': {
           start(out);
@@ -160,6 +164,7 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
         }
         case 'error':
           finished = true;
+          upstreamError = true;
           out.push({ kind: 'error', error: anthropicErrorInfo(ev.error) });
           break;
         default:
@@ -171,6 +176,11 @@ export function createAnthropicStreamTranslator(call: ChatCall): StreamTranslato
         finished = true;
         out.push({ kind: 'error', error: { message: 'The anthropic stream ended before message_stop.', type: 'api_error', code: 'stream_truncated' } });
       }
+    },
+    // Cut after message_delta (the answer's final output count) but before message_stop:
+    // that report is what the answer cost, thinking included, not an estimate of its text.
+    heldUsage() {
+      return outputReported && !upstreamError ? convertAnthropicUsage(rawUsage) : null;
     },
   };
 }

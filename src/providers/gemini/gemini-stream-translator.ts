@@ -23,6 +23,8 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
   let failed = false;
   let toolCallCount = 0;
   let rawUsage: Record<string, any> | undefined;
+  /** The upstream said the answer failed (an error, a failed tool call), as opposed to a cut. */
+  let upstreamFailed = false;
 
   const chunk = (delta: Record<string, any>, finishReason: FinishReason | null = null): StreamItem => ({
     kind: 'chunk',
@@ -52,6 +54,7 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
       if (Array.isArray(r)) r = r[0];
       if (r?.error && typeof r.error === 'object') {
         failed = true;
+        upstreamFailed = true;
         out.push({ kind: 'error', error: geminiErrorInfo(r.error) });
         return;
       }
@@ -79,6 +82,7 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
       const failure = geminiFinishFailure(candidate?.finishReason);
       if (failure) {
         failed = true;
+        upstreamFailed = true;
         out.push({ kind: 'error', error: failure });
         return;
       }
@@ -97,6 +101,12 @@ export function createGeminiStreamTranslator(call: ChatCall): StreamTranslator {
       const usage = convertGeminiUsage(rawUsage);
       if (usage) out.push({ kind: 'usage', usage, frame: { id, object: 'chat.completion.chunk', created, model, choices: [], usage: writeOpenAIUsage({}, usage) } });
       out.push({ kind: 'done' });
+    },
+    // Every chunk carries the usage so far, thinking included (Gemini 2.5 thinks before
+    // its first visible token, and thoughtsTokenCount says how much): a stream cut or
+    // left early is billed that, not the prompt and a count of the visible text.
+    heldUsage() {
+      return upstreamFailed ? null : convertGeminiUsage(rawUsage);
     },
   };
 }
