@@ -8,6 +8,7 @@ import { createSqliteJournalSink } from '../store/sqlite-journal-sink.ts';
 import { getSetting, setSetting, setSettingOnce } from '../store/settings.ts';
 import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
 import { otherLiveKeyPrefixes } from '../store/api-keys.ts';
+import { lockStore } from '../store/instance-lock.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Catalog } from './catalog.ts';
 import { KeyCache } from './key-cache.ts';
@@ -89,6 +90,20 @@ function quietOnHangup(log: Logger): Logger {
 const MAIN_THREAD_BUSY_MS = 250;
 
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
+  const lock = lockStore(config.storage);
+  let gateway: Gateway;
+  try {
+    gateway = await startLocked(config, opts);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const close = gateway.close;
+  gateway.close = () => close().finally(() => lock.release());
+  return gateway;
+}
+
+async function startLocked(config: Config, opts: StartOptions): Promise<Gateway> {
   const log = opts.logger ?? quietOnHangup(pino({ level: config.logging.level, redact: ['*.api_key', '*.authorization', 'api_key', 'authorization'] }));
   const simulated = config.providers.filter((p) => p.simulated).map((p) => p.id);
   if (simulated.length && !opts.allowSimulated) {
