@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_OUTPUT_TOKENS, refuseIfSuspended } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
+import { GatewayError } from '../protocol/errors.ts';
 import { hasUnmeasuredParts } from '../limits/token-count.ts';
 import type { Exchange } from './exchange.ts';
 import type { Runtime } from './runtime.ts';
@@ -11,6 +12,9 @@ import type { Runtime } from './runtime.ts';
  */
 export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
   const model = ex.model!;
+  if (rt.journal.stalled) {
+    throw new GatewayError('store_unavailable', 'The gateway cannot write to its store right now, so it takes no requests; nothing was charged. Retry shortly, or on another instance.');
+  }
   // Before the limits: a suspended account's 429 or 403 would send its client waiting or
   // switching models for nothing (only the operator can help), and use up its rpm window.
   refuseIfSuspended(ex.account!);

@@ -152,7 +152,8 @@ export function buildApp(rt: Runtime): FastifyInstance {
     app.get(`${base}/models`, listModelsHandler(rt));
     app.get(`${base}/models/*`, getModelHandler(rt));
   }
-  app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));
+  // A load balancer sends traffic elsewhere while this gateway cannot record it.
+  app.get('/healthz', async (_req, reply) => (rt.journal.stalled ? reply.code(503).send({ status: 'store_unavailable' }) : reply.send({ status: 'ok' })));
 
   registerAdminRoutes(app, rt);
   registerMetricsRoute(app, rt);

@@ -41,6 +41,7 @@ export const ERRORS = {
   upstreams_unavailable: { status: 503, type: 'api_error' },
   shutting_down: { status: 503, type: 'api_error' },
   store_busy: { status: 503, type: 'api_error' },
+  store_unavailable: { status: 503, type: 'api_error' },
   upstream_timeout: { status: 504, type: 'api_error' },
 } as const satisfies Record<string, CatalogEntry>;
 

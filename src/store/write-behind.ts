@@ -76,6 +76,8 @@ export class WriteBehind {
   /** Writes in the batch being committed now. */
   #committing = 0;
   #failedCommits = 0;
+  /** Since when commits have been failing (none has succeeded since); null when the last one succeeded. */
+  #failingSince: number | null = null;
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -124,6 +126,16 @@ export class WriteBehind {
     return this.#failedCommits;
   }
 
+  /**
+   * The store is not taking writes: the last commit failed and none has succeeded since.
+   * What is served meanwhile is charged in memory only, and a crash would lose all of it
+   * (not flush_interval_ms of it), so the gateway takes no requests until a commit
+   * succeeds (admission.ts), and /healthz says so.
+   */
+  get stalled(): boolean {
+    return this.#failingSince !== null;
+  }
+
   /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */
   flush(): Promise<boolean> {
     if (this.#timer) {
@@ -146,9 +158,14 @@ export class WriteBehind {
     this.#committing = records.length + reserves.length + settles.length;
     try {
       await this.#sink({ records, reserves, settles });
+      if (this.#failingSince !== null) {
+        this.#log.warn({ after_ms: Date.now() - this.#failingSince }, 'the store takes writes again; requests are admitted again');
+        this.#failingSince = null;
+      }
       return true;
     } catch (err) {
       this.#failedCommits++;
+      this.#failingSince ??= Date.now();
       this.#log.error({ err, records: records.length, reserves: reserves.length, settles: settles.length }, 'write-behind flush failed; will retry');
       this.#records = records.concat(this.#records);
       this.#reservesRetry = reserves.concat(this.#reservesRetry);

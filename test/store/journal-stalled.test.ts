@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { startGatewayOnFakeOpenAI } from '../helpers/gateway.ts';
+import { expectError, post } from '../helpers/http.ts';
+
+// A store that takes no writes (a full disk, another process holding its lock): what the
+// gateway serves meanwhile is charged in memory only, and a crash would lose all of it.
+// Once a commit has failed, it takes no requests (503) and /healthz says so, until a
+// commit succeeds; then it serves again, and what was served before is in the ledger.
+
+async function until(what: string, pred: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('while the store takes no writes, requests get 503 store_unavailable and /healthz 503; afterwards all is written', async (t) => {
+  const { tg } = await startGatewayOnFakeOpenAI(t);
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const chat = () => post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key });
+  const lock = new BetterSqlite3(join(tg.dir, 'tollgate.db'));
+  t.after(() => {
+    if (lock.inTransaction) lock.exec('ROLLBACK');
+    lock.close();
+  });
+  lock.exec('BEGIN IMMEDIATE');
+
+  // Served: its charge waits in the journal, whose commit waits out the busy timeout and fails.
+  const before = await chat();
+  assert.equal(before.status, 200, before.text);
+  await until('a failed commit', () => tg.gw.rt.journal.stalled);
+  const refused = expectError(await chat(), { status: 503, type: 'api_error', code: 'store_unavailable', param: null }, [key]);
+  assert.match(refused.message, /nothing was charged/);
+  const health = await fetch(`${tg.url}/healthz`);
+  assert.equal(health.status, 503);
+  assert.deepEqual(await health.json(), { status: 'store_unavailable' });
+
+  lock.exec('ROLLBACK');
+  await until('a commit that succeeds', () => !tg.gw.rt.journal.stalled);
+  assert.equal((await chat()).status, 200);
+  assert.equal((await fetch(`${tg.url}/healthz`)).status, 200);
+  await tg.gw.rt.journal.flush();
+  const charges = (await tg.admin('GET', `/accounts/${accountId}/ledger`)).body.data.filter((e: any) => e.kind === 'charge');
+  assert.equal(charges.length, 2, 'the request served before the stall and the one after it; not the refused one');
+  assert.ok(charges.some((c: any) => c.request_id === before.headers.get('x-request-id')));
+  assert.deepEqual((await tg.admin('GET', '/ledger/verify')).body, { ok: true, mismatches: [] });
+});
