@@ -1,5 +1,5 @@
 import { loadStorage } from '../config/load.ts';
-import { NoStoreError, openStore } from '../store/open.ts';
+import { NoStoreError, openStoreReadOnly } from '../store/open.ts';
 import { verifyLedger } from '../store/ledger.ts';
 
 /** Checks balance = sum(ledger) for every account, reading the store directly. Exit 1 on any difference, or if there is no store. */
@@ -7,7 +7,7 @@ export async function ledgerVerify(configFile: string | undefined): Promise<numb
   const storage = loadStorage(configFile);
   let db;
   try {
-    db = await openStore(storage, { create: false });
+    db = openStoreReadOnly(storage);
   } catch (err) {
     if (!(err instanceof NoStoreError)) throw err;
     process.stderr.write(`tollgate: ${err.message} (storage ${storage}); run this where the gateway runs, or pass --config FILE\n`);

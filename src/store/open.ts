@@ -22,24 +22,45 @@ export function sqliteHandle(db: Db): BetterSqlite3.Database | undefined {
   return rawHandles.get(db);
 }
 
-/** There is no store at the storage URL, and the caller asked not to create one. */
+/** There is no store at the storage URL: a check of an existing store (`ledger verify`)
+ *  run from the wrong directory must not find a new, empty one "ok". */
 export class NoStoreError extends Error {}
 
-/**
- * Opens (creating and migrating) the store named by a `sqlite:<path>` URL. With
- * `create: false` a missing file is a NoStoreError: a check of an existing store
- * (`ledger verify`) run from the wrong directory must not find a new, empty one "ok".
- */
-export async function openStore(url: string, opts: { create?: boolean } = {}): Promise<Db> {
+/** Opens (creating and migrating) the store named by a `sqlite:<path>` URL. */
+export async function openStore(url: string): Promise<Db> {
   const m = /^sqlite:(.+)$/.exec(url);
   if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
   const file = m[1]!;
-  if (opts.create === false && file !== ':memory:' && !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
   const sqlite = openSqlite(file);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   rawHandles.set(db, sqlite);
   if (file !== ':memory:') files.set(db, file);
   await migrate(db);
+  return db;
+}
+
+/**
+ * Opens an existing store only to read it (`tollgate ledger verify`, a backup's check):
+ * no migration and no change of journal mode, so the file is left byte for byte as it
+ * was, and a copy on a read-only mount can be checked (a backup made with VACUUM INTO is
+ * in rollback mode, which SQLite reads there; a WAL store needs its -shm writable).
+ */
+export function openStoreReadOnly(url: string): Db {
+  const m = /^sqlite:(.+)$/.exec(url);
+  if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
+  const file = m[1]!;
+  if (file === ':memory:' || !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
+  let sqlite: BetterSqlite3.Database;
+  try {
+    sqlite = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.defaultSafeIntegers(true);
+  } catch (err) {
+    throw new Error(`cannot open the database ${file}: ${(err as Error).message}`);
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  rawHandles.set(db, sqlite);
+  files.set(db, file);
   return db;
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -106,6 +107,31 @@ test('tollgate ledger verify exits non-zero and names the difference when a bala
   const v = await runCli(['ledger', 'verify', '--config', gw.configFile]);
   assert.equal(v.code, 1);
   assert.match(v.stdout, new RegExp(`MISMATCH ${acct.id}: balance 5.000001 USD, ledger sum 5.00 USD, difference 0.000001 USD`));
+});
+
+test('tollgate ledger verify leaves the store byte for byte as it was, an older schema and rollback journal mode included', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-verify-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const gw = await spawnGateway({ admin_token: ADMIN }, { dir });
+  const r = await fetch(`${gw.url}/admin/v1/accounts`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x' }) });
+  const acct = (await r.json()) as { id: string };
+  await fetch(`${gw.url}/admin/v1/accounts/${acct.id}/credits`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ amount_usd: '5' }) });
+  gw.proc.kill('SIGTERM');
+  assert.equal(await gw.exited, 0);
+  // A copy as an older release left it (no usage_daily yet), in rollback mode, as a
+  // backup made with VACUUM INTO is.
+  const file = join(dir, 'tollgate.db');
+  const db = new Database(file);
+  db.exec("DROP TABLE usage_daily; DELETE FROM kysely_migration WHERE name LIKE '0005%'; PRAGMA journal_mode = DELETE;");
+  db.close();
+  const hash = () => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const before = hash();
+  const files = readdirSync(dir).sort();
+  const v = await runCli(['ledger', 'verify', '--config', gw.configFile]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /ledger ok: 1 accounts/);
+  assert.equal(hash(), before, 'verify changed the file (a migration, or the journal mode)');
+  assert.deepEqual(readdirSync(dir).sort(), files, 'verify left no -wal or -shm file behind');
 });
 
 test('tollgate ledger verify needs only the storage setting: an unset provider key does not stop it, a bad storage does', async (t) => {
