@@ -50,12 +50,15 @@ export function openStoreReadOnly(url: string): Db {
   if (!m) throw new Error(`unsupported storage URL (expected sqlite:<path>): ${url.replace(/\/\/[^@]*@/, '//***@')}`);
   const file = m[1]!;
   if (file === ':memory:' || !existsSync(file)) throw new NoStoreError(`no database at ${file}`);
-  let sqlite: BetterSqlite3.Database;
+  let sqlite: BetterSqlite3.Database | undefined;
   try {
     sqlite = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
     sqlite.pragma('busy_timeout = 5000');
+    // Opening reads nothing: a file that is not a database says so at its first read.
+    sqlite.prepare('SELECT count(*) FROM sqlite_master').get();
     sqlite.defaultSafeIntegers(true);
   } catch (err) {
+    sqlite?.close();
     throw new Error(`cannot open the database ${file}: ${(err as Error).message}`);
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
