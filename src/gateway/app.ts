@@ -120,6 +120,11 @@ export function buildApp(rt: Runtime): FastifyInstance {
       if (/^\/healthz\/?(\?|$)/.test(request.url)) return void reply.code(503).send({ status: 'draining' });
       return void sendError(reply, request.id, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'));
     }
+    // A store file deleted or replaced under the gateway: a write would go to a file
+    // that no longer exists by any name, so admin changes are refused, as requests are.
+    if (rt.journal.lost && request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/admin/')) {
+      return void sendError(reply, request.id, new GatewayError('store_unavailable', `The store cannot be written: ${rt.journal.lost}. Nothing was changed.`));
+    }
     // Answered here, before the body: Fastify reads and parses a 404's body first, which
     // let anyone, on any path, have a 10 MiB body parsed (the event loop held ~300 ms).
     if (request.is404) return void sendError(reply, request.id, notFound(request.method, request.url, routeMethods));
@@ -135,6 +140,11 @@ export function buildApp(rt: Runtime): FastifyInstance {
     if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return sendError(reply, request.id, new GatewayError('invalid_request', 'Content-Length does not match the body.'));
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, request.id, new GatewayError('invalid_request', err.message, { status: err.statusCode }));
+    }
+    // A full disk, or a store file gone: the admin write did not happen.
+    if (code === 'SQLITE_FULL' || code?.startsWith('SQLITE_IOERR') || code === 'SQLITE_READONLY') {
+      rt.log.error({ err, request_id: request.id }, 'the store cannot be written');
+      return sendError(reply, request.id, new GatewayError('store_unavailable', 'The store cannot be written right now (see the gateway\'s log); nothing was changed.'));
     }
     if (code === 'SQLITE_BUSY') {
       rt.log.warn({ request_id: request.id }, 'the store is locked by another process');

@@ -10,6 +10,7 @@ import { generateSecret, hashAdminToken } from '../auth/api-keys.ts';
 import { otherLiveKeyPrefixes } from '../store/api-keys.ts';
 import { lockStore } from '../store/instance-lock.ts';
 import { createHmac, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { Catalog } from './catalog.ts';
 import { KeyCache } from './key-cache.ts';
 import { WriteBehind } from '../store/write-behind.ts';
@@ -186,6 +187,7 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
 
+  const watch = file ? watchStoreFile(file, journal, log) : null;
   // Reservations of a crashed process are resolved at start and then every minute.
   const sweep = setInterval(() => {
     billing.resolveOrphans(config.request_timeout_ms).catch((err: unknown) => log.error({ err }, 'resolving orphaned reservations failed'));
@@ -202,6 +204,7 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
+        if (watch) clearInterval(watch);
         // A drain with no end would be ended by the supervisor's SIGKILL, which charges
         // nothing of what the cut streams sent: past shutdown_drain_ms, the connections
         // still open are closed, and each request settles as a client that left does.
@@ -221,9 +224,40 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
         await worker?.close();
         await catalog.close();
         await db.destroy();
+        if (journal.lost) throw new Error(`${journal.lost}; what was served since is not in it`);
         if (lost > 0) throw new Error(`${lost} request records and billing writes could not be written to the store and are lost (see the log)`);
       })();
       return closing;
     },
   };
+}
+
+/** How often the store's file is checked to be the one open (see watchStoreFile). */
+const STORE_WATCH_MS = 5_000;
+
+/**
+ * A store file deleted (or replaced) while the gateway runs keeps taking writes into the
+ * unlinked file, which is gone when the process ends: before, requests and admin credits
+ * went on succeeding, the shutdown reported a clean stop, and the next start made an empty
+ * store. Checked every few seconds: once the path no longer names the open file, the
+ * gateway logs it, takes no more requests (the journal is marked lost: 503
+ * store_unavailable, /healthz 503), and its shutdown fails.
+ */
+export function watchStoreFile(file: string, journal: WriteBehind, log: Logger, everyMs = STORE_WATCH_MS): NodeJS.Timeout {
+  const { dev, ino } = statSync(file);
+  const timer = setInterval(() => {
+    let now: { dev: number; ino: number } | null = null;
+    try {
+      now = statSync(file);
+    } catch {
+      /* gone */
+    }
+    if (now && now.dev === dev && now.ino === ino) return;
+    const reason = `the store file ${file} was ${now ? 'replaced' : 'deleted'} while the gateway ran`;
+    log.error({ file }, `${reason}; taking no more requests (restore it and restart)`);
+    journal.markLost(reason);
+    clearInterval(timer);
+  }, everyMs);
+  timer.unref();
+  return timer;
 }

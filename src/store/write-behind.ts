@@ -78,6 +78,7 @@ export class WriteBehind {
   #failedCommits = 0;
   /** Since when commits have been failing (none has succeeded since); null when the last one succeeded. */
   #failingSince: number | null = null;
+  #lost: string | null = null;
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -133,7 +134,17 @@ export class WriteBehind {
    * succeeds (admission.ts), and /healthz says so.
    */
   get stalled(): boolean {
-    return this.#failingSince !== null;
+    return this.#failingSince !== null || this.#lost !== null;
+  }
+
+  /** Why the store is gone for good (its file deleted or replaced), or null. */
+  get lost(): string | null {
+    return this.#lost;
+  }
+
+  /** The store's file is no longer the one being written: nothing will reach it again. */
+  markLost(reason: string): void {
+    this.#lost ??= reason;
   }
 
   /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { startGatewayOnFakeOpenAI } from '../helpers/gateway.ts';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { startGatewayOnFakeOpenAI, startTestGateway } from '../helpers/gateway.ts';
+import { watchStoreFile } from '../../src/gateway/start.ts';
 import { expectError, post } from '../helpers/http.ts';
 
 // A store that takes no writes (a full disk, another process holding its lock): what the
@@ -48,4 +51,24 @@ test('while the store takes no writes, requests get 503 store_unavailable and /h
   assert.equal(charges.length, 2, 'the request served before the stall and the one after it; not the refused one');
   assert.ok(charges.some((c: any) => c.request_id === before.headers.get('x-request-id')));
   assert.deepEqual((await tg.admin('GET', '/ledger/verify')).body, { ok: true, mismatches: [] });
+});
+
+test('a store file deleted under the running gateway is noticed: requests and admin writes get 503, and the shutdown fails', async (t) => {
+  const up = await startFakeOpenAI();
+  t.after(() => up.close());
+  const tg = await startTestGateway({ upstream: up.baseUrl });
+  t.after(() => rmSync(tg.dir, { recursive: true, force: true }));
+  const { accountId, key } = await tg.customer({ creditUsd: '1' });
+  const file = join(tg.dir, 'tollgate.db');
+  // The gateway checks every 5 s; a second watch checks every 50 ms, so the test need not wait.
+  const watch = watchStoreFile(file, tg.gw.rt.journal, tg.gw.rt.log, 50);
+  t.after(() => clearInterval(watch));
+  for (const f of readdirSync(tg.dir)) if (f.startsWith('tollgate.db') && !f.endsWith('.lock')) rmSync(join(tg.dir, f));
+  await until('the deletion to be noticed', () => tg.gw.rt.journal.lost !== null);
+  expectError(await post(`${tg.url}/v1/chat/completions`, { model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] }, { key }), { status: 503, type: 'api_error', code: 'store_unavailable', param: null }, [key]);
+  const credit = await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '5' });
+  assert.equal(credit.status, 503, JSON.stringify(credit.body));
+  assert.match(credit.body.error.message, /deleted while the gateway ran/);
+  assert.equal((await fetch(`${tg.url}/healthz`)).status, 503);
+  await assert.rejects(tg.close(), /the store file .* was deleted while the gateway ran/);
 });
