@@ -154,16 +154,22 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
     if (last && last.role === role) last.content.push(...blocks);
     else out.push({ role, content: blocks });
   };
+  /** The last message that is not a system one, when it is a user message with no content. */
+  let emptyLast: string | null = null;
   messages.forEach((m: any, i) => {
     const param = `messages[${i}]`;
+    if (m?.role !== 'system' && m?.role !== 'developer') emptyLast = null;
     switch (m?.role) {
       case 'system':
       case 'developer':
         system.push(...textBlocks(m.content, `${param}.content`, TEXT_ONLY));
         break;
-      case 'user':
-        append('user', userBlocks(m.content, `${param}.content`));
+      case 'user': {
+        const blocks = userBlocks(m.content, `${param}.content`);
+        if (!blocks.length) emptyLast = `${param}.content`;
+        append('user', blocks);
         break;
+      }
       case 'assistant': {
         const blocks = assistantBlocks(m, param);
         for (const b of blocks) if (b.type === 'tool_use') issued.add(b.id);
@@ -184,6 +190,11 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
         throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the anthropic upstream.`);
     }
   });
+  // Anthropic takes no empty text: an empty last user message is dropped, and the turn
+  // before it (the assistant's) would be read as the start of the answer, to be continued.
+  if (emptyLast !== null && out.at(-1)?.role !== 'user' && !(out.length === 0 && system.length)) {
+    throw new UnsupportedFieldError(emptyLast, 'The last message is empty. The anthropic upstream takes no empty message, and would read the assistant turn before it as the start of its answer; send some text.');
+  }
   for (const m of out) {
     if (m.role === 'user' && m.content.some((b) => b.type === 'tool_result')) {
       m.content = [...m.content.filter((b) => b.type === 'tool_result'), ...m.content.filter((b) => b.type !== 'tool_result')];

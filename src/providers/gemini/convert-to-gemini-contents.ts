@@ -127,16 +127,22 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
     if (last && last.role === role) last.parts.push(...parts);
     else contents.push({ role, parts });
   };
+  /** The last message that is not a system one, when it is a user message with no content. */
+  let emptyLast: string | null = null;
   messages.forEach((m: any, i) => {
     const param = `messages[${i}]`;
+    if (m?.role !== 'system' && m?.role !== 'developer') emptyLast = null;
     switch (m?.role) {
       case 'system':
       case 'developer':
         system.push(...textParts(m.content, `${param}.content`));
         break;
-      case 'user':
-        append('user', userParts(m.content, `${param}.content`));
+      case 'user': {
+        const parts = userParts(m.content, `${param}.content`);
+        if (!parts.length) emptyLast = `${param}.content`;
+        append('user', parts);
         break;
+      }
       case 'assistant': {
         if (m.audio) throw new UnsupportedFieldError(`${param}.audio`, 'Assistant audio is not supported by the gemini upstream.');
         if (m.function_call) throw new UnsupportedFieldError(`${param}.function_call`, 'The legacy function_call field is not supported; use tool_calls.');
@@ -170,6 +176,11 @@ export function convertToGeminiContents(messages: unknown, model: string): Gemin
         throw new UnsupportedFieldError(`${param}.role`, `Message role "${m?.role}" is not supported by the gemini upstream.`);
     }
   });
+  // Gemini takes no empty part: an empty last user message is dropped, and the
+  // conversation would end on the model's turn (or have no turn at all).
+  if (emptyLast !== null && contents.at(-1)?.role !== 'user' && !(contents.length === 0 && system.length)) {
+    throw new UnsupportedFieldError(emptyLast, 'The last message is empty. The gemini upstream takes no empty message, and the conversation would end on the model\'s turn; send some text.');
+  }
   // Only system/developer messages: OpenAI answers them, Gemini needs contents; they are
   // the prompt, so they become the user turn. Gemma models refuse systemInstruction
   // ("Developer instruction is not enabled"): theirs opens the first user turn instead.

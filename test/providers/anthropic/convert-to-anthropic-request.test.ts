@@ -250,3 +250,14 @@ test('fields Anthropic cannot honour raise UnsupportedFieldError naming the fiel
   assert.deepEqual(Object.keys(ok).sort(), ['max_tokens', 'messages', 'model']);
   unsupported({ messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages[0].role');
 });
+
+test('an empty last user message is a 400 naming it, not dropped (which made the assistant turn before it a prefill)', () => {
+  const turn = [{ role: 'user', content: 'Say hello' }, { role: 'assistant', content: 'Hello' }];
+  unsupported({ messages: [...turn, { role: 'user', content: '' }] }, 'messages[2].content');
+  unsupported({ messages: [...turn, { role: 'user', content: [{ type: 'text', text: '' }] }, { role: 'system', content: 'be brief' }] }, 'messages[2].content');
+  unsupported({ messages: [{ role: 'user', content: '' }] }, 'messages[0].content');
+  // After another user message it merges into that turn, as before; a prompt that is only
+  // a system message still becomes the user turn.
+  assert.deepEqual(build({ messages: [...turn, { role: 'user', content: 'Again' }, { role: 'user', content: '' }] }).json.messages.at(-1), { role: 'user', content: [{ type: 'text', text: 'Again' }] });
+  assert.equal(build({ messages: [{ role: 'system', content: 'Say hi' }, { role: 'user', content: '' }] }).json.messages.length, 1);
+});

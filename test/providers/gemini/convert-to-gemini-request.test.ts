@@ -209,3 +209,10 @@ test('with no cap from the body, the plan or the model, the output reserved is s
   assert.equal(call({ reservedOutputTokens: 65_536, modelMaxOutputTokens: 65_536 })?.maxOutputTokens, undefined);
   assert.deepEqual(call({ maxOutputTokens: 500, reservedOutputTokens: 500, modelMaxOutputTokens: 65_536 }), { maxOutputTokens: 500 });
 });
+
+test('an empty last user message is a 400 naming it, not dropped (the conversation would end on the model turn)', () => {
+  const turn = [{ role: 'user', content: 'Say hello' }, { role: 'assistant', content: 'Hello' }];
+  unsupported({ messages: [...turn, { role: 'user', content: '' }] }, 'messages[2].content');
+  unsupported({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] }, 'messages[0].content');
+  assert.deepEqual(build({ messages: [...turn, { role: 'user', content: 'Again' }, { role: 'user', content: '' }] }).json.contents.at(-1), { role: 'user', parts: [{ text: 'Again' }] });
+});
