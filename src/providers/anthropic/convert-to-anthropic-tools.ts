@@ -71,7 +71,8 @@ function jsonTool(format: any): Record<string, any> | null {
       return {
         name: JSON_TOOL_NAME,
         description: `Give your complete answer through this tool: its input is the response, and must match the schema.${desc}`,
-        input_schema: schema,
+        // An object by its properties alone, as OpenAI takes it; Anthropic requires the type.
+        input_schema: schema.type === undefined ? { type: 'object', ...schema } : schema,
       };
     }
     default:

@@ -261,3 +261,9 @@ test('an empty last user message is a 400 naming it, not dropped (which made the
   assert.deepEqual(build({ messages: [...turn, { role: 'user', content: 'Again' }, { role: 'user', content: '' }] }).json.messages.at(-1), { role: 'user', content: [{ type: 'text', text: 'Again' }] });
   assert.equal(build({ messages: [{ role: 'system', content: 'Say hi' }, { role: 'user', content: '' }] }).json.messages.length, 1);
 });
+
+test('a json_schema whose root is an object by its properties alone gets the type Anthropic requires', () => {
+  const schema = { properties: { city: { type: 'string' } }, required: ['city'] };
+  const { json } = build({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } });
+  assert.deepEqual(json.tools.at(-1).input_schema, { type: 'object', ...schema });
+});
