@@ -123,7 +123,11 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
   const stop = stopSequences(b.stop);
   if (stop) out.stop_sequences = stop;
   if (typeof b.temperature === 'number') out.temperature = b.temperature;
-  if (typeof b.top_p === 'number') out.top_p = b.top_p;
+  // Claude 4.5 and later refuse temperature and top_p together ("cannot both be
+  // specified"), and OpenAI clients often send top_p: 1 beside a temperature, which
+  // changes nothing (the whole distribution): left out then. Any other pair goes up as
+  // asked, for the model to take or refuse.
+  if (typeof b.top_p === 'number' && !(b.top_p === 1 && typeof b.temperature === 'number')) out.top_p = b.top_p;
   if (typeof b.top_k === 'number') out.top_k = b.top_k;
   if (tools.tools) out.tools = tools.tools;
   if (tools.tool_choice) out.tool_choice = tools.tool_choice;

@@ -267,3 +267,12 @@ test('a json_schema whose root is an object by its properties alone gets the typ
   const { json } = build({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } });
   assert.deepEqual(json.tools.at(-1).input_schema, { type: 'object', ...schema });
 });
+
+test('top_p: 1 beside a temperature is left out (Claude 4.5 refuses the pair); alone, or any other top_p, goes up as asked', () => {
+  const send = (extra: object) => build({ messages: [{ role: 'user', content: 'x' }], ...extra }).json;
+  const both = send({ temperature: 0.7, top_p: 1 });
+  assert.equal(both.temperature, 0.7);
+  assert.equal('top_p' in both, false);
+  assert.equal(send({ top_p: 1 }).top_p, 1);
+  assert.deepEqual([send({ temperature: 0.7, top_p: 0.9 }).temperature, send({ temperature: 0.7, top_p: 0.9 }).top_p], [0.7, 0.9]);
+});
