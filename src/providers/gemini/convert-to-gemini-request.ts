@@ -77,6 +77,9 @@ function responseFormat(format: any): Record<string, any> {
   }
 }
 
+/** Output kept for the answer when a thinking budget must fit under the gateway's own cap. */
+const ANSWER_ROOM = 4096;
+
 function thinkingConfig(effort: unknown, model: string): Record<string, any> | undefined {
   if (effort === undefined || effort === null) return undefined;
   const e = String(effort);
@@ -111,6 +114,16 @@ export function convertToGeminiRequest(call: ChatCall): Record<string, any> {
   if (typeof b.seed === 'number') gen.seed = b.seed;
   Object.assign(gen, responseFormat(b.response_format));
   const thinking = thinkingConfig(b.reasoning_effort, model);
+  // Gemini counts thoughts against maxOutputTokens. Where the gateway chose the cap (the
+  // client set none), a budget as large as the cap (24,576 for "high" against 16,384)
+  // let the model think to the end and answer nothing, charged in full; the budget gives
+  // way, leaving the answer half the cap, up to 4,096 tokens, as on Anthropic. A cap the
+  // client set is theirs to share, as OpenAI's max_completion_tokens is.
+  const clientCap = b.max_completion_tokens ?? b.max_tokens;
+  if (clientCap == null && typeof gen.maxOutputTokens === 'number' && typeof thinking?.thinkingBudget === 'number' && thinking.thinkingBudget > 0) {
+    const answer = Math.min(ANSWER_ROOM, Math.floor(gen.maxOutputTokens / 2));
+    thinking.thinkingBudget = Math.min(thinking.thinkingBudget, gen.maxOutputTokens - answer);
+  }
   if (thinking) gen.thinkingConfig = thinking;
 
   const out: Record<string, any> = { contents };

@@ -216,3 +216,15 @@ test('an empty last user message is a 400 naming it, not dropped (the conversati
   unsupported({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] }, 'messages[0].content');
   assert.deepEqual(build({ messages: [...turn, { role: 'user', content: 'Again' }, { role: 'user', content: '' }] }).json.contents.at(-1), { role: 'user', parts: [{ text: 'Again' }] });
 });
+
+test('a thinking budget fits under the output cap the gateway chose, leaving room for the answer; a cap the client set is left as asked', () => {
+  const gen = (body: Record<string, any>, extra: Record<string, number> = {}) =>
+    JSON.parse(geminiAdapter.buildChatRequest({ body: { messages: [{ role: 'user', content: 'x' }], ...body }, upstreamModel: 'gemini-2.5-flash', stream: false, ...extra }, provider).body).generationConfig;
+  const imposed = gen({ reasoning_effort: 'high' }, { reservedOutputTokens: 16_384 });
+  assert.equal(imposed.maxOutputTokens, 16_384);
+  assert.equal(imposed.thinkingConfig.thinkingBudget, 16_384 - 4096);
+  const small = gen({ reasoning_effort: 'high' }, { maxOutputTokens: 1000, reservedOutputTokens: 1000 });
+  assert.deepEqual([small.maxOutputTokens, small.thinkingConfig.thinkingBudget], [1000, 500]);
+  const asked = gen({ reasoning_effort: 'high', max_tokens: 2000 });
+  assert.deepEqual([asked.maxOutputTokens, asked.thinkingConfig.thinkingBudget], [2000, 24_576]);
+});
