@@ -31,8 +31,15 @@ export interface AnthropicPrompt {
   messages: AnthropicMessage[];
 }
 
-function withCacheControl(block: Block, part: any): Block {
+function withCacheControl(block: Block, part: any, param: string): Block {
   if (part && typeof part === 'object' && part.cache_control && typeof part.cache_control === 'object') {
+    // Anthropic bills a 1-hour cache write at twice the input price, a 5-minute one at
+    // 1.25 times; a model's prices have one cache_write, which is the 5-minute one. A
+    // 1-hour write passed on was charged 37.5% under its cost, at the client's choice.
+    const ttl = part.cache_control.ttl;
+    if (ttl !== undefined && ttl !== '5m') {
+      throw new UnsupportedFieldError(`${param}.cache_control.ttl`, `Only 5-minute cache writes to the anthropic upstream are priced by this gateway; leave out ttl, or set it to "5m", not ${JSON.stringify(String(ttl).slice(0, 20))}.`);
+    }
     block.cache_control = part.cache_control;
   }
   return block;
@@ -48,7 +55,7 @@ function textBlocks(content: unknown, param: string, allowed: ReadonlySet<string
     const type = part?.type;
     if (!allowed.has(type)) throw new UnsupportedFieldError(`${param}[${j}].type`, `Content part type "${type}" is not supported here by the anthropic upstream.`);
     const text = type === 'refusal' ? part.refusal : part.text;
-    if (typeof text === 'string' && kept(text)) out.push(withCacheControl({ type: 'text', text }, part));
+    if (typeof text === 'string' && kept(text)) out.push(withCacheControl({ type: 'text', text }, part, `${param}[${j}]`));
   });
   return out;
 }
@@ -65,11 +72,11 @@ function userBlocks(content: unknown, param: string): Block[] {
     const p = `${param}[${j}]`;
     switch (part?.type) {
       case 'text':
-        if (typeof part.text === 'string' && part.text) out.push(withCacheControl({ type: 'text', text: part.text }, part));
+        if (typeof part.text === 'string' && part.text) out.push(withCacheControl({ type: 'text', text: part.text }, part, p));
         break;
       case 'image_url': {
         const url = typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
-        out.push(withCacheControl({ type: 'image', source: convertImageUrlToAnthropicSource(url, `${p}.image_url.url`) }, part));
+        out.push(withCacheControl({ type: 'image', source: convertImageUrlToAnthropicSource(url, `${p}.image_url.url`) }, part, p));
         break;
       }
       case 'file': {
@@ -82,7 +89,7 @@ function userBlocks(content: unknown, param: string): Block[] {
         const source = d.mediaType === 'text/plain'
           ? { type: 'text', media_type: 'text/plain', data: Buffer.from(d.data, 'base64').toString('utf8') }
           : { type: 'base64', media_type: d.mediaType, data: d.data };
-        out.push(withCacheControl({ type: 'document', source }, part));
+        out.push(withCacheControl({ type: 'document', source }, part, p));
         break;
       }
       default:

@@ -276,3 +276,11 @@ test('top_p: 1 beside a temperature is left out (Claude 4.5 refuses the pair); a
   assert.equal(send({ top_p: 1 }).top_p, 1);
   assert.deepEqual([send({ temperature: 0.7, top_p: 0.9 }).temperature, send({ temperature: 0.7, top_p: 0.9 }).top_p], [0.7, 0.9]);
 });
+
+test('cache_control passes through with the 5-minute ttl it is priced at; a 1-hour ttl, billed by Anthropic at a higher price, is a 400 naming it', () => {
+  const part = (cache_control: object) => ({ messages: [{ role: 'user', content: [{ type: 'text', text: 'long document', cache_control }] }] });
+  assert.deepEqual(build(part({ type: 'ephemeral' })).json.messages[0].content[0].cache_control, { type: 'ephemeral' });
+  assert.deepEqual(build(part({ type: 'ephemeral', ttl: '5m' })).json.messages[0].content[0].cache_control, { type: 'ephemeral', ttl: '5m' });
+  unsupported(part({ type: 'ephemeral', ttl: '1h' }), 'messages[0].content[0].cache_control.ttl');
+  unsupported({ messages: [{ role: 'system', content: [{ type: 'text', text: 'rules', cache_control: { type: 'ephemeral', ttl: '1h' } }] }, { role: 'user', content: 'x' }] }, 'messages[0].content[0].cache_control.ttl');
+});
