@@ -2,8 +2,8 @@ import type { UpstreamErrorInfo } from '../types.ts';
 
 // Anthropic error bodies: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_..."}
 // https://docs.anthropic.com/en/api/errors — the same object arrives as an `error` event
-// mid-stream. `type` and `code` carry Anthropic's error type verbatim (e.g.
-// "rate_limit_error", "overloaded_error"); HTTP 529 means overloaded.
+// mid-stream. `code` carries Anthropic's error type verbatim (e.g. "rate_limit_error",
+// "overloaded_error"), `type` the OpenAI type it corresponds to; HTTP 529 means overloaded.
 
 /**
  * The operator's credit with Anthropic is used up: 402 billing_error, or (as the API has
@@ -12,12 +12,23 @@ import type { UpstreamErrorInfo } from '../types.ts';
  */
 const LOW_CREDIT = /credit balance is too low/i;
 
+/** Anthropic's error types as the OpenAI type clients branch on; `code` keeps Anthropic's own. */
+const OPENAI_TYPES: Record<string, string> = {
+  invalid_request_error: 'invalid_request_error',
+  request_too_large: 'invalid_request_error',
+  not_found_error: 'invalid_request_error',
+  authentication_error: 'authentication_error',
+  permission_error: 'permission_error',
+  rate_limit_error: 'rate_limit_error',
+  billing_error: 'insufficient_quota',
+};
+
 export function anthropicErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const type = typeof e?.type === 'string' ? e.type : undefined;
   const message = typeof e?.message === 'string' && e.message ? e.message : fallback;
   return {
     message,
-    type,
+    type: type === undefined ? undefined : (OPENAI_TYPES[type] ?? 'api_error'),
     code: type,
     ...(type === 'billing_error' || LOW_CREDIT.test(message) ? { fundsExhausted: true } : {}),
   };
@@ -34,6 +45,6 @@ export function parseAnthropicError(status: number, text: string): UpstreamError
     /* not JSON: a proxy's HTML page or an empty body */
   }
   const trimmed = text.trim().slice(0, 300);
-  if (status === 529) return { message: trimmed || 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' };
+  if (status === 529) return { message: trimmed || 'Overloaded', type: 'api_error', code: 'overloaded_error' };
   return { message: trimmed || `upstream error (HTTP ${status})` };
 }

@@ -123,7 +123,7 @@ test('forced JSON tool streams as content with finish_reason stop', () => {
 
 test('error event → error item, nothing after it', () => {
   const items = run('stream-error.stream.sse');
-  assert.deepEqual(items.at(-1), { kind: 'error', error: { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' } });
+  assert.deepEqual(items.at(-1), { kind: 'error', error: { message: 'Overloaded', type: 'api_error', code: 'overloaded_error' } });
   assert.ok(!items.some((i) => i.kind === 'done' || i.kind === 'usage'));
   assert.equal(joined(items, 'content'), 'Once upon');
   // What a stream cut here is billed for its input: message_start's counts.

@@ -91,12 +91,12 @@ test('synthesised stream for a scenario without an SSE fixture (image)', async (
 });
 
 test('error scenarios answer in Anthropic\'s shape with the right status', async () => {
-  for (const [scenario, status, type] of [['error-401', 401, 'authentication_error'], ['error-429', 429, 'rate_limit_error'], ['error-500', 500, 'api_error'], ['error-529', 529, 'overloaded_error']] as const) {
+  for (const [scenario, status, code] of [['error-401', 401, 'authentication_error'], ['error-429', 429, 'rate_limit_error'], ['error-500', 500, 'api_error'], ['error-529', 529, 'overloaded_error']] as const) {
     fake.setScenario(scenario);
     const res = await send(chat('hi'));
     assert.equal(res.status, status, scenario);
     if (scenario === 'error-429') assert.equal(res.headers.get('retry-after'), '2');
-    assert.equal(anthropicAdapter.parseError(res.status, await res.text()).type, type);
+    assert.equal(anthropicAdapter.parseError(res.status, await res.text()).code, code);
   }
   fake.setScenario('stream-error');
   const items = await stream(chat('hi', {}, true));

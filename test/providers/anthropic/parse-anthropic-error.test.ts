@@ -9,12 +9,17 @@ test('Anthropic error bodies → UpstreamErrorInfo', () => {
   assert.equal(r429.type, 'rate_limit_error');
   assert.match(r429.message, /exceed the rate limit/);
   assert.deepEqual(anthropicAdapter.parseError(500, readFixture('error-500.json')), { message: 'Internal server error', type: 'api_error', code: 'api_error' });
-  assert.deepEqual(anthropicAdapter.parseError(529, readFixture('error-529.json')), { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' });
+  assert.deepEqual(anthropicAdapter.parseError(529, readFixture('error-529.json')), { message: 'Overloaded', type: 'api_error', code: 'overloaded_error' });
   assert.equal(anthropicAdapter.parseError(400, readFixture('error-400.json')).type, 'invalid_request_error');
+  // `type` is the OpenAI type clients branch on; `code` keeps Anthropic's own.
+  for (const [anthropic, openai] of [['request_too_large', 'invalid_request_error'], ['not_found_error', 'invalid_request_error'], ['permission_error', 'permission_error'], ['timeout_error', 'api_error'], ['something_new', 'api_error']] as const) {
+    const info = anthropicAdapter.parseError(413, JSON.stringify({ type: 'error', error: { type: anthropic, message: 'm' } }));
+    assert.deepEqual([info.type, info.code], [openai, anthropic]);
+  }
 });
 
 test('non-JSON and empty bodies never throw', () => {
-  assert.deepEqual(anthropicAdapter.parseError(529, ''), { message: 'Overloaded', type: 'overloaded_error', code: 'overloaded_error' });
+  assert.deepEqual(anthropicAdapter.parseError(529, ''), { message: 'Overloaded', type: 'api_error', code: 'overloaded_error' });
   assert.deepEqual(anthropicAdapter.parseError(502, '<html>Bad gateway</html>'), { message: '<html>Bad gateway</html>' });
   assert.deepEqual(anthropicAdapter.parseError(503, ''), { message: 'upstream error (HTTP 503)' });
   assert.equal(anthropicAdapter.parseError(400, '{"type":"error","error":{}}').message, 'upstream error');
