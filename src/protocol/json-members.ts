@@ -100,10 +100,20 @@ function walkTopLevel(text: string, names: readonly string[], visit: (n: number,
   if (text.charCodeAt(i) !== OPEN_BRACE) return -1;
   i = skipSpace(text, i + 1);
   if (text.charCodeAt(i) === CLOSE_BRACE) return skipSpace(text, i + 1) === text.length ? i : -1;
+  let members = 0;
+  let escaped = false;
   for (;;) {
     if (text.charCodeAt(i) !== QUOTE) return -1;
     const nameEnd = stringEnd(text, i);
     if (nameEnd === -1) return -1;
+    // A member named twice is given up on: JSON.parse kept the last one, which the gateway
+    // checked (the context cap, the reservation), but a parser that keeps the first would
+    // read another request from the same bytes. The caller then sends the parsed object.
+    if (hasBackslash(text, i, nameEnd)) escaped = true;
+    else if (repeatsName(text, i, nameEnd, members)) return -1;
+    nameSpans[2 * members] = i;
+    nameSpans[2 * members + 1] = nameEnd;
+    members++;
     const n = nameIndex(text, i, nameEnd, names);
     i = skipSpace(text, nameEnd + 1);
     if (text.charCodeAt(i) !== COLON) return -1;
@@ -117,8 +127,41 @@ function walkTopLevel(text: string, names: readonly string[], visit: (n: number,
       i = skipSpace(text, i + 1);
       continue;
     }
-    return c === CLOSE_BRACE && skipSpace(text, i + 1) === text.length ? i : -1;
+    if (c !== CLOSE_BRACE || skipSpace(text, i + 1) !== text.length) return -1;
+    return escaped && namesRepeat(text, members) ? -1 : i;
   }
+}
+
+function hasBackslash(text: string, start: number, end: number): boolean {
+  for (let k = start + 1; k < end; k++) if (text.charCodeAt(k) === BACKSLASH) return true;
+  return false;
+}
+
+/** Where each top-level member name of the object being walked is: [start, end] pairs, reused. */
+const nameSpans: number[] = [];
+
+/** Whether text[start, end] (a name without escapes) is the text of one of the first `count` names. */
+function repeatsName(text: string, start: number, end: number, count: number): boolean {
+  const length = end - start;
+  for (let k = 0; k < count; k++) {
+    const s = nameSpans[2 * k]!;
+    if (nameSpans[2 * k + 1]! - s !== length) continue;
+    let j = 1;
+    while (j < length && text.charCodeAt(s + j) === text.charCodeAt(start + j)) j++;
+    if (j === length) return true;
+  }
+  return false;
+}
+
+/** Whether two of the first `count` names mean the same, escapes decoded (the rare case). */
+function namesRepeat(text: string, count: number): boolean {
+  const seen = new Set<string>();
+  for (let k = 0; k < count; k++) {
+    const name = JSON.parse(text.slice(nameSpans[2 * k]!, nameSpans[2 * k + 1]! + 1)) as string;
+    if (seen.has(name)) return true;
+    seen.add(name);
+  }
+  return false;
 }
 
 /**

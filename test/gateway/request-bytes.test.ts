@@ -75,6 +75,13 @@ describe('request bodies relayed as bytes', () => {
     assert.equal(received.at(-1)!.toString('utf8'), '{"model": "深度-模型", "messages": [{"role": "user", "content": "好"}]}');
   });
 
+  test('a member named twice reaches the upstream once, as the gateway read it (the last), whatever parser the upstream has', async () => {
+    const body = '{"model": "m", "messages": [{"role": "user", "content": "first, long and unchecked"}], "messages": [{"role": "user", "content": "second"}]}';
+    const got = (await send('chat/completions', Buffer.from(body))).toString('utf8');
+    assert.ok(!got.includes('first'), got);
+    assert.deepEqual(JSON.parse(got).messages, [{ role: 'user', content: 'second' }]);
+  });
+
   test('bytes that are not UTF-8 in a string reach the upstream as they came', async () => {
     const body = Buffer.concat([Buffer.from('{"model": "m", "messages": [{"role": "user", "content": "a'), Buffer.from([0xff, 0xfe]), Buffer.from('b"}]}')]);
     const got = await send('chat/completions', body);

@@ -103,8 +103,13 @@ test('not one plain object: null, so the caller serialises instead', () => {
   // A name given twice means different things to different parsers...
   assert.equal(withTopLevelMembers('{"model":"a","model":"b"}', { model: 'c' }), null);
   assert.equal(withTopLevelMembers('{"model":"a","m\\u006fdel":"b"}', { model: 'c' }), null);
-  // ...but one the gateway does not set reaches the upstream as the client wrote it.
-  assert.equal(withTopLevelMembers('{"x":1,"x":2,"model":"a"}', { model: 'c' }), '{"x":1,"x":2,"model":"c"}');
+  // ...and so does any other: the gateway checked the last "messages" (JSON.parse keeps
+  // it), and an upstream whose parser keeps the first would read another prompt.
+  assert.equal(withTopLevelMembers('{"messages":[1],"messages":[2],"model":"a"}', { model: 'c' }), null);
+  assert.equal(withTopLevelMembers('{"messages":[1],"model":"a","m\\u0065ssages":[2]}', { model: 'c' }), null);
+  // Names that only look alike are different names.
+  assert.equal(withTopLevelMembers('{"ab":1,"ba":2,"a":3,"model":"a"}', { model: 'c' }), '{"ab":1,"ba":2,"a":3,"model":"c"}');
+  assert.equal(withTopLevelMembers('{"x\\u0079":1,"xz":2,"model":"a"}', { model: 'c' }), '{"x\\u0079":1,"xz":2,"model":"c"}');
   for (const text of ['[1,2]', '"model"', '12', 'null', '{"a":1} {"b":2}']) assert.equal(withTopLevelMembers(text, { model: 'c' }), null, text);
   // A value JSON cannot hold.
   assert.equal(withTopLevelMembers('{"a":1}', { b: undefined }), null);
