@@ -18,7 +18,8 @@ test('listen.host ::1 (IPv6): it listens, prints a URL that works, and a port in
   const url = /listening on (http:\/\/\[::1\]:\d+)/.exec(await up.waitFor(/listening on http:\S+/))![1]!;
   assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
   const port = new URL(url).port;
-  writeFileSync(join(cwd, 'busy.yaml'), `listen: { host: "::1", port: ${port} }\n`);
+  // A store of its own: on the first one's, it would be refused for the store (one gateway per store) before the port.
+  writeFileSync(join(cwd, 'busy.yaml'), `listen: { host: "::1", port: ${port} }\nstorage: sqlite:./data/busy.db\n`);
   const failed = await runTollgateToEnd(['serve', '--config', 'busy.yaml'], { cwd });
   assert.deepEqual(await up.stop('SIGTERM'), { code: 0, signal: null });
   assert.equal(failed.code, 1);
