@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../protocol/errors.ts';
 import { validateChatRequest, validateEmbeddingsRequest } from '../protocol/validate.ts';
-import { sumCounts, writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
+import { sumCounts, writeEmbeddingsUsage, writeOpenAIUsage, type Usage } from '../protocol/usage.ts';
 import { withTopLevelMembers } from '../protocol/json-members.ts';
 import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
@@ -330,7 +330,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   ex.usage = usage;
   const cost = picoToUsd(rt.billing.quote(ex.reservation!, usage));
   if (parsed.usage) {
-    if (out.usage && typeof out.usage === 'object' && !Array.isArray(out.usage)) changes.usage = { ...out.usage, cost };
+    changes.usage = { ...writeEmbeddingsUsage(out.usage, usage), cost };
   } else {
     changes.usage = markEstimated(ex, { prompt_tokens: usage.prompt, total_tokens: usage.prompt, cost });
   }

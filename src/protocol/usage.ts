@@ -123,6 +123,20 @@ export function writeOpenAIUsage(upstreamUsage: unknown, usage: Usage): Record<s
   return target;
 }
 
+/**
+ * An embeddings answer's usage: the upstream's object with the counts billed written in
+ * (one that reported only `input_tokens` gets `prompt_tokens`), and without what the
+ * upstream charged the operator, as for chat (writeOpenAIUsage).
+ */
+export function writeEmbeddingsUsage(upstreamUsage: unknown, usage: Usage): Record<string, any> {
+  const target = isPlainObject(upstreamUsage) ? upstreamUsage : {};
+  target.prompt_tokens = usage.prompt;
+  target.total_tokens = usage.prompt;
+  delete target.cost_details;
+  delete target.is_byok;
+  return target;
+}
+
 function isPlainObject(v: unknown): v is Record<string, any> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -99,6 +99,18 @@ describe('models and embeddings', () => {
     assert.equal(r.text, `${head}"embed-small", "usage": {"prompt_tokens":12,"total_tokens":12,"cost":"0.00000024"}${tail}`);
   });
 
+  test('embeddings usage: what the upstream charged the operator is not passed on, and a report of input_tokens gets prompt_tokens', async () => {
+    const answer = (usage: object) => JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.5] }], model: 'text-embedding-3-small', usage });
+    up.behave({ rawBody: answer({ prompt_tokens: 7, total_tokens: 7, cost: 0.5, cost_details: { upstream_inference_cost: 0.5 }, is_byok: false }) });
+    const r = await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text).usage, { prompt_tokens: 7, total_tokens: 7, cost: '0.00000014' });
+    up.behave({ rawBody: answer({ input_tokens: 7 }) });
+    const i = await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key });
+    const usage = JSON.parse(i.text).usage;
+    assert.deepEqual([usage.prompt_tokens, usage.total_tokens], [7, 7], i.text);
+  });
+
   test('a chat model on /v1/embeddings and an embedding model on /v1/chat/completions are 400s', async () => {
     const n = up.requests.length;
     expectError(await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'x' }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
