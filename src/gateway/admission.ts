@@ -44,7 +44,14 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   ex.outputReserved = perChoice;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
   const inputTokens = reservedInputTokens(ex, out, grant.inputTokens);
-  ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, inputTokens, maxOutput);
+  try {
+    ex.reservation = rt.billing.reserve(ex.id, ex.account!, model.id, inputTokens, maxOutput);
+  } catch (err) {
+    // A 402 uses up nothing: without this, a customer at $0 soon read 429 (which the SDKs
+    // retry) in place of the 402 that says why, and a top-up found the minute spent.
+    Object.assign(ex.headers, grant.refuse());
+    throw err;
+  }
   ex.reservedTokens = Math.min(inputTokens + maxOutput, Number.MAX_SAFE_INTEGER);
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;

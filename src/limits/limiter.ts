@@ -44,6 +44,8 @@ export interface RateLimiter {
   check(key: string, limit: number, windowMs: number, cost: number): Awaitable<LimitDecision>;
   /** Records `cost` unconditionally (usage known only after the fact: billed tokens). */
   record(key: string, windowMs: number, cost: number): Awaitable<void>;
+  /** Takes back `cost` just consumed under `key` (a request refused after its slot was taken). */
+  refund(key: string, cost: number): Awaitable<void>;
 }
 
 /** The in-process backend answers at once. */
@@ -51,6 +53,7 @@ export interface SyncRateLimiter extends RateLimiter {
   consume(key: string, limit: number, windowMs: number, cost: number): LimitDecision;
   check(key: string, limit: number, windowMs: number, cost: number): LimitDecision;
   record(key: string, windowMs: number, cost: number): void;
+  refund(key: string, cost: number): void;
 }
 
 /** Counters per calendar period (the UTC day): a period starts at 0. */
@@ -111,6 +114,20 @@ export class MemoryRateLimiter implements SyncRateLimiter {
     const now = this.#now();
     append(this.#log(key, windowMs, now), cost, now);
     this.#maybeSweep(now);
+  }
+
+  refund(key: string, cost: number): void {
+    const log = this.#logs.get(key);
+    const n = log ? log.times.length : 0;
+    if (!log || n <= log.head) return;
+    // From the newest entry, where consume() put it (entries close in time are merged).
+    const back = Math.min(cost, log.costs[n - 1]!);
+    log.costs[n - 1]! -= back;
+    log.used -= back;
+    if (log.costs[n - 1] === 0) {
+      log.times.pop();
+      log.costs.pop();
+    }
   }
 
   /** Keys with something in their window (for tests and introspection). */

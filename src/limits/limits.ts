@@ -37,6 +37,13 @@ export interface LimitsGrant {
   headers: Record<string, string>;
   /** Frees the concurrency slot and books the tokens billed (tpm, daily). Once. */
   release(billedTokens: number): void;
+  /**
+   * For a request refused after admission (402: its cost cannot be reserved): frees the
+   * slot and gives back the request it took from requests per minute, as a refusal uses
+   * up nothing. Returns the rate-limit headers as they stand without it. Once, instead of
+   * release().
+   */
+  refuse(): Record<string, string>;
 }
 
 export interface Limits {

@@ -267,6 +267,14 @@ export class PlanLimits implements Limits {
       maxOutputTokens,
       clamped,
       headers,
+      refuse: () => {
+        if (!released) {
+          released = true;
+          account.inFlight = Math.max(0, account.inFlight - 1);
+          this.#rate.refund(rk, 1);
+        }
+        return stateHeaders();
+      },
       release: (billedTokens: number) => {
         if (released) return;
         released = true;

@@ -536,3 +536,26 @@ test('a request whose usage report is not believed counts its reservation agains
     await up.close();
   }
 });
+
+test('a request refused for its balance (402) uses up nothing of requests per minute or concurrency', async () => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [{ id: 'rpm5', rpm: 5, concurrency: 1 }]) });
+  try {
+    const { key, accountId } = await tg.customer({ plan: 'rpm5', creditUsd: '0' });
+    for (let i = 0; i < 8; i++) {
+      const r = expectError(await chat(tg, key), { status: 402, type: 'insufficient_quota', code: 'insufficient_funds', param: null });
+      assert.ok(r);
+    }
+    const last = await chat(tg, key);
+    assert.equal(last.status, 402);
+    assert.equal(last.headers.get('x-ratelimit-remaining-requests'), '5', 'the refusals took nothing from the minute');
+    assert.equal((await limitsOf(tg, accountId)).concurrency.in_flight, 0);
+    await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '1' });
+    const ok = await chat(tg, key);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers.get('x-ratelimit-remaining-requests'), '4');
+  } finally {
+    await tg.close();
+    await up.close();
+  }
+});

@@ -148,3 +148,18 @@ test('allowlists: exact ids, globs, owner/id forms', () => {
   assert.equal(compileAllowlist(['a.b'])(m('axb')), false, 'dots are literal');
   assert.equal(compileAllowlist([])(m('deepseek-v4-flash')), false);
 });
+
+test('refund takes back what was just consumed, never below zero', () => {
+  let now = 1_000_000;
+  const r = new MemoryRateLimiter(() => now);
+  for (let i = 0; i < 3; i++) assert.equal(r.consume('k', 3, 60_000, 1).allowed, true);
+  assert.equal(r.consume('k', 3, 60_000, 1).allowed, false);
+  r.refund('k', 1);
+  assert.equal(r.check('k', 3, 60_000, 1).used, 2);
+  assert.equal(r.consume('k', 3, 60_000, 1).allowed, true);
+  now += 30_000;
+  r.refund('k', 5);
+  assert.equal(r.check('k', 3, 60_000, 1).used, 0, 'the newest entry held all three, merged');
+  r.refund('nobody', 1);
+  assert.equal(r.check('nobody', 3, 60_000, 1).used, 0);
+});
