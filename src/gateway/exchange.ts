@@ -132,7 +132,10 @@ export class Exchange {
     const latencyMs = performance.now() - this.startedAt;
     rt.metrics.observe({
       endpoint: this.endpoint,
-      model: this.model?.id ?? null,
+      // A configured model refused before it was resolved (the wrong endpoint, zero
+      // retention) is still named, as in the log; a name no one configured is not, so
+      // that clients cannot add label values without end.
+      model: this.model?.id ?? (this.publicModel === null ? null : (rt.catalog.find(this.publicModel)?.id ?? null)),
       provider: this.route?.upstream.id ?? null,
       status: this.status,
       stream: this.stream,

@@ -75,6 +75,9 @@ describe('GET /metrics', () => {
     // A model no one configured: counted, but under model="", not under the client's name.
     const unknown = await post(`${tg.url}/v1/chat/completions`, { model: 'made-up-model-4711', messages: [{ role: 'user', content: 'hi' }] }, { key });
     assert.equal(unknown.status, 404);
+    // A configured model refused before it was resolved (a chat model on embeddings): named.
+    const wrong = await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'hi' }, { key });
+    assert.equal(wrong.status, 400);
 
     const { text } = await scrape(METRICS_TOKEN);
     for (const line of text.split('\n')) if (line && !line.startsWith('#')) assert.match(line, SAMPLE);
@@ -82,6 +85,7 @@ describe('GET /metrics', () => {
     const ok = 'endpoint="chat.completions",model="deepseek-v4-flash",provider="fake",status="200"';
     assert.equal(sample(text, 'tollgate_requests_total', ok), 4);
     assert.equal(sample(text, 'tollgate_requests_total', 'endpoint="chat.completions",model="",provider="",status="404"'), 1);
+    assert.equal(sample(text, 'tollgate_requests_total', 'endpoint="embeddings",model="deepseek-v4-flash",provider="",status="400"'), 1);
     assert.equal(sample(text, 'tollgate_prompt_tokens_total', ok), prompt);
     assert.equal(sample(text, 'tollgate_completion_tokens_total', ok), completion);
     assert.equal(usdToPico(text.split('\n').find((l) => l.startsWith(`tollgate_charged_usd_total{${ok}} `))!.split(' ')[1]!), cost);
