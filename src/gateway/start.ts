@@ -111,10 +111,20 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
     throw new ConfigError(`config error at providers: ${simulated.join(', ')} marked simulated; only \`tollgate demo\` may use simulated upstreams`);
   }
   const db = await openStore(config.storage);
-  const secret = await apiKeySecret(db, config.secret).catch(async (err: unknown) => {
+  // What can refuse the start (the secret, default_plan) is read before anything else is
+  // started: a start that failed later left the journal thread running and had already
+  // swept orphaned reservations.
+  let secret: string;
+  let limits: Awaited<ReturnType<typeof createLimits>>;
+  let oldKeyPrefixes: string[];
+  try {
+    secret = await apiKeySecret(db, config.secret);
+    limits = await createLimits(config, db, log);
+    oldKeyPrefixes = await otherLiveKeyPrefixes(db, config.key_prefix);
+  } catch (err) {
     await db.destroy();
     throw err;
-  });
+  }
 
   let newAdminToken: string | null = null;
   // A first start's generated token: kept (its hash stored) only once the gateway
@@ -146,8 +156,15 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
   if (worker) sqliteHandle(db)!.pragma(`busy_timeout = ${MAIN_THREAD_BUSY_MS}`);
   const accounts = new AccountStates(db);
   const billing = new Billing(db, log, accounts, journal, catalog.models.values());
-  await billing.loadPriceOverrides();
-  await billing.resolveOrphans(config.request_timeout_ms);
+  try {
+    await billing.loadPriceOverrides();
+    await billing.resolveOrphans(config.request_timeout_ms);
+  } catch (err) {
+    await worker?.close();
+    await catalog.close();
+    await db.destroy();
+    throw err;
+  }
   const rt: Runtime = {
     config,
     db,
@@ -156,11 +173,11 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
     keys: new KeyCache(db, secret),
     accounts,
     billing,
-    limits: await createLimits(config, db, log),
+    limits,
     journal,
     schemaCheck: new SchemaCheckThread(),
     secret,
-    oldKeyPrefixes: await otherLiveKeyPrefixes(db, config.key_prefix),
+    oldKeyPrefixes,
     adminTokenHash,
     metrics: new RequestMetrics(),
     inFlight: 0,

@@ -41,3 +41,19 @@ test('a second gateway on the same store refuses to start, until the first has s
   assert.equal((await fetch(`${second.url}/healthz`)).status, 200);
   await second.close();
 });
+
+test('a start refused for its config (default_plan) starts nothing first: no journal thread left, no orphan sweep, the store free', async (t) => {
+  const up = await startFakeOpenAI();
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-lock-'));
+  t.after(async () => {
+    await up.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const config = { ...defaultConfig(up.baseUrl), storage: `sqlite:${join(dir, 'tollgate.db')}` };
+  const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+  await assert.rejects(startTestGateway({ config: { ...config, default_plan: 'gold' } }), /default_plan: no plan has that id/);
+  assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length, before, 'no journal thread left running');
+  const next = await startTestGateway({ config });
+  assert.equal((await fetch(`${next.url}/healthz`)).status, 200);
+  await next.close();
+});
