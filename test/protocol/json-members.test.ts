@@ -122,3 +122,16 @@ test('a 39 KB coding-assistant body is edited without re-serialising it', () => 
   const out = withTopLevelMembers(text, { model: 'up', stream_options: { include_usage: true } })!;
   assert.equal(out, `${text.replace('"model":"pub"', '"model":"up"').slice(0, -1)},"stream_options":{"include_usage":true}}`);
 });
+
+test('an object of very many members is walked in linear time: duplicates are found through a set past the first few', () => {
+  const parts = ['"model":"m"'];
+  for (let i = 0; i < 100_000; i++) parts.push(`"x${i}":0`);
+  const text = `{${parts.join(',')}}`;
+  const t = performance.now();
+  assert.notEqual(withTopLevelMembers(text, { model: 'up' }), null);
+  // Comparing each name with every other took a minute here.
+  assert.ok(performance.now() - t < 2_000, `${Math.round(performance.now() - t)} ms`);
+  // A duplicate far in, plain or escaped, is still found.
+  assert.equal(withTopLevelMembers(`{${parts.join(',')},"x99999":1}`, { model: 'up' }), null);
+  assert.equal(withTopLevelMembers(`{${parts.join(',')},"\\u0078\\u0035":1}`, { model: 'up' }), null);
+});
