@@ -13,6 +13,7 @@ import { writeError } from './raw-reply.ts';
 import { onClientError } from './client-error.ts';
 import { CORS_HEADERS, isApiPath } from './cors.ts';
 import { RouteMethods } from './route-methods.ts';
+import { originForm } from './request-target.ts';
 
 // The HTTP surface. Data plane under /v1 and /api/v1 (seed 004's base path); admin
 // API under /admin/v1. Every response carries x-request-id.
@@ -122,7 +123,7 @@ export function buildApp(rt: Runtime): FastifyInstance {
     }
     // A store file deleted or replaced under the gateway: a write would go to a file
     // that no longer exists by any name, so admin changes are refused, as requests are.
-    if (rt.journal.lost && request.method !== 'GET' && request.method !== 'HEAD' && request.url.startsWith('/admin/')) {
+    if (rt.journal.lost && request.method !== 'GET' && request.method !== 'HEAD' && originForm(request.url).startsWith('/admin/')) {
       return void sendError(reply, request.id, new GatewayError('store_unavailable', `The store cannot be written: ${rt.journal.lost}. Nothing was changed.`));
     }
     // Answered here, before the body: Fastify reads and parses a 404's body first, which
@@ -171,8 +172,9 @@ export function buildApp(rt: Runtime): FastifyInstance {
 }
 
 function notFound(method: string, url: string, routeMethods: RouteMethods): GatewayError {
-  const path = url.split('?')[0];
-  const allowed = routeMethods.allowed(url);
+  const target = originForm(url);
+  const path = target.split('?')[0];
+  const allowed = routeMethods.allowed(target);
   if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.`);
   return new GatewayError('method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}.`, { headers: { allow: allowed.join(', ') } });
 }

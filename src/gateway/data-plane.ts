@@ -6,6 +6,7 @@ import { handleExchange, type Endpoint } from './chat-completions.ts';
 import { Exchange } from './exchange.ts';
 import type { ApiKeyRow } from '../store/api-keys.ts';
 import { answerPreflight, isApiPath } from './cors.ts';
+import { originForm } from './request-target.ts';
 import { writeError } from './raw-reply.ts';
 import { newRequestId } from './request-id.ts';
 import type { Runtime } from './runtime.ts';
@@ -29,18 +30,11 @@ export const DATA_PLANE_PATHS: readonly string[] = Object.keys(ROUTES);
 function dataPlaneEndpoint(url: string): Endpoint | undefined {
   // An absolute-form target (`POST http://host/v1/...`, RFC 9112 §3.2.2), which a server
   // must accept: its path is what routes it, as Fastify's routes already did.
-  let path = url.charCodeAt(0) === 47 /* / */ ? url : originForm(url);
+  let path = originForm(url);
   const q = path.indexOf('?');
   if (q !== -1) path = path.slice(0, q);
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
   return ROUTES[path];
-}
-
-function originForm(url: string): string {
-  const scheme = url.indexOf('://');
-  if (scheme === -1) return url;
-  const slash = url.indexOf('/', scheme + 3);
-  return slash === -1 ? '/' : url.slice(slash);
 }
 
 /** What a Host header may hold (RFC 9112 §3.2, RFC 3986 host and port); a space means two

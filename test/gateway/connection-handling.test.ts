@@ -92,6 +92,17 @@ test('an absolute-form request target reaches the data plane as its path does (R
   );
   assert.match(got, /^HTTP\/1\.1 200 /);
   assert.equal(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).object, 'chat.completion');
+  // Refusals read the same path: a wrong method is a 405, and a path in the query routes nothing.
+  const get = await pipelined(tg.url, `GET http://127.0.0.1:${port}/v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, '', 0);
+  assert.match(get, /^HTTP\/1\.1 405 /);
+  assert.match(get, /\r\nallow: POST\r\n/i);
+  const query = await pipelined(
+    tg.url,
+    `POST http://127.0.0.1:${port}?x=/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+    '',
+    0,
+  );
+  assert.match(query, /^HTTP\/1\.1 404 /);
 });
 
 test('Expect: 100-continue gets its 100 only when the body will be read: a bad key or an oversized body is refused at once', async (t) => {

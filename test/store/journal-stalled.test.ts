@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
@@ -69,6 +70,24 @@ test('a store file deleted under the running gateway is noticed: requests and ad
   const credit = await tg.admin('POST', `/accounts/${accountId}/credits`, { amount_usd: '5' });
   assert.equal(credit.status, 503, JSON.stringify(credit.body));
   assert.match(credit.body.error.message, /deleted while the gateway ran/);
+  // Nor through an absolute-form target, which the router reads as the same path.
+  const { port } = new URL(tg.url);
+  const absolute = await new Promise<string>((resolve, reject) => {
+    const body = JSON.stringify({ amount_usd: '5' });
+    const socket = connect(Number(port), '127.0.0.1', () =>
+      socket.write(`POST http://x/admin/v1/accounts/${accountId}/credits HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tg.adminToken}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+    );
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (got += c));
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+    socket.setTimeout(5_000, () => {
+      socket.destroy();
+      resolve(got);
+    });
+  });
+  assert.match(absolute, /^HTTP\/1\.1 503 /);
   assert.equal((await fetch(`${tg.url}/healthz`)).status, 503);
   await assert.rejects(tg.close(), /the store file .* was deleted while the gateway ran/);
 });
