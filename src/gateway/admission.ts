@@ -40,7 +40,7 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   // Capped where the product stops being an exact integer (n: 1e305 made it Infinity);
   // far past any balance either way.
   const choices = typeof out.n === 'number' ? out.n : 1;
-  const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
+  const perChoice = grant.maxOutputTokens ?? model.maxOutputTokens ?? defaultOutputTokens(model.contextWindow, grant.inputTokens);
   ex.outputReserved = perChoice;
   const maxOutput = ex.endpoint === 'embeddings' ? 0 : Math.min(perChoice * choices, Number.MAX_SAFE_INTEGER);
   const inputTokens = reservedInputTokens(ex, out, grant.inputTokens);
@@ -67,6 +67,17 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
 function reservedInputTokens(ex: Exchange, body: Record<string, any>, measured: number): number {
   if (ex.endpoint !== 'chat.completions' || !hasUnmeasuredParts(body)) return measured;
   return Math.max(measured, ex.model!.contextWindow ?? Buffer.byteLength(JSON.stringify(body)));
+}
+
+/**
+ * The output reserved for (and sent upstream as the cap of) a request that no one capped:
+ * DEFAULT_MAX_OUTPUT_TOKENS, but no more than the model's context has room for beside the
+ * input (a bound of it), since an upstream refuses a max_tokens past that (vLLM: 400 for
+ * 16,384 on an 8K model) where the request without one went through.
+ */
+function defaultOutputTokens(contextWindow: number | undefined, inputTokens: number): number {
+  if (contextWindow === undefined) return DEFAULT_MAX_OUTPUT_TOKENS;
+  return Math.max(1, Math.min(DEFAULT_MAX_OUTPUT_TOKENS, contextWindow - inputTokens));
 }
 
 const tokenRates = new WeakMap<Prices, string>();

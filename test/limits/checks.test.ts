@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, get, post } from '../helpers/http.ts';
+import { countChatInputTokens } from '../../src/limits/token-count.ts';
 import { chat, fakeClock, holdInFlight, limitsConfig, limitsOf, textOfTokens, waitIdle } from './helpers.ts';
 
 // Every limit check over HTTP: its status, code, message and headers, the order they
@@ -34,6 +35,7 @@ describe('limit checks', () => {
         ],
         [
           { id: 'small-ctx', owned_by: 'deepseek', context_window: 1000, max_output_tokens: 500, upstreams: [{ provider: 'fake', model: 'upstream-small' }], pricing: { input: '0.1', output: '0.1' } },
+          { id: 'ctx-8k', owned_by: 'vllm', context_window: 8192, upstreams: [{ provider: 'fake', model: 'upstream-8k' }], pricing: { input: '0.1', output: '0.1' } },
         ],
       ),
     });
@@ -131,6 +133,13 @@ describe('limit checks', () => {
     assert.equal((await chat(tg, open, { model: 'deepseek-v4-flash' })).status, 200);
     assert.equal(up.requests.at(-1)!.body.max_tokens, 16_384);
     assert.equal(up.requests.at(-1)!.body.max_completion_tokens, undefined);
+    // ...but no more than the model's context has room for beside the input: an upstream
+    // refuses a max_tokens past that (vLLM, on an 8K model).
+    const prompt = 'tell me a long story about a fox '.repeat(40);
+    assert.equal((await chat(tg, open, { model: 'ctx-8k', messages: [{ role: 'user', content: prompt }] })).status, 200);
+    const cap = up.requests.at(-1)!.body.max_tokens;
+    assert.ok(cap < 8192 - 300 && cap > 6000, String(cap));
+    assert.ok(cap + countChatInputTokens({ messages: [{ role: 'user', content: prompt }] }) <= 8192);
   });
 
   test('with both max-token fields set, the one over the cap is lowered and the one under it is left alone', async () => {
@@ -434,7 +443,7 @@ describe('limit checks', () => {
     await tg.admin('PATCH', `/keys/${pro.keyId}`, { models: ['*-pro'] });
     assert.deepEqual(await ids(pro.key), ['deepseek-v4-pro']);
     const open = await tg.customer({ plan: 'open' });
-    assert.deepEqual(await ids(open.key), ['deepseek-v4-flash', 'deepseek-v4-pro', 'embed-small', 'small-ctx']);
+    assert.deepEqual(await ids(open.key), ['ctx-8k', 'deepseek-v4-flash', 'deepseek-v4-pro', 'embed-small', 'small-ctx']);
   });
 
   test('refusals before the rate checks carry the key\'s current rate headers', async () => {
