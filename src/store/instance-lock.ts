@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 
 // One gateway per store. Balances, reservations and rate windows live in the serving
@@ -20,8 +20,11 @@ export interface InstanceLock {
 export function lockStore(storageUrl: string): InstanceLock {
   const file = /^sqlite:(.+)$/.exec(storageUrl)?.[1];
   if (file === undefined || file === ':memory:') return { release() {} };
-  const lockFile = `${file}.lock`;
-  mkdirSync(dirname(lockFile), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // Beside the file the path leads to: through a symlink, or another spelling of the path,
+  // a second gateway would otherwise lock a file of its own.
+  const real = existsSync(file) ? realpathSync(file) : join(realpathSync(dirname(file)), basename(file));
+  const lockFile = `${real}.lock`;
   const lock = new BetterSqlite3(lockFile, { timeout: 0 });
   try {
     lock.exec('BEGIN EXCLUSIVE');

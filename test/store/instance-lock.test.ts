@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
@@ -34,6 +34,10 @@ test('a second gateway on the same store refuses to start, until the first has s
   const serve = await runTollgateToEnd(['serve', '--config', configFile], { env: {} });
   assert.equal(serve.code, 1, serve.stderr);
   assert.match(serve.stderr, /another gateway is serving the store/);
+  // Nor through a symlink to the same file.
+  mkdirSync(join(dir, 'other'));
+  symlinkSync(join(dir, 'tollgate.db'), join(dir, 'other', 'link.db'));
+  await assert.rejects(startTestGateway({ config: { ...config, storage: `sqlite:${join(dir, 'other', 'link.db')}` } }), StoreInUseError);
   // The first is untouched, and once it stops the store is free again.
   assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
   await first.close();
