@@ -170,7 +170,10 @@ function* chatPieces(body: Record<string, any>): Generator<{ text: string; image
     // mode asks for it after tool calls) and is context like any other text; so are a
     // refusal sent back and a predicted output. Uncounted, any of them carried a prompt
     // of any size past the cap.
-    for (const field of ['reasoning_content', 'reasoning', 'refusal'] as const) if (typeof m[field] === 'string') yield { text: m[field], images: 0 };
+    // (An upstream that sends both reasoning fields sends the same text in each: one counts.)
+    const reasoning = typeof m.reasoning_content === 'string' ? m.reasoning_content : m.reasoning;
+    if (typeof reasoning === 'string') yield { text: reasoning, images: 0 };
+    if (typeof m.refusal === 'string') yield { text: m.refusal, images: 0 };
     if (Array.isArray(m.tool_calls)) yield { text: JSON.stringify(m.tool_calls), images: 0 };
     if (typeof m.tool_call_id === 'string') yield { text: m.tool_call_id, images: 0 };
     // The legacy function calling, still accepted by OpenAI and passed through: uncounted,

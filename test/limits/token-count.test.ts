@@ -132,6 +132,9 @@ test('every field that reaches the model as context is counted: reasoning sent b
     assert.ok(chatInputTokenBound(body) >= countChatInputTokens(body));
     assert.ok(chatInputTokenFloor(body) <= countChatInputTokens(body));
   }
+  // Both reasoning fields (some upstreams answer with both, the same text): counted once.
+  const both = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok', reasoning_content: text, reasoning: text }] };
+  assert.equal(countChatInputTokens(both), base + countTextTokens(text));
   const predicted = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'ok' }], prediction: { type: 'content', content: text } };
   assert.equal(countChatInputTokens(predicted), base + countTextTokens(text));
   const parts = { ...predicted, prediction: { type: 'content', content: [{ type: 'text', text }] } };
