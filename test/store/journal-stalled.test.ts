@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startGatewayOnFakeOpenAI, startTestGateway } from '../helpers/gateway.ts';
 import { watchStoreFile } from '../../src/gateway/start.ts';
+import { WriteBehind } from '../../src/store/write-behind.ts';
+import pino from 'pino';
 import { expectError, post } from '../helpers/http.ts';
 
 // A store that takes no writes (a full disk, another process holding its lock): what the
@@ -90,4 +93,21 @@ test('a store file deleted under the running gateway is noticed: requests and ad
   assert.match(absolute, /^HTTP\/1\.1 503 /);
   assert.equal((await fetch(`${tg.url}/healthz`)).status, 503);
   await assert.rejects(tg.close(), /the store file .* was deleted while the gateway ran/);
+});
+
+test('a store file replaced by another under the same name is noticed too', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-watch-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'tollgate.db');
+  writeFileSync(file, 'one');
+  const journal = new WriteBehind(() => {}, pino({ level: 'silent' }), { flushMs: 10 });
+  const watch = watchStoreFile(file, journal, pino({ level: 'silent' }), 20);
+  t.after(() => clearInterval(watch));
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(journal.lost, null, 'the same file: nothing to say');
+  writeFileSync(join(dir, 'copy.db'), 'two');
+  renameSync(join(dir, 'copy.db'), file);
+  await until('the replacement to be noticed', () => journal.lost !== null);
+  assert.match(journal.lost!, /was replaced while the gateway ran/);
+  assert.equal(journal.stalled, true);
 });
