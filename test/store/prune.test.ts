@@ -88,7 +88,9 @@ test('a prune deletes the request rows before the cutoff, in batches, and never 
 
 test('usage totals are the same after a prune: pruned rows are added up per day, model and key first', async (t) => {
   const { db, sqlite } = await emptyStore(t);
-  const now = Date.now();
+  // Yesterday noon, so that the rows fall on the same calendar days whenever the test runs
+  // (near midnight, the first day held only a request of no account, and acct_a had 20 days).
+  const now = Math.floor(Date.now() / DAY) * DAY - DAY / 2;
   sqlite.prepare("INSERT INTO accounts (id, name, plan, balance, suspended, created_at, updated_at) VALUES ('acct_a', 'a', NULL, 0, 0, 0, 0), ('acct_b', 'b', NULL, 0, 0, 0, 0)").run();
   const insert = sqlite.prepare(
     'INSERT INTO requests (id, created_at, account_id, key_id, endpoint, model, status, stream, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, cost, latency_ms, failover) VALUES (?, ?, ?, ?, \'chat\', ?, ?, 0, ?, ?, ?, ?, ?, 1, 0)',
