@@ -91,7 +91,8 @@ test('a gateway killed with requests in flight resolves their reservations on re
   assert.match(v.stdout, /ledger ok: 1 accounts/);
 });
 
-test('tollgate ledger verify exits non-zero and names the difference when a balance is off', async (t) => {
+/** A store a gateway wrote one account credited $5 to, and stopped cleanly. */
+async function storeWithACreditedAccount(t: { after: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-verify-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const gw = await spawnGateway({ admin_token: ADMIN }, { dir });
@@ -100,6 +101,11 @@ test('tollgate ledger verify exits non-zero and names the difference when a bala
   await fetch(`${gw.url}/admin/v1/accounts/${acct.id}/credits`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ amount_usd: '5' }) });
   gw.proc.kill('SIGTERM');
   assert.equal(await gw.exited, 0);
+  return { dir, gw, acct };
+}
+
+test('tollgate ledger verify exits non-zero and names the difference when a balance is off', async (t) => {
+  const { dir, gw, acct } = await storeWithACreditedAccount(t);
   assert.equal((await runCli(['ledger', 'verify', '--config', gw.configFile])).code, 0);
   const db = new Database(join(dir, 'tollgate.db'));
   db.prepare('update accounts set balance = balance + 1000000 where id = ?').run(acct.id);
@@ -110,14 +116,7 @@ test('tollgate ledger verify exits non-zero and names the difference when a bala
 });
 
 test('tollgate ledger verify leaves the store byte for byte as it was, an older schema and rollback journal mode included', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-verify-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const gw = await spawnGateway({ admin_token: ADMIN }, { dir });
-  const r = await fetch(`${gw.url}/admin/v1/accounts`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x' }) });
-  const acct = (await r.json()) as { id: string };
-  await fetch(`${gw.url}/admin/v1/accounts/${acct.id}/credits`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ amount_usd: '5' }) });
-  gw.proc.kill('SIGTERM');
-  assert.equal(await gw.exited, 0);
+  const { dir, gw } = await storeWithACreditedAccount(t);
   // A copy as an older release left it (no usage_daily yet), in rollback mode, as a
   // backup made with VACUUM INTO is.
   const file = join(dir, 'tollgate.db');
