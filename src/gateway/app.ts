@@ -1,5 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { GatewayError } from '../protocol/errors.ts';
 import { DATA_PLANE_PATHS, dataPlaneListener, refusedBeforeBody, type DataPlaneState } from './data-plane.ts';
@@ -10,7 +9,7 @@ import { registerAdminRoutes } from '../admin/routes.ts';
 import { registerMetricsRoute } from '../metrics/routes.ts';
 import { newRequestId } from './request-id.ts';
 import { writeError } from './raw-reply.ts';
-import { onClientError } from './client-error.ts';
+import { onClientError, onConnect } from './client-error.ts';
 import { CORS_HEADERS, isApiPath } from './cors.ts';
 import { RouteMethods } from './route-methods.ts';
 import { originForm } from './request-target.ts';
@@ -36,13 +35,12 @@ export function buildApp(rt: Runtime): FastifyInstance {
       const onRequest = dataPlaneListener(rt, dataPlane, handler);
       const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requireHostHeader: false, joinDuplicateHeaders: true }, onRequest);
       server.headersTimeout = KEEP_ALIVE_MS + 1_000;
-      // node:http's own answers to these were a bare 417 with no body or request id, and
-      // a dropped connection with no answer at all.
+      // node:http's own answer to this was a bare 417 with no body or request id.
       server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
         req.resume();
         writeError(res, newRequestId(), new GatewayError('invalid_request', 'Unsupported Expect header: only "100-continue" is understood.', { status: 417 }), { connection: 'close' });
       });
-      server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket));
+      server.on('connect', onConnect);
       // node:http sent 100 Continue to every such request, even one about to be refused
       // for its key or size, whose client then uploaded its body for nothing. Refused,
       // it gets no 100; its connection closes after the answer, since the client may or
@@ -177,14 +175,4 @@ function notFound(method: string, url: string, routeMethods: RouteMethods): Gate
   const allowed = routeMethods.allowed(target);
   if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.`);
   return new GatewayError('method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}.`, { headers: { allow: allowed.join(', ') } });
-}
-
-/** CONNECT asks for a tunnel, which a gateway does not give: an OpenAI-shaped 405, then the connection closes. */
-function refuseConnect(socket: Duplex): void {
-  const id = newRequestId();
-  const body = new GatewayError('method_not_allowed', 'CONNECT is not served: Tollgate is an API, not a forward proxy.').toBody(id);
-  socket.end(
-    `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nConnection: close\r\n\r\n${body}`,
-  );
-  socket.on('error', () => {});
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { errorBody } from '../protocol/errors.ts';
 import { newRequestId } from './request-id.ts';
@@ -30,9 +31,21 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void 
 }
 
 function answer(err: NodeJS.ErrnoException, socket: Socket): void {
+  const [status, code, message] = classify(err.code);
+  answerAndClose(socket, status, code, message);
+}
+
+/** CONNECT asks for a tunnel, which a gateway does not give (node:http dropped the
+ *  connection without a word): an OpenAI-shaped 405, then the connection closes. */
+export function onConnect(_req: unknown, socket: Duplex): void {
+  socket.on('error', () => {});
+  answerAndClose(socket, 405, 'method_not_allowed', 'CONNECT is not served: Tollgate is an API, not a forward proxy.');
+}
+
+/** Writes an OpenAI-shaped error straight to the socket, with a request id, and closes it. */
+function answerAndClose(socket: Duplex, status: number, code: string, message: string): void {
   if (socket.destroyed) return;
   if (socket.writable) {
-    const [status, code, message] = classify(err.code);
     const id = newRequestId();
     const body = errorBody(message, 'invalid_request_error', null, code, id);
     socket.write(
