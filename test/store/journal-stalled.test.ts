@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startGatewayOnFakeOpenAI, startTestGateway } from '../helpers/gateway.ts';
-import { watchStoreFile } from '../../src/gateway/start.ts';
+import { watchStoreFile } from '../../src/store/store-file-watch.ts';
 import { WriteBehind } from '../../src/store/write-behind.ts';
 import pino from 'pino';
 import { expectError, post } from '../helpers/http.ts';
