@@ -9,6 +9,7 @@ import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startGatewayOnFakeOpenAI, startTestGateway } from '../helpers/gateway.ts';
 import { watchStoreFile } from '../../src/store/store-file-watch.ts';
 import { WriteBehind } from '../../src/store/write-behind.ts';
+import { sqliteHandle } from '../../src/store/open.ts';
 import pino from 'pino';
 import { expectError, post } from '../helpers/http.ts';
 
@@ -110,4 +111,20 @@ test('a store file replaced by another under the same name is noticed too', asyn
   await until('the replacement to be noticed', () => journal.lost !== null);
   assert.match(journal.lost!, /was replaced while the gateway ran/);
   assert.equal(journal.stalled, true);
+});
+
+test('an admin write that meets a full store is a 503 store_unavailable that changed nothing, not a 500', async (t) => {
+  const { tg } = await startGatewayOnFakeOpenAI(t);
+  const { accountId } = await tg.customer({ creditUsd: '1' });
+  // The event loop's connection may not grow the file by another page: a full disk, to it.
+  const sqlite = sqliteHandle(tg.gw.rt.db)!;
+  sqlite.pragma(`max_page_count = ${sqlite.pragma('page_count', { simple: true })}`);
+  const notes = 'a long note to need a new page '.repeat(15);
+  let r: { status: number; body: any } = { status: 0, body: null };
+  for (let i = 0; i < 200 && r.status !== 503; i++) r = await tg.admin('POST', '/accounts', { name: `${notes.slice(0, 190)} ${i}` });
+  assert.equal(r.status, 503, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, 'store_unavailable');
+  assert.match(r.body.error.message, /nothing was changed/);
+  sqlite.pragma('max_page_count = 1073741823');
+  assert.equal((await tg.admin('GET', `/accounts/${accountId}`)).status, 200);
 });
