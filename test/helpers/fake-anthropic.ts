@@ -140,6 +140,9 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
         case 'thinking':
           if (m.role !== 'assistant' || typeof b.signature !== 'string' || !b.signature) return `${at}.signature: Field required`;
           break;
+        case 'redacted_thinking':
+          if (m.role !== 'assistant' || typeof b.data !== 'string' || !b.data) return `${at}.data: Field required`;
+          break;
         case 'tool_result':
           if (m.role !== 'user') return `${at}: tool_result is only allowed in user messages`;
           if (seenNonResult) return `messages.${i}: tool_result blocks must come first in the content`;
@@ -150,6 +153,18 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
       }
     }
     previousToolUses = toolUses;
+  }
+  // A tool loop is one assistant turn, in one thinking mode: with thinking on, the
+  // assistant message whose tool calls the last user message answers must open with its
+  // thinking (Anthropic, "Preserving thinking blocks").
+  const msgs: any[] = body.messages;
+  const last = msgs.at(-1);
+  if (body.thinking && msgs.length >= 2 && last?.role === 'user' && Array.isArray(last.content) && last.content.some((b: any) => b?.type === 'tool_result')) {
+    const i = msgs.length - 2;
+    const first = msgs[i].content?.[0];
+    if (first?.type !== 'thinking' && first?.type !== 'redacted_thinking') {
+      return `messages.${i}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first?.type}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking`;
+    }
   }
   return null;
 }

@@ -218,3 +218,19 @@ export function convertToAnthropicMessages(messages: unknown): AnthropicPrompt {
   if (tail?.type === 'text') tail.text = tail.text.trimEnd();
   return { system: system.length ? system : undefined, messages: out };
 }
+
+/**
+ * Whether thinking may be on for this request. A tool loop is one assistant turn, and
+ * Anthropic keeps it in one thinking mode: with thinking on, the assistant message whose
+ * tool calls the last user message answers must open with its thinking block, or the
+ * request is a 400. OpenAI clients rarely send `reasoning_content` back (the openai SDK's
+ * runTools() and the Vercel AI SDK's tool loops do not), and without it the thinking
+ * blocks cannot be rebuilt; such a request goes up with thinking off, as Anthropic's
+ * own error advises, so that the loop goes on.
+ */
+export function thinkingAllowed(messages: readonly AnthropicMessage[]): boolean {
+  const last = messages.at(-1);
+  if (messages.length < 2 || last?.role !== 'user' || !last.content.some((b) => b.type === 'tool_result')) return true;
+  const first = messages[messages.length - 2]!.content[0]?.type;
+  return first === 'thinking' || first === 'redacted_thinking';
+}

@@ -1,6 +1,6 @@
 import type { ChatCall } from '../types.ts';
 import { checkRequestFields, UnsupportedFieldError, type FieldPolicy } from '../unsupported.ts';
-import { convertToAnthropicMessages } from './convert-to-anthropic-messages.ts';
+import { convertToAnthropicMessages, thinkingAllowed } from './convert-to-anthropic-messages.ts';
 import { convertToAnthropicTools } from './convert-to-anthropic-tools.ts';
 
 // OpenAI chat-completions request → Anthropic Messages request body.
@@ -116,6 +116,7 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
   }
 
   const { system, messages } = convertToAnthropicMessages(b.messages);
+  if (budget !== undefined && !thinkingAllowed(messages)) budget = undefined;
   const tools = convertToAnthropicTools(b, { thinking: budget !== undefined });
 
   const out: Record<string, any> = { model: call.upstreamModel, max_tokens: maxTokens, messages };
