@@ -52,7 +52,8 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
     Object.assign(ex.headers, grant.refuse());
     throw err;
   }
-  ex.reservedTokens = Math.min(inputTokens + maxOutput, Number.MAX_SAFE_INTEGER);
+  ex.reservedInputTokens = inputTokens;
+  ex.reservedOutputTokens = maxOutput;
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
 }

@@ -33,10 +33,11 @@ export class Exchange {
   zeroRetention = false;
   /** Output tokens per choice the reservation covers. */
   outputReserved: number | undefined;
-  /** The tokens the reservation was made for (input and all output): what a request
-   *  whose usage report was not believed, and so is charged its reservation, counts
-   *  against tokens per minute and per day. */
-  reservedTokens = 0;
+  /** The tokens the reservation was made for, input and all output: what a request whose
+   *  usage report was not believed is charged for, and so what it logs and counts against
+   *  tokens per minute and per day. */
+  reservedInputTokens = 0;
+  reservedOutputTokens = 0;
   reservation: Reservation | null = null;
   stream = false;
   status = 0;
@@ -115,20 +116,19 @@ export class Exchange {
     if (this.#finished) return;
     this.#finished = true;
     let usage = this.usage;
-    let rejected = false;
     if (this.reservation) {
       const billable = this.#billableUsage();
       usage = billable.usage;
       const settled = rt.billing.settle(this.reservation, usage, billable.estimated ? { usage_estimated: true } : {});
       this.cost = settled.cost;
-      // A report that was not believed is not logged as tokens; the limits count what the
-      // request was charged instead, its reservation ("tokens billed").
+      // A report that was not believed is charged its reservation, and logged and counted
+      // as the tokens it was charged for (the limits reload today's tokens from the log
+      // after a restart: logged as 0, a restart handed such a day's tokens back).
       if (settled.rejected) {
-        usage = null;
-        rejected = true;
+        usage = { prompt: this.reservedInputTokens, cached: 0, cacheWrite: 0, completion: this.reservedOutputTokens, reasoning: 0 };
       }
     }
-    this.grant?.release(usage ? usage.prompt + usage.completion : rejected ? this.reservedTokens : 0);
+    this.grant?.release(usage ? Math.min(usage.prompt + usage.completion, Number.MAX_SAFE_INTEGER) : 0);
     const latencyMs = performance.now() - this.startedAt;
     rt.metrics.observe({
       endpoint: this.endpoint,

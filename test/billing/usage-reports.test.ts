@@ -170,8 +170,11 @@ describe('usage reports that cannot be true, and answers with none', () => {
           const reserved = usdToPico(charge.detail.reserved_usd);
           assert.ok(reserved > 0n);
           assert.equal(-usdToPico(charge.amount_usd), reserved, 'charged exactly the reservation');
-          assert.equal(row.prompt_tokens, 0, 'the counts are not logged as tokens');
-          assert.equal(row.completion_tokens, 0);
+          // Logged as the tokens it was charged for, the reservation's (input at $1/M,
+          // output at $2/M): what a restart reloads today's token limits from.
+          assert.equal(row.completion_tokens, 10, 'all the output the request could have had');
+          assert.ok(row.prompt_tokens > 0);
+          assert.equal(BigInt(row.prompt_tokens) * 1_000_000n + BigInt(row.completion_tokens) * 2_000_000n, reserved, 'the logged tokens are what was charged');
         });
       }
       test(`${label}: a believable report is charged as metered`, async () => {

@@ -540,6 +540,13 @@ test('a request whose usage report is not believed counts its reservation agains
     const tpm = limits.keys.find((k: any) => k.id === keyId).tokens_per_minute;
     assert.ok(tpm.used > 5000, JSON.stringify(tpm));
     assert.equal(limits.daily_tokens.used, tpm.used);
+    // A restart reloads the day from the request log, where the request is logged as the
+    // tokens it was charged for; it used to be logged as 0, and the day came back.
+    await tg.gw.rt.journal.flush();
+    const { createLimits } = await import('../../src/limits/create.ts');
+    const fresh = await createLimits(tg.gw.rt.config, tg.gw.rt.db, tg.gw.rt.log);
+    const view = fresh.describe({ id: accountId, plan: 'metered' }, 0, []) as any;
+    assert.equal(view.daily_tokens.used, limits.daily_tokens.used);
   } finally {
     await tg.close();
     await up.close();
