@@ -52,6 +52,7 @@ export async function sendWithFailover(
         unsupported ??= err;
         continue;
       }
+      refuseUnsent(ex);
       throw err;
     }
     attempts++;
@@ -106,6 +107,7 @@ export async function sendWithFailover(
     breaker.success();
     return { route, res };
   }
+  if (attempts === 0) refuseUnsent(ex);
   if (attempts === 0 && unsupported) throw new GatewayError('unsupported_parameter', unsupported.message, { param: unsupported.param });
   if (attempts === 1 && lastError) throw lastError;
   // The soonest any route may answer: its breaker's pause, or the wait its upstream gave.
@@ -113,6 +115,16 @@ export async function sendWithFailover(
   const retryAfter = Math.max(1, Math.ceil((waits.length ? Math.min(...waits) : 1000) / 1000));
   const detail = lastError ? ` The last attempt failed: ${lastError.message}` : ' Every upstream is paused after repeated failures.';
   throw new GatewayError('upstreams_unavailable', `No upstream for '${model.id}' is available right now (${attempts} tried).${detail}`, { headers: { 'retry-after': String(retryAfter) } });
+}
+
+/**
+ * A request refused before any upstream saw it (a field no route can send, every route
+ * paused) uses up nothing, as one refused at admission does: SDKs retry a 503, and each
+ * retry used to take a request of the minute until the client read a 429 instead.
+ * A json_schema retry's second send comes after an upstream answered, and counts.
+ */
+function refuseUnsent(ex: Exchange): void {
+  if (ex.route === null && ex.grant) Object.assign(ex.headers, ex.grant.refuse());
 }
 
 function isWebPage(res: UpstreamResponse): boolean {

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.ts';
+import { startFakeAnthropic } from '../helpers/fake-anthropic.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { expectError, get, post } from '../helpers/http.ts';
 import { countChatInputTokens } from '../../src/limits/token-count.ts';
@@ -573,5 +574,56 @@ test('a request refused for its balance (402) uses up nothing of requests per mi
   } finally {
     await tg.close();
     await up.close();
+  }
+});
+
+test('a request refused before any upstream saw it (no route can send a field, every route paused) uses up nothing of the minute', async () => {
+  const up = await startFakeOpenAI();
+  const an = await startFakeAnthropic();
+  const tg = await startTestGateway({
+    config: {
+      providers: [
+        { id: 'p1', kind: 'openai', base_url: up.baseUrl, api_key: 'sk-up-1', breaker: { failures: 1, cooldown_ms: 600_000 } },
+        { id: 'an', kind: 'anthropic', base_url: an.baseUrl, api_key: 'sk-ant-upstream' },
+      ],
+      models: [
+        { id: 'm', upstreams: [{ provider: 'p1', model: 'u1' }], pricing: { input: '1', output: '1' } },
+        { id: 'claude', upstreams: [{ provider: 'an', model: 'claude-sonnet-4-5-20250929' }], pricing: { input: '1', output: '1' } },
+      ],
+      plans: [{ id: 'r3', rpm: 3 }],
+    },
+  });
+  try {
+    const a = await tg.customer({ plan: 'r3' });
+    // n: 2 cannot be sent to Anthropic: a 400 before any call.
+    for (let i = 0; i < 4; i++) {
+      const r = await post(`${tg.url}/v1/chat/completions`, { model: 'claude', n: 2, messages: [{ role: 'user', content: 'hi' }] }, { key: a.key });
+      expectError(r, { status: 400, type: 'invalid_request_error', code: 'unsupported_parameter', param: 'n' });
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '3');
+    }
+    assert.equal(an.requests.length, 0);
+    const ok = await post(`${tg.url}/v1/chat/completions`, { model: 'claude', messages: [{ role: 'user', content: 'hi' }] }, { key: a.key });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers.get('x-ratelimit-remaining-requests'), '2');
+
+    // One upstream 500 pauses the only route; the 503s after it reach no upstream.
+    const b = await tg.customer({ plan: 'r3' });
+    up.behave({ status: 500 });
+    const failed = await post(`${tg.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, { key: b.key });
+    assert.equal(failed.status, 502, failed.text);
+    assert.equal(failed.headers.get('x-ratelimit-remaining-requests'), '2', 'a request that reached the upstream counts');
+    const calls = up.requests.length;
+    for (let i = 0; i < 4; i++) {
+      const r = await post(`${tg.url}/v1/chat/completions`, { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, { key: b.key });
+      expectError(r, { status: 503, type: 'api_error', code: 'upstreams_unavailable', param: null });
+      assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '2');
+    }
+    assert.equal(up.requests.length, calls);
+    const view = await limitsOf(tg, b.accountId);
+    assert.equal(view.concurrency.in_flight, 0);
+  } finally {
+    await tg.close();
+    await up.close();
+    await an.close();
   }
 });
