@@ -97,7 +97,8 @@ test('usage an upstream cannot have meant is not billed as reported: the request
     assert.ok(usdToPico(charge.detail.reserved_usd) > 0n);
     assert.equal(-usdToPico(charge.amount_usd), usdToPico(charge.detail.reserved_usd), 'charged exactly the reservation');
     assert.equal(row.cost_usd, picoToUsd(usdToPico(charge.detail.reserved_usd)));
-    assert.equal(row.prompt_tokens, 0, 'the unbelievable counts are not logged as tokens');
+    // Logged as the reservation's tokens (input at $0.16/M, output at $0.30/M), not as reported.
+    assert.equal(BigInt(row.prompt_tokens) * 160_000n + BigInt(row.completion_tokens) * 300_000n, usdToPico(charge.detail.reserved_usd), 'the logged tokens are what was charged');
   }
   // The journal still works: the request after them is logged and charged as metered.
   const after = entries.find((e) => e.kind === 'charge' && e.request_id === normal.id);
