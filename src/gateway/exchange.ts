@@ -98,14 +98,18 @@ export class Exchange {
    * means nothing to charge.
    */
   #billableUsage(): { usage: Usage | null; estimated: boolean } {
+    // A stream that failed before any output (its role frame at most) is charged nothing,
+    // whatever its upstream had reported of the prompt or of thinking the client never
+    // saw: Anthropic and Gemini report the prompt in their first event, and such a cut
+    // cost the prompt there while the same cut on the OpenAI wire cost nothing.
+    if (this.stream && this.errorCode != null && (this.streamed.empty || this.streamed.completionTokens() === 0)) {
+      return { usage: null, estimated: false };
+    }
     if (this.usage) return { usage: this.usage, estimated: this.usageEstimated };
     if (this.streamed.empty || !this.body) return { usage: null, estimated: false };
     const completion = this.streamed.completionTokens();
     if (!this.promptUsage) {
-      // Frames with no text in them (the role frame every OpenAI-style stream opens with)
-      // are not output: a stream cut after them is billed as one cut before its first
-      // byte. One that ended well with no text (and no report) still read the prompt.
-      if (completion === 0 && this.errorCode != null) return { usage: null, estimated: false };
+      // One that ended well with no text (and no report) still read the prompt.
       return { usage: this.estimatedUsage(completion), estimated: true };
     }
     this.usageEstimated = true;
