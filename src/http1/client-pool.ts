@@ -303,6 +303,13 @@ class Call implements CallController {
   }
 }
 
+/**
+ * How soon after a request went out on a reused connection its close still reads as the
+ * server's idle close crossing the request: the server's FIN or RST is on its way before
+ * the request arrives, so it comes back within a round trip.
+ */
+const IDLE_RACE_MS = 1000;
+
 class Connection implements ParserSink {
   readonly #pool: ClientPool;
   readonly #socket: net.Socket;
@@ -318,6 +325,8 @@ class Connection implements ParserSink {
   #served = 0;
   /** Whether any byte of the current call's answer has arrived. */
   #answered = false;
+  /** When the current call was written (performance.now()). */
+  #sentAt = 0;
 
   constructor(pool: ClientPool, socket: net.Socket, secure: boolean, options: PoolOptions) {
     this.#pool = pool;
@@ -345,6 +354,7 @@ class Connection implements ParserSink {
     this.#answered = false;
     this.#socket.ref();
     this.#socket.write(call.text, call.encoding);
+    this.#sentAt = performance.now();
     if (!call.retried && this.#served > 0) call.sent = call.text;
     call.text = '';
   }
@@ -455,10 +465,12 @@ class Connection implements ParserSink {
       this.destroy(null);
       return;
     }
-    // A reused connection closed (or reset) before a byte of answer: nearly always the
-    // server closing it as idle just as this request went out, unread. Sent again once,
-    // as a failover to another route would send it anyway.
-    if (call && !this.#answered && this.#served > 0 && !call.retried) {
+    // A reused connection closed (or reset) at once, before a byte of answer: the server
+    // closing it as idle just as this request went out, unread. Sent again once, as a
+    // failover to another route would send it anyway. A close that comes later is a
+    // server that read the request and worked on it (an upstream may bill the operator
+    // for it): that is a failed attempt, not a race, and is not sent twice.
+    if (call && !this.#answered && this.#served > 0 && !call.retried && performance.now() - this.#sentAt < IDLE_RACE_MS) {
       this.#call = null;
       call.conn = null;
       this.#pool.retry(call);

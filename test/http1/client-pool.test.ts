@@ -449,6 +449,19 @@ describe('ClientPool: keep-alive and queueing', () => {
     });
   }
 
+  test('a reused connection the server closes after working on the request for seconds: a failure, not sent again', async (t) => {
+    // Not the idle race: the server read the request and may have billed for it.
+    const srv = await rawServer(t, (sock, req) => {
+      if (req.index === 1) setTimeout(() => sock.end(), 1200);
+      else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${req.body.length}\r\n\r\n${req.body.toString('latin1')}`);
+    });
+    const pool = newPool(t, srv.origin);
+    const post = (body: string): Partial<RequestOptions> => ({ method: 'POST', path: '/p', body });
+    assert.equal((await request(pool, post('first'))).body, 'first');
+    await assert.rejects(request(pool, post('second')), (err: any) => err.code === 'UPSTREAM_CLOSED');
+    assert.deepEqual(srv.requests.map((r) => [r.conn, r.body.toString()]), [[0, 'first'], [0, 'second']]);
+  });
+
   test('a 408 on a reused connection (a server timing out the idle connection) sends the call again on a new one; on a new connection it is the answer', async (t) => {
     const TIMEOUT_408 = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 7\r\n\r\ntimeout';
     const srv = await rawServer(t, (sock, req) => {
