@@ -120,10 +120,15 @@ interface AnswerText {
 async function readAnswer(res: UpstreamResponse, route: Route): Promise<AnswerText> {
   const untranslated = route.upstream.adapter.passesOpenAIBodies === true;
   let text: string;
+  // A whole answer within timeout_ms of its head: the pool's silence timer alone let a
+  // body that trickles in a byte at a time hold the request for as long as it went on.
+  const timer = setTimeout(() => res.body.destroy(Object.assign(new Error('upstream body timeout'), { code: 'UPSTREAM_BODY_TIMEOUT' })), route.upstream.config.timeout_ms);
   try {
     text = await res.body.text(untranslated ? 'latin1' : 'utf8');
   } catch (err) {
     throw fromTransportError(err);
+  } finally {
+    clearTimeout(timer);
   }
   const bytes = untranslated && text.indexOf('\\u') === -1;
   if (untranslated && !bytes) text = fromByteString(text);
@@ -208,17 +213,19 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
   abortOnClientClose(res, ex);
   const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap, modelMaxOutputTokens: model.maxOutputTokens, reservedOutputTokens: ex.outputReserved });
-  const send = () => sendWithFailover(rt, ex, model, (route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config));
+  const build = (route: Route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config);
 
   if (!info.stream) {
     const receive = async (): Promise<Answer> => {
-      const { route, res: up } = await send();
-      const { json, ...read } = await readAnswer(up, route);
-      const parsed = route.upstream.adapter.parseChatResponse(json);
-      // Its message is scrubbed like any upstream error's; nothing usable reached the
-      // client, so nothing is charged, as for an error status.
-      if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
-      if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
+      const { parsed, read } = await sendWithFailover(rt, ex, model, build, async ({ route, res: up }) => {
+        const { json, ...read } = await readAnswer(up, route);
+        const parsed = route.upstream.adapter.parseChatResponse(json);
+        // Its message is scrubbed like any upstream error's; nothing usable reached the
+        // client, so nothing is charged, as for an error status.
+        if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
+        if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
+        return { parsed, read };
+      });
       // An answer without a usage report is billed by counting it, as a stream without one
       // is; it used to cost nothing at all.
       ex.usage = addUsage(ex.usage, parsed.usage ?? ex.estimatedUsage(countTextTokens(chatAnswerText(parsed.body, read.bytes))));
@@ -267,38 +274,49 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
     return;
   }
 
-  const { route, res: up } = await send();
-  setRouteHeaders(ex, route);
-  const ct = up.headers.get('content-type') ?? '';
-  // Media types are case-insensitive (RFC 9110 §8.3.1).
-  if (!ct.toLowerCase().includes('text/event-stream')) {
-    up.body.dump();
-    throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
+  const { route, res: up } = await sendWithFailover(rt, ex, model, build, (answer) => {
+    const ct = answer.res.headers.get('content-type') ?? '';
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    if (!ct.toLowerCase().includes('text/event-stream')) {
+      answer.res.body.dump();
+      throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
+    }
+    return answer;
+  }, true);
+  try {
+    setRouteHeaders(ex, route);
+    const h = ex.headers;
+    h['content-type'] = 'text/event-stream; charset=utf-8';
+    h['cache-control'] = 'no-cache';
+    // No connection header of our own: node:http writes keep-alive when the client keeps
+    // the connection, and close (then closes) when it asked to; a forced keep-alive held
+    // the connection open after a `Connection: close` request's stream had ended.
+    h['x-accel-buffering'] = 'no';
+    // The headers go out with the first frames, in one write; relayStream flushes them on
+    // their own only if the upstream's first bytes are not already here.
+    res.writeHead(200, h);
+    ex.status = 200;
+    await relayStream({
+      res,
+      body: up.body,
+      translator: route.upstream.adapter.createStreamTranslator(callFor(route)),
+      upstream: route.upstream,
+      ex,
+      publicModel: info.model,
+      includeUsage: info.includeUsage,
+      decorateUsage: (usage) => {
+        if (ex.usage) usage.cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
+      },
+      sendTimeoutMs: rt.config.send_timeout_ms,
+    });
+  } finally {
+    // A stream that opened well and then failed (cut, stalled, an error event) is the
+    // upstream's failure: counted as one, an upstream that always fails mid-stream is
+    // paused like one that answers 5xx. A client that left says nothing against it.
+    const code = ex.errorCode;
+    if (code === 'upstream_error' || code === 'upstream_timeout' || code === 'upstream_stream_incomplete') route.upstream.breaker.failure();
+    else route.upstream.breaker.success();
   }
-  const h = ex.headers;
-  h['content-type'] = 'text/event-stream; charset=utf-8';
-  h['cache-control'] = 'no-cache';
-  // No connection header of our own: node:http writes keep-alive when the client keeps
-  // the connection, and close (then closes) when it asked to; a forced keep-alive held
-  // the connection open after a `Connection: close` request's stream had ended.
-  h['x-accel-buffering'] = 'no';
-  // The headers go out with the first frames, in one write; relayStream flushes them on
-  // their own only if the upstream's first bytes are not already here.
-  res.writeHead(200, h);
-  ex.status = 200;
-  await relayStream({
-    res,
-    body: up.body,
-    translator: route.upstream.adapter.createStreamTranslator(callFor(route)),
-    upstream: route.upstream,
-    ex,
-    publicModel: info.model,
-    includeUsage: info.includeUsage,
-    decorateUsage: (usage) => {
-      if (ex.usage) usage.cost = picoToUsd(rt.billing.quote(ex.reservation!, ex.usage));
-    },
-    sendTimeoutMs: rt.config.send_timeout_ms,
-  });
 }
 
 async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {
@@ -306,7 +324,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   const model = resolveModel(rt, ex, info.model, 'embedding');
   const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
   abortOnClientClose(res, ex);
-  const { route, res: up } = await sendWithFailover(
+  const { route, parsed, read } = await sendWithFailover(
     rt,
     ex,
     model,
@@ -315,15 +333,17 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
       if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
       return build(body, r.model, r.upstream.config, bodyBytes);
     },
+    async ({ route, res: up }) => {
+      const { json, ...read } = await readAnswer(up, route);
+      const parsed = route.upstream.adapter.parseEmbeddingsResponse!(json);
+      // As for chat: the upstream's own words, scrubbed, and nothing charged.
+      if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
+      if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.data)) throw invalidUpstreamResponse('no data');
+      return { route, parsed, read };
+    },
   );
   setRouteHeaders(ex, route);
-  const parse = route.upstream.adapter.parseEmbeddingsResponse!;
-  const { json, ...read } = await readAnswer(up, route);
-  const parsed = parse(json);
-  // As for chat: the upstream's own words, scrubbed, and nothing charged.
-  if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
   const out = parsed.body;
-  if (!out || typeof out !== 'object' || !Array.isArray(out.data)) throw invalidUpstreamResponse('no data');
   const changes: Record<string, unknown> = { model: info.model };
   // Without a usage report, the input is counted (an answer's embeddings have no tokens).
   const usage = parsed.usage ?? ex.estimatedUsage(0);

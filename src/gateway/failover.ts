@@ -15,6 +15,11 @@ import { fromTransportError, fromUpstreamStatus, invalidUpstreamResponse, OPERAT
 // client after this returns). Other 4xx answers are the request's fault and go straight
 // back. Failover happens after admission, so extra attempts never count against the
 // customer's rate limits, and only the attempt that answered is metered.
+// A 200 is not yet an answer: `accept` reads what the caller needs of it (a whole
+// non-streaming body; a stream's content type) inside the attempt, so a body that stalls,
+// is cut or is not JSON fails over and counts against the upstream's breaker, as a bad
+// status does. Such an answer used to be taken as a success: the breaker never paused
+// an upstream that answered 200 and then failed, and a healthy second route got nothing.
 
 export interface Answer {
   route: Route;
@@ -27,12 +32,15 @@ function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408 || status < 400;
 }
 
-export async function sendWithFailover(
+export async function sendWithFailover<T>(
   rt: Runtime,
   ex: Exchange,
   model: ModelEntry,
   build: (route: Route) => UpstreamRequest,
-): Promise<Answer> {
+  accept: (answer: Answer) => Promise<T> | T,
+  /** The caller tells the route's breaker how the answer went (a stream, when it ends). */
+  breakerAtEnd = false,
+): Promise<T> {
   const order = routeOrder(model);
   let lastError: GatewayError | null = null;
   let unsupported: UnsupportedFieldError | null = null;
@@ -104,8 +112,26 @@ export async function sendWithFailover(
       rt.log.error({ request_id: ex.id, provider: route.upstream.id }, 'upstream answered a web page (text/html): check its base_url');
       continue;
     }
-    breaker.success();
-    return { route, res };
+    let accepted: T;
+    try {
+      accepted = await accept({ route, res });
+    } catch (err) {
+      if (ex.clientGone) {
+        breaker.release();
+        throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
+      }
+      if (!(err instanceof GatewayError) || (err.code !== 'upstream_error' && err.code !== 'upstream_timeout')) {
+        breaker.success();
+        throw err;
+      }
+      breaker.failure();
+      lastError = err;
+      waited.set(route, retryAfterMs(err));
+      rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: err.code }, 'upstream answer unusable');
+      continue;
+    }
+    if (!breakerAtEnd) breaker.success();
+    return accepted;
   }
   if (attempts === 0) refuseUnsent(ex);
   if (attempts === 0 && unsupported) throw new GatewayError('unsupported_parameter', unsupported.message, { param: unsupported.param });

@@ -113,9 +113,9 @@ export class UpstreamBody {
   }
 
   /** Stops the body for good; the connection is closed. */
-  destroy(): void {
+  destroy(reason: Error = Object.assign(new Error('upstream body discarded'), { code: 'UPSTREAM_ABORTED' })): void {
     this.#onChunk = null;
-    if (!this.finished) this.#controller.abort(Object.assign(new Error('upstream body discarded'), { code: 'UPSTREAM_ABORTED' }));
+    if (!this.finished) this.#controller.abort(reason);
   }
 
   pause(): void {

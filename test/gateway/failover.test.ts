@@ -300,6 +300,100 @@ test('an upstream answering 200 with a web page (a base_url pointing at a site o
   }
 });
 
+// A 200 whose answer then fails is a failed attempt: the body is read inside it. Such
+// upstreams used to be taken as answering: no failover, and no breaker ever paused them.
+for (const [label, answer] of [
+  ['a body that is not JSON', (res: any) => res.writeHead(200, { 'content-type': 'application/json' }).end('<<not json>>')],
+  ['a connection closed mid-body', (res: any) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+    res.write('{"id":"x","choices":[');
+    setTimeout(() => res.socket?.destroy(), 20);
+  }],
+  ['a body that stalls', (res: any) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"id":"x",');
+  }],
+] as const) {
+  test(`a non-streaming 200 with ${label} → fails over, and counts against the upstream's breaker`, async (t) => {
+    const bad = await rawServer(t, (req, res) => {
+      req.resume();
+      answer(res);
+    });
+    const b = await fake(t, { text: 'second route' });
+    const s = await setup(t, { bad: { url: bad.url, timeout_ms: 400, breaker: { failures: 2, cooldown_ms: 60_000 } }, b: { url: b.baseUrl } }, [{ provider: 'bad', priority: 1 }, { provider: 'b' }]);
+    for (let i = 0; i < 3; i++) {
+      const res = await s.chat();
+      assert.equal(res.status, 200, res.text);
+      routedTo(res, 'b', true);
+      assert.equal(JSON.parse(res.text).choices[0].message.content, 'second route');
+    }
+    assert.equal(bad.hits(), 2, 'paused after two failures: the third request went straight to the second route');
+  });
+}
+
+test('a non-streaming body that trickles in is given up timeout_ms after its head, not read for as long as it goes on', async (t) => {
+  const slow = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const tick = setInterval(() => (res.destroyed ? clearInterval(tick) : res.write(' ')), 100);
+    res.on('close', () => clearInterval(tick));
+  });
+  const s = await setup(t, { slow: { url: slow.url, timeout_ms: 600 } }, [{ provider: 'slow' }]);
+  const started = Date.now();
+  const res = await s.chat();
+  const took = Date.now() - started;
+  expectError(res, { status: 504, type: 'api_error', code: 'upstream_timeout', param: null });
+  assert.ok(took >= 550 && took < 3000, `gave up after ${took} ms`);
+});
+
+test('a streaming request answered 200 with JSON, not an event stream → fails over', async (t) => {
+  const json = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"error":"not a stream"}');
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { json: { url: json.url }, b: { url: b.baseUrl } }, [{ provider: 'json', priority: 1 }, { provider: 'b' }]);
+  const res = await s.chat({ stream: true });
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'b', true);
+  assert.match(res.text, /second/);
+  assert.equal(json.hits(), 1);
+});
+
+test('streams that open and then fail count against the breaker: the upstream is paused, and the next route serves', async (t) => {
+  const a = await fake(t, { text: 'one two three four five six', dieAfterChunks: 2, chunkDelayMs: 5 });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { a: { url: a.baseUrl, breaker: { failures: 2, cooldown_ms: 60_000 } }, b: { url: b.baseUrl } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }]);
+  for (let i = 0; i < 2; i++) {
+    const res = await s.chat({ stream: true });
+    routedTo(res, 'a', false);
+    assert.doesNotMatch(res.text, /\[DONE\]/);
+  }
+  const res = await s.chat({ stream: true });
+  routedTo(res, 'b', true);
+  assert.match(res.text, /\[DONE\]/);
+  assert.equal(a.requests.length, 2);
+});
+
+test('streams that end well keep the breaker closed: a failure between them does not add up to a pause', async (t) => {
+  let n = 0;
+  const flaky = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'flaky-model', choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: null }] };
+    res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    if (n++ % 2 === 0) setTimeout(() => res.socket?.destroy(), 10);
+    else res.end('data: [DONE]\n\n');
+  });
+  const s = await setup(t, { flaky: { url: flaky.url, breaker: { failures: 2, cooldown_ms: 60_000 } } }, [{ provider: 'flaky' }]);
+  for (let i = 0; i < 6; i++) {
+    const res = await s.chat({ stream: true });
+    assert.equal(res.status, 200, res.text);
+    routedTo(res, 'flaky', false);
+  }
+  assert.equal(flaky.hits(), 6);
+});
+
 test("an upstream's 408 (it did not get the gateway's request in time) is not the client's fault: fails over; alone, a 502", async (t) => {
   const slow = await rawServer(t, (_req, res) => {
     res.writeHead(408, { connection: 'close', 'content-type': 'text/html' });

@@ -107,7 +107,11 @@ describe('generated upstream streams', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    tg = await startTestGateway({ config: defaultConfig(`http://127.0.0.1:${port}/v1`) });
+    const config = defaultConfig(`http://127.0.0.1:${port}/v1`) as any;
+    // Most generated streams fail, and a failed stream counts against the upstream's
+    // breaker: kept closed, every stream reaches the relay under test.
+    config.providers[0].breaker = { failures: 1_000_000, cooldown_ms: 1 };
+    tg = await startTestGateway({ config });
     ({ key, accountId } = await tg.customer({ creditUsd: '1000' }));
   });
   after(async () => {
