@@ -28,8 +28,15 @@ export async function serve(configFile: string | undefined): Promise<void> {
       // reservation released on the next start. (It used to be ignored: only SIGKILL
       // ended a long drain, and lost the unwritten records.)
       process.stdout.write(`${signal} again: stopping now; ${gw.rt.inFlight} in-flight requests are cut\n`);
-      setTimeout(() => process.exit(1), 2_000); // 2 s: if the journal cannot be written
-      gw.rt.journal.flush().finally(() => process.exit(1));
+      // 2 s: if the journal cannot be written. What it could not write is said, as a
+      // failed drain says it: the operator is owed a count of what is lost.
+      const exit = (written: boolean) => {
+        const lost = gw.rt.journal.waiting;
+        if (!written && lost > 0) process.stderr.write(`shutdown failed: ${lost} request records and billing writes could not be written to the store and are lost (see the log)\n`);
+        process.exit(1);
+      };
+      setTimeout(() => exit(false), 2_000);
+      gw.rt.journal.flush().then(exit, () => exit(false));
       return;
     }
     stopping = true;

@@ -234,10 +234,9 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
         clearTimeout(cut);
         await exchangesFinished(rt);
         await rt.schemaCheck.close();
-        await journal.close();
         // Given up on (the store locked past the retries): logged, and the shutdown fails,
         // so `tollgate serve` exits 1 rather than report a clean stop.
-        const lost = journal.pending;
+        const lost = await journal.close();
         await worker?.close();
         await catalog.close();
         await db.destroy();

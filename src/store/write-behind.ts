@@ -79,6 +79,8 @@ export class WriteBehind {
   /** Since when commits have been failing (none has succeeded since); null when the last one succeeded. */
   #failingSince: number | null = null;
   #lost: string | null = null;
+  /** close() is retrying on its own schedule: a failed commit sets no retry timer. */
+  #closing = false;
 
   constructor(sink: JournalSink, log: Logger, opts: { flushMs: number; maxBatch?: number }) {
     this.#sink = sink;
@@ -149,10 +151,7 @@ export class WriteBehind {
 
   /** Commits everything queued so far; true when it all reached the store (false: kept for a retry). */
   flush(): Promise<boolean> {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+    this.#stopTimer();
     this.#flushing = this.#flushing.then(() => this.#flushNow());
     return this.#flushing;
   }
@@ -181,7 +180,7 @@ export class WriteBehind {
       this.#records = records.concat(this.#records);
       this.#reservesRetry = reserves.concat(this.#reservesRetry);
       this.#settles = settles.concat(this.#settles);
-      if (!this.#timer) {
+      if (!this.#timer && !this.#closing) {
         this.#timer = setTimeout(() => void this.flush(), Math.max(this.#flushMs, 1000));
         this.#timer.unref();
       }
@@ -193,20 +192,42 @@ export class WriteBehind {
 
   /**
    * Flushes everything, retrying a commit that fails (another process holding the
-   * store's write lock past the busy timeout, say) for up to `giveUpMs`. Trying once, a
+   * store's write lock past the busy timeout, say) for up to `giveUpMs`; resolves to the
+   * number of writes that never reached the store (0 when all did). Trying once, a
    * shutdown lost every record and charge still queued whenever that commit failed.
+   * A failed commit's retry timer is stopped first: left running, it chained a commit of
+   * its own behind close's, which took the queue while close read it as empty, and a
+   * shutdown that lost everything reported that nothing was lost.
    */
-  async close(giveUpMs = CLOSE_RETRY_MS): Promise<void> {
+  async close(giveUpMs = CLOSE_RETRY_MS): Promise<number> {
     const deadline = Date.now() + giveUpMs;
-    await this.flush();
-    while (this.pending > 0) {
+    this.#closing = true;
+    for (;;) {
+      this.#stopTimer();
+      await this.flush();
+      await this.#settled();
+      if (this.waiting === 0) return 0;
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.#log.error({ pending: this.pending }, 'journal could not be written before shutdown; the queued request records and charges are lost');
-        return;
+        this.#log.error({ pending: this.waiting }, 'journal could not be written before shutdown; the queued request records and charges are lost');
+        return this.waiting;
       }
       await new Promise((r) => setTimeout(r, Math.min(CLOSE_RETRY_PAUSE_MS, left)));
-      await this.flush();
+    }
+  }
+
+  /** Waits until no commit is under way or chained behind the one under way. */
+  async #settled(): Promise<void> {
+    for (let p = this.#flushing; ; p = this.#flushing) {
+      await p;
+      if (p === this.#flushing) return;
+    }
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
     }
   }
 }

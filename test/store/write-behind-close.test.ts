@@ -52,3 +52,27 @@ test('close() retries a commit that fails while another connection holds the wri
   assert.equal(charges.length, 5, 'every charge reached the ledger');
   assert.equal(BigInt(acct.balance), 1_000_000n - 500n);
 });
+
+test('close() that gives up says how much is lost, even when a commit was failing slowly as it began, and keeps to its time', async () => {
+  // A store locked by another process: each commit waits out a busy timeout, then fails.
+  // A retry timer set by the commit under way at close() used to chain a commit of its
+  // own, which took the queue as close() read it: 0 lost, and the process exited 0.
+  let calls = 0;
+  const sink = async () => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 1500));
+    throw new Error('database is locked');
+  };
+  const wb = new WriteBehind(sink, pino({ level: 'silent' }), { flushMs: 20 });
+  for (let i = 0; i < 10; i++) wb.record({ id: `r${i}`, created_at: 1, account_id: null, key_id: null, endpoint: 'chat', status: 200, stream: 0, cost: null, latency_ms: 1, prompt_tokens: 0, cached_tokens: 0, cache_write_tokens: 0, completion_tokens: 0, failover: 0 });
+  await new Promise((r) => setTimeout(r, 30)); // the timed flush is committing now
+  const started = Date.now();
+  const lost = await wb.close(3000);
+  const took = Date.now() - started;
+  assert.equal(lost, 10, 'every record is counted as lost');
+  assert.equal(wb.waiting, 10);
+  assert.ok(took < 3000 + 1500 + 1000, `close() took ${took} ms`);
+  const after = calls;
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(calls, after, 'no commit is left running or scheduled after close()');
+});
