@@ -23,13 +23,18 @@ const OPENAI_TYPES: Record<string, string> = {
   billing_error: 'insufficient_quota',
 };
 
+/** "prompt is too long: 210000 tokens > 200000 maximum" (400 invalid_request_error). */
+const PROMPT_TOO_LONG = /prompt is too long/i;
+
 export function anthropicErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const type = typeof e?.type === 'string' ? e.type : undefined;
   const message = typeof e?.message === 'string' && e.message ? e.message : fallback;
   return {
     message,
     type: type === undefined ? undefined : (OPENAI_TYPES[type] ?? 'api_error'),
-    code: type,
+    // A prompt over the model's context gets OpenAI's code, which clients branch on to
+    // trim the conversation and retry (LangChain, Aider, the Vercel AI SDK's callers).
+    code: type === 'invalid_request_error' && PROMPT_TOO_LONG.test(message) ? 'context_length_exceeded' : type,
     ...(type === 'billing_error' || LOW_CREDIT.test(message) ? { fundsExhausted: true } : {}),
   };
 }

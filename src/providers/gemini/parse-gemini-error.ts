@@ -18,16 +18,21 @@ const OPENAI_TYPES: Record<string, string> = {
   RESOURCE_EXHAUSTED: 'rate_limit_error',
 };
 
+/** "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576)." */
+const INPUT_TOO_LONG = /input token count.*exceeds the maximum/i;
+
 export function geminiErrorInfo(e: any, fallback = 'upstream error'): UpstreamErrorInfo {
   const status = typeof e?.status === 'string' ? e.status : undefined;
   const reason = Array.isArray(e?.details) ? e.details.find((d: any) => typeof d?.reason === 'string')?.reason : undefined;
   // RetryInfo detail: {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}
   const delay = Array.isArray(e?.details) ? e.details.find((d: any) => typeof d?.retryDelay === 'string')?.retryDelay : undefined;
   const seconds = typeof delay === 'string' ? Number.parseFloat(delay) : NaN;
+  const message = typeof e?.message === 'string' && e.message ? e.message : fallback;
   return {
-    message: typeof e?.message === 'string' && e.message ? e.message : fallback,
+    message,
     type: status === undefined ? undefined : (OPENAI_TYPES[status] ?? 'api_error'),
-    code: reason === 'API_KEY_INVALID' ? reason : status ?? (typeof e?.code === 'number' ? String(e.code) : undefined),
+    // A prompt over the model's context gets OpenAI's code, which clients branch on.
+    code: reason === 'API_KEY_INVALID' ? reason : status === 'INVALID_ARGUMENT' && INPUT_TOO_LONG.test(message) ? 'context_length_exceeded' : status ?? (typeof e?.code === 'number' ? String(e.code) : undefined),
     ...(reason === 'API_KEY_INVALID' || status === 'UNAUTHENTICATED' || status === 'PERMISSION_DENIED' ? { credentialsRejected: true } : {}),
     ...(Number.isFinite(seconds) && seconds > 0 ? { retryAfterSeconds: Math.ceil(seconds) } : {}),
   };

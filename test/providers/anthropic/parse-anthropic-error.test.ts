@@ -24,3 +24,11 @@ test('non-JSON and empty bodies never throw', () => {
   assert.deepEqual(anthropicAdapter.parseError(503, ''), { message: 'upstream error (HTTP 503)' });
   assert.equal(anthropicAdapter.parseError(400, '{"type":"error","error":{}}').message, 'upstream error');
 });
+
+test("a prompt over the model's context is OpenAI's context_length_exceeded, which clients branch on", () => {
+  const info = anthropicAdapter.parseError(400, JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210311 tokens > 200000 maximum' } }));
+  assert.equal(info.code, 'context_length_exceeded');
+  assert.equal(info.type, 'invalid_request_error');
+  assert.match(info.message, /210311 tokens/);
+  assert.equal(anthropicAdapter.parseError(400, JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: too large' } })).code, 'invalid_request_error');
+});

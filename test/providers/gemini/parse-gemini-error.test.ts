@@ -22,3 +22,10 @@ test('non-JSON bodies never throw', () => {
   assert.deepEqual(geminiAdapter.parseError(502, '<html>502</html>'), { message: '<html>502</html>' });
   assert.deepEqual(geminiAdapter.parseError(504, ''), { message: 'upstream error (HTTP 504)' });
 });
+
+test("a prompt over the model's context is OpenAI's context_length_exceeded, which clients branch on", () => {
+  const info = geminiAdapter.parseError(400, JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'The input token count (1048577) exceeds the maximum number of tokens allowed (1048576).' } }));
+  assert.equal(info.code, 'context_length_exceeded');
+  assert.equal(info.type, 'invalid_request_error');
+  assert.equal(geminiAdapter.parseError(400, JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'Invalid JSON payload' } })).code, 'INVALID_ARGUMENT');
+});
