@@ -222,7 +222,13 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         parser.end();
         o.translator.end(items);
         tail = render();
-        if (!done && !failed) {
+        if (!done && !failed && ex.usage && ex.streamed.finished) {
+          // A whole answer (its finish_reason, then its usage) from an upstream that ends
+          // its streams without [DONE], as some OpenAI-compatible servers do: complete, and
+          // told so, not cut short with an error the SDKs raise on a finished answer.
+          done = true;
+          tail += DONE;
+        } else if (!done && !failed) {
           failed = true;
           ex.errorCode = 'upstream_stream_incomplete';
           tail += `data: ${own(errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id))}\n\n`;

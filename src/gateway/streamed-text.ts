@@ -38,6 +38,8 @@ function deltaText(frames: string): string {
   return text;
 }
 
+const FINISHED = /"finish_reason"\s*:\s*"/;
+
 export class StreamedText {
   /** Frames are byte strings (protocol/byte-strings.ts), not text. */
   asBytes = false;
@@ -75,6 +77,12 @@ export class StreamedText {
       }
       return;
     }
+  }
+
+  /** Whether the last frame sent ends its choice (a finish_reason that is not null). */
+  get finished(): boolean {
+    const last = this.#frames.at(-1);
+    return last !== undefined && FINISHED.test(last.slice(last.lastIndexOf('data:')));
   }
 
   /** Nothing was sent. */

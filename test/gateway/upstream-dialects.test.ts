@@ -81,6 +81,23 @@ describe('OpenAI-compatible upstream dialects', () => {
     assert.equal(rec.completion_tokens, 1);
   });
 
+  test('a whole stream (finish_reason, then usage) that ends without [DONE] is complete: [DONE] is added, no error', async () => {
+    const base = { id: 'chatcmpl-nd', object: 'chat.completion.chunk', created: 1, model: 'some-model' };
+    script =
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'All' }, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: { content: ' done' }, finish_reason: null }] }) +
+      frame({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }) +
+      frame({ ...base, choices: [], usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 } });
+    const { chunks, rec, text } = await run(true);
+    assert.equal(text, 'All done');
+    assert.equal(chunks.at(-1)?.usage?.completion_tokens, 2);
+    assert.equal(rec.error_code, null);
+    assert.equal(rec.prompt_tokens, 12);
+    // Without the finish_reason it is a cut stream, as before.
+    script = frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'All' }, finish_reason: null }] }) + frame({ ...base, choices: [], usage: { prompt_tokens: 12, completion_tokens: 1, total_tokens: 13 } });
+    await assert.rejects(run(true), /ended the stream early/);
+  });
+
   test('Groq: usage under x_groq in the last chunk is billed and reported', async () => {
     const base = { id: 'chatcmpl-gq', object: 'chat.completion.chunk', created: 1, model: 'llama-3.3-70b-versatile', system_fingerprint: 'fp_gq' };
     script =
