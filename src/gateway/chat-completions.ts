@@ -130,6 +130,10 @@ async function readAnswer(res: UpstreamResponse, route: Route): Promise<AnswerTe
   } finally {
     clearTimeout(timer);
   }
+  // A byte-order mark before the JSON (some Windows-hosted servers write one) is no
+  // part of the answer, and JSON.parse refuses it: left on, a good answer was a 502.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  else if (untranslated && text.startsWith('\xef\xbb\xbf')) text = text.slice(3);
   const bytes = untranslated && text.indexOf('\\u') === -1;
   if (untranslated && !bytes) text = fromByteString(text);
   try {

@@ -20,12 +20,23 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|J
 export function retryAfterFromUpstream(header: string | undefined, bodySeconds: number | undefined, nowMs = Date.now()): string {
   const value = header?.trim();
   if (value !== undefined) {
-    if (DELTA_SECONDS.test(value)) return String(Number(value));
+    if (DELTA_SECONDS.test(value)) return capped(Number(value));
     if (IMF_FIXDATE.test(value)) {
       const at = Date.parse(value);
-      if (Number.isFinite(at)) return String(Math.max(0, Math.ceil((at - nowMs) / 1000)));
+      if (Number.isFinite(at)) return capped(Math.max(0, Math.ceil((at - nowMs) / 1000)));
     }
   }
-  if (bodySeconds !== undefined && Number.isSafeInteger(bodySeconds) && bodySeconds >= 0) return String(bodySeconds);
+  if (bodySeconds !== undefined && Number.isSafeInteger(bodySeconds) && bodySeconds >= 0) return capped(bodySeconds);
   return String(DEFAULT_SECONDS);
+}
+
+/**
+ * At most a day: every provider's limits reset within one (a daily quota at the latest),
+ * and a client told to wait 31 years by a broken upstream would stop for good; a retry
+ * after a day that meets the limit again is told again.
+ */
+const MAX_SECONDS = 86_400;
+
+function capped(seconds: number): string {
+  return String(Math.min(seconds, MAX_SECONDS));
 }

@@ -98,6 +98,15 @@ describe('OpenAI-compatible upstream dialects', () => {
     await assert.rejects(run(true), /ended the stream early/);
   });
 
+  test('a non-streaming answer that opens with a byte-order mark is read, not a 502', async () => {
+    const answer = { id: 'chatcmpl-bom', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'café' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } };
+    script = '\ufeff' + JSON.stringify(answer);
+    const r = await client.chat.completions.create({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(r.choices[0]?.message.content, 'café');
+    assert.equal(r.model, 'deepseek-v4-flash');
+    assert.equal(r.usage?.prompt_tokens, 3);
+  });
+
   test('Groq: usage under x_groq in the last chunk is billed and reported', async () => {
     const base = { id: 'chatcmpl-gq', object: 'chat.completion.chunk', created: 1, model: 'llama-3.3-70b-versatile', system_fingerprint: 'fp_gq' };
     script =

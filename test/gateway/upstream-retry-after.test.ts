@@ -27,3 +27,10 @@ test('anything else is dropped for the body’s seconds, or 1', () => {
   assert.equal(retryAfterFromUpstream(undefined, 1e30, NOW), '1');
   assert.equal(retryAfterFromUpstream(undefined, undefined, NOW), '1');
 });
+
+test('a wait past a day is a day: no provider limit lasts longer, and a client told 31 years stops for good', () => {
+  assert.equal(retryAfterFromUpstream('999999999', undefined, NOW), '86400');
+  assert.equal(retryAfterFromUpstream('86400', undefined, NOW), '86400');
+  assert.equal(retryAfterFromUpstream('Sun, 01 Mar 2099 12:00:00 GMT', undefined, NOW), '86400');
+  assert.equal(retryAfterFromUpstream(undefined, 10_000_000, NOW), '86400');
+});
