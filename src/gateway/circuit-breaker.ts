@@ -42,6 +42,16 @@ export class CircuitBreaker {
     this.#probing = false;
   }
 
+  /**
+   * The upstream answered, but how the answer ends is not known yet (a stream): a probe
+   * ends and the breaker closes at once, as the next requests need it closed for as long
+   * as the stream runs, but the failures so far still count until success() or failure()
+   * at the answer's end.
+   */
+  answered(): void {
+    this.#open = false;
+    this.#probing = false;
+  }
   failure(now = Date.now()): void {
     this.#failures++;
     if (this.#probing || this.#failures >= this.threshold) {

@@ -130,7 +130,8 @@ export async function sendWithFailover<T>(
       rt.log.warn({ request_id: ex.id, provider: route.upstream.id, code: err.code }, 'upstream answer unusable');
       continue;
     }
-    if (!breakerAtEnd) breaker.success();
+    if (breakerAtEnd) breaker.answered();
+    else breaker.success();
     return accepted;
   }
   if (attempts === 0) refuseUnsent(ex);

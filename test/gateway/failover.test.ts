@@ -645,6 +645,21 @@ test("a 404 for one route's model fails over without pausing the upstream: its o
   assert.equal(JSON.parse(live.text).choices[0].message.content, 'from x');
 });
 
+test('a half-open probe that is a long stream closes the breaker when it opens, not when it ends: requests meanwhile are served', async (t) => {
+  const a = await fake(t, { status: 500 });
+  const s = await setup(t, { a: { url: a.baseUrl, breaker: { failures: 1, cooldown_ms: 200 } } }, [{ provider: 'a' }]);
+  assert.equal((await s.chat()).status, 502);
+  expectError(await s.chat(), { status: 503, type: 'api_error', code: 'upstreams_unavailable', param: null });
+  await sleep(250);
+  a.behave({ text: 'one two three four five six seven eight', chunkDelayMs: 100 });
+  const probe = s.chat({ stream: true });
+  await sleep(150); // the probe's stream is open and running
+  const meanwhile = await s.chat();
+  assert.equal(meanwhile.status, 200, meanwhile.text);
+  const streamed = await probe;
+  assert.match(streamed.text, /\[DONE\]/);
+});
+
 test('only one probe goes through a half-open breaker at a time', async (t) => {
   const a = await fake(t, { status: 500 });
   const b = await fake(t);
