@@ -5,6 +5,7 @@ import { sumCounts, writeEmbeddingsUsage, writeOpenAIUsage, type Usage } from '.
 import { withTopLevelMembers } from '../protocol/json-members.ts';
 import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
+import { UnsupportedFieldError } from '../providers/unsupported.ts';
 import { picoToUsd } from '../billing/money.ts';
 import { countTextTokens } from '../limits/token-count.ts';
 import { authenticate } from './authenticate.ts';
@@ -120,9 +121,14 @@ interface AnswerText {
 async function readAnswer(res: UpstreamResponse, route: Route): Promise<AnswerText> {
   const untranslated = route.upstream.adapter.passesOpenAIBodies === true;
   let text: string;
-  // A whole answer within timeout_ms of its head: the pool's silence timer alone let a
-  // body that trickles in a byte at a time hold the request for as long as it went on.
-  const timer = setTimeout(() => res.body.destroy(Object.assign(new Error('upstream body timeout'), { code: 'UPSTREAM_BODY_TIMEOUT' })), route.upstream.config.timeout_ms);
+  // A whole answer within timeout_ms of its first byte: the pool's silence timer alone
+  // let a body that trickles in a byte at a time hold the request for as long as it went
+  // on. Counted from the answer's first byte, not its head, since some proxies send the
+  // head at once and blank keep-alives while a long answer is generated.
+  let timer: NodeJS.Timeout | undefined;
+  res.body.whenContent(() => {
+    timer = setTimeout(() => res.body.destroy(Object.assign(new Error('upstream body timeout'), { code: 'UPSTREAM_BODY_TIMEOUT' })), route.upstream.config.timeout_ms);
+  });
   try {
     text = await res.body.text(untranslated ? 'latin1' : 'utf8');
   } catch (err) {
@@ -221,15 +227,18 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
 
   if (!info.stream) {
     const receive = async (): Promise<Answer> => {
-      const { parsed, read } = await sendWithFailover(rt, ex, model, build, async ({ route, res: up }) => {
+      const { parsed, read, route } = await sendWithFailover(rt, ex, model, build, async ({ route, res: up }) => {
         const { json, ...read } = await readAnswer(up, route);
         const parsed = route.upstream.adapter.parseChatResponse(json);
-        // Its message is scrubbed like any upstream error's; nothing usable reached the
-        // client, so nothing is charged, as for an error status.
-        if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
-        if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices)) throw invalidUpstreamResponse('no choices');
-        return { parsed, read };
+        if (!parsed.error && (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.choices))) throw invalidUpstreamResponse('no choices');
+        return { parsed, read, route };
       });
+      // An error the upstream answered with (a refusal of this prompt, Gemini's failed tool
+      // call) is its answer to this request, not a failure of the upstream: no failover,
+      // and no count against the breaker that every customer shares. Its message is
+      // scrubbed like any upstream error's; nothing usable reached the client, so nothing
+      // is charged, as for an error status.
+      if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
       // An answer without a usage report is billed by counting it, as a stream without one
       // is; it used to cost nothing at all.
       ex.usage = addUsage(ex.usage, parsed.usage ?? ex.estimatedUsage(countTextTokens(chatAnswerText(parsed.body, read.bytes))));
@@ -314,12 +323,13 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       sendTimeoutMs: rt.config.send_timeout_ms,
     });
   } finally {
-    // A stream that opened well and then failed (cut, stalled, an error event) is the
+    // A stream that opened well and then failed (cut, stalled, ended early) is the
     // upstream's failure: counted as one, an upstream that always fails mid-stream is
-    // paused like one that answers 5xx. A client that left says nothing against it.
-    const code = ex.errorCode;
-    if (code === 'upstream_error' || code === 'upstream_timeout' || code === 'upstream_stream_incomplete') route.upstream.breaker.failure();
-    else route.upstream.breaker.success();
+    // paused like one that answers 5xx. One that ended well is a success. A client that
+    // left, or an error event (the upstream's answer to this prompt, which a customer
+    // could repeat to pause an upstream for everyone), says nothing either way.
+    if (ex.upstreamFault) route.upstream.breaker.failure();
+    else if (ex.errorCode === null) route.upstream.breaker.success();
   }
 }
 
@@ -334,23 +344,26 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
     model,
     (r) => {
       const build = r.upstream.adapter.buildEmbeddingsRequest;
-      if (!build) throw new GatewayError('invalid_request', `The model '${info.model}' does not support embeddings on its upstream.`, { param: 'model' });
+      // Skipped for a route that has them, as a field a route cannot send is.
+      if (!build) throw new UnsupportedFieldError('model', `The model '${info.model}' does not support embeddings on its upstream.`);
       return build(body, r.model, r.upstream.config, bodyBytes);
     },
     async ({ route, res: up }) => {
       const { json, ...read } = await readAnswer(up, route);
       const parsed = route.upstream.adapter.parseEmbeddingsResponse!(json);
-      // As for chat: the upstream's own words, scrubbed, and nothing charged.
-      if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
-      if (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.data)) throw invalidUpstreamResponse('no data');
+      if (!parsed.error && (!parsed.body || typeof parsed.body !== 'object' || !Array.isArray(parsed.body.data))) throw invalidUpstreamResponse('no data');
       return { route, parsed, read };
     },
   );
+  // As for chat: the upstream's own words, scrubbed, nothing charged, and no failover.
+  if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
   setRouteHeaders(ex, route);
   const out = parsed.body;
   const changes: Record<string, unknown> = { model: info.model };
   // Without a usage report, the input is counted (an answer's embeddings have no tokens).
-  const usage = parsed.usage ?? ex.estimatedUsage(0);
+  // An embedding has no output: a completion count an upstream reports beside it (900 for
+  // a two-token input was seen) is neither billed nor counted against token limits.
+  const usage = parsed.usage ? { ...parsed.usage, completion: 0, reasoning: 0 } : ex.estimatedUsage(0);
   ex.usage = usage;
   const cost = picoToUsd(rt.billing.quote(ex.reservation!, usage));
   if (parsed.usage) {

@@ -42,6 +42,9 @@ export class Exchange {
   stream = false;
   status = 0;
   errorCode: string | null = null;
+  /** A stream failed for its upstream's sake (cut, stalled, ended early), not its client's
+   *  or its own answer's: what the upstream's breaker counts. */
+  upstreamFault = false;
   /** Usage as the upstream reported it, or as estimated for an answer that came without a report; null when neither. */
   usage: Usage | null = null;
   /** Some of `usage` was counted by the gateway, for an answer that came without a report. */

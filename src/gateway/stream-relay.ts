@@ -134,6 +134,13 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
   let tail = '';
   let ended = false;
 
+  /**
+   * Whether the answer is whole though no [DONE] came: its usage arrived and its last
+   * frame has a finish_reason. Only for one choice: with n > 1 the last frame's
+   * finish_reason says nothing of the other choices.
+   */
+  const answerComplete = (): boolean => !done && !failed && ex.usage !== null && (ex.body?.n ?? 1) === 1 && ex.streamed.finished;
+
   return new Promise<void>((resolve) => {
     const end = (): void => {
       if (ended) return;
@@ -176,9 +183,17 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
       if (ended) return;
       if (res.destroyed || ex.clientGone) {
         ex.errorCode = 'client_closed';
+      } else if (answerComplete()) {
+        // The whole answer and its usage came, and the upstream then went quiet or
+        // dropped the connection instead of sending [DONE]: nothing is missing.
+        done = true;
+        tail = DONE;
+        end();
+        return;
       } else {
         const ge = fromTransportError(err);
         ex.errorCode = ge.code;
+        ex.upstreamFault = true;
         tail = `data: ${own(ge.toBody(ex.id))}\n\n`;
       }
       failed = true;
@@ -222,7 +237,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
         parser.end();
         o.translator.end(items);
         tail = render();
-        if (!done && !failed && ex.usage && ex.streamed.finished) {
+        if (!done && !failed && answerComplete()) {
           // A whole answer (its finish_reason, then its usage) from an upstream that ends
           // its streams without [DONE], as some OpenAI-compatible servers do: complete, and
           // told so, not cut short with an error the SDKs raise on a finished answer.
@@ -230,6 +245,7 @@ export async function relayStream(o: StreamRelayOptions): Promise<void> {
           tail += DONE;
         } else if (!done && !failed) {
           failed = true;
+          ex.upstreamFault = true;
           ex.errorCode = 'upstream_stream_incomplete';
           tail += `data: ${own(errorBody('The upstream provider ended the stream early.', 'api_error', null, 'upstream_error', ex.id))}\n\n`;
         }

@@ -35,6 +35,15 @@ type Mode = 'buffer' | 'text' | 'pipe' | 'discard';
  */
 export const MAX_BUFFERED_BODY_BYTES = 256 * 1024 * 1024;
 
+/** Whether `chunk` holds a byte that is not JSON whitespace (space, tab, CR, LF). */
+function hasContent(chunk: Buffer): boolean {
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i]!;
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return true;
+  }
+  return false;
+}
+
 /** A response body, consumed once: text(), pipe() or dump(). */
 export class UpstreamBody {
   #controller: CallController;
@@ -44,6 +53,7 @@ export class UpstreamBody {
   #ended = false;
   #error: Error | null = null;
   #onChunk: ((chunk: Buffer) => void) | null = null;
+  #onContent: (() => void) | null = null;
   #resolve: ((text: string) => void) | null = null;
   #reject: ((err: Error) => void) | null = null;
   #discardLimit = 0;
@@ -77,6 +87,15 @@ export class UpstreamBody {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+  }
+
+  /**
+   * Calls `onContent` once, when a byte other than whitespace has arrived (at once if one
+   * has): where an answer begins, after any blank keep-alive a proxy sends before it.
+   */
+  whenContent(onContent: () => void): void {
+    if (this.#chunks.some(hasContent)) onContent();
+    else if (!this.finished) this.#onContent = onContent;
   }
 
   /** Hands every chunk to `onChunk` as it arrives (buffered ones first); settles at the end. */
@@ -137,6 +156,11 @@ export class UpstreamBody {
         return;
       default:
         this.#chunks.push(chunk);
+        if (this.#onContent && hasContent(chunk)) {
+          const onContent = this.#onContent;
+          this.#onContent = null;
+          onContent();
+        }
         this.#buffered += chunk.length;
         if (this.#buffered > this.#limit) this.#tooLarge();
     }
@@ -150,6 +174,7 @@ export class UpstreamBody {
 
   end(): void {
     this.#ended = true;
+    this.#onContent = null;
     if (this.#discardTimer) clearTimeout(this.#discardTimer);
     const resolve = this.#resolve;
     this.#resolve = this.#reject = null;
@@ -160,6 +185,7 @@ export class UpstreamBody {
   fail(err: Error): void {
     if (this.finished) return;
     this.#error = err;
+    this.#onContent = null;
     if (this.#discardTimer) clearTimeout(this.#discardTimer);
     const reject = this.#reject;
     this.#resolve = this.#reject = null;

@@ -132,6 +132,8 @@ export function writeEmbeddingsUsage(upstreamUsage: unknown, usage: Usage): Reco
   const target = isPlainObject(upstreamUsage) ? upstreamUsage : {};
   target.prompt_tokens = usage.prompt;
   target.total_tokens = usage.prompt;
+  delete target.completion_tokens;
+  delete target.completion_tokens_details;
   delete target.cost_details;
   delete target.is_byok;
   return target;

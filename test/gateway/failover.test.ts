@@ -331,10 +331,11 @@ for (const [label, answer] of [
   });
 }
 
-test('a non-streaming body that trickles in is given up timeout_ms after its head, not read for as long as it goes on', async (t) => {
+test('a non-streaming body that trickles in is given up timeout_ms after its first byte, not read for as long as it goes on', async (t) => {
   const slow = await rawServer(t, (req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"id":"x",');
     const tick = setInterval(() => (res.destroyed ? clearInterval(tick) : res.write(' ')), 100);
     res.on('close', () => clearInterval(tick));
   });
@@ -344,6 +345,90 @@ test('a non-streaming body that trickles in is given up timeout_ms after its hea
   const took = Date.now() - started;
   expectError(res, { status: 504, type: 'api_error', code: 'upstream_timeout', param: null });
   assert.ok(took >= 550 && took < 3000, `gave up after ${took} ms`);
+});
+
+test("an upstream's error answer to one customer's prompt (a 200 with an error, an error event) neither fails over nor pauses the upstream for others", async (t) => {
+  let mode = 'error';
+  const up = await rawServer(t, (req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const stream = JSON.parse(body).stream === true;
+      if (mode === 'error' && !stream) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"error":{"message":"flagged by moderation","type":"invalid_request_error"}}');
+      if (mode === 'error') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        return void res.end('data: {"error":{"message":"flagged by moderation"}}\n\n');
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'up-model', choices: [{ index: 0, message: { role: 'assistant', content: 'fine' }, finish_reason: 'stop' }], usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 } }));
+    });
+  });
+  const b = await fake(t, { text: 'second route' });
+  const s = await setup(t, { up: { url: up.url, breaker: { failures: 2, cooldown_ms: 60_000 } }, b: { url: b.baseUrl } }, [{ provider: 'up', priority: 1 }, { provider: 'b' }]);
+  for (let i = 0; i < 3; i++) {
+    expectError(await s.chat(), { status: 502, type: 'api_error', code: 'upstream_error', param: null });
+    const streamed = await s.chat({ stream: true });
+    assert.match(streamed.text, /flagged by moderation/);
+  }
+  assert.equal(b.requests.length, 0, 'not sent to the next route');
+  mode = 'ok';
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  routedTo(res, 'up', false);
+});
+
+test('a whole answer (finish_reason, usage) whose upstream then goes quiet without [DONE] is complete, and no failure of the upstream', async (t) => {
+  const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'quiet-model' };
+  const quiet = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'All here' }, finish_reason: null }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}\n\n`);
+    // and then nothing: no [DONE], no end
+  });
+  const s = await setup(t, { quiet: { url: quiet.url, timeout_ms: 300, breaker: { failures: 2, cooldown_ms: 60_000 } } }, [{ provider: 'quiet' }]);
+  for (let i = 0; i < 3; i++) {
+    const res = await s.chat({ stream: true });
+    assert.equal(res.status, 200);
+    assert.match(res.text, /All here/);
+    assert.match(res.text, /data: \[DONE\]\n\n$/);
+    assert.doesNotMatch(res.text, /"error"/);
+  }
+  assert.equal(quiet.hits(), 3, 'never paused');
+});
+
+test('with n > 1, a stream cut after one choice finished is still a cut stream', async (t) => {
+  const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'n-model' };
+  const cut = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'half a sen' }, finish_reason: null }], usage })}\n\n`);
+    res.end(`data: ${JSON.stringify({ ...base, choices: [{ index: 1, delta: { content: 'Done.' }, finish_reason: 'stop' }], usage })}\n\n`);
+  });
+  const s = await setup(t, { cut: { url: cut.url } }, [{ provider: 'cut' }]);
+  const res = await s.chat({ stream: true, n: 2 });
+  assert.match(res.text, /ended the stream early/);
+  assert.doesNotMatch(res.text, /\[DONE\]/);
+});
+
+test('blank keep-alives before a long non-streaming answer (as proxies send) do not count against timeout_ms', async (t) => {
+  const answer = { id: 'c', object: 'chat.completion', created: 1, model: 'slow-model', choices: [{ index: 0, message: { role: 'assistant', content: 'worth the wait' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 } };
+  const slow = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    let n = 0;
+    const tick = setInterval(() => {
+      if (res.destroyed) return clearInterval(tick);
+      if (++n < 10) return void res.write('\n');
+      clearInterval(tick);
+      res.end(JSON.stringify(answer));
+    }, 100);
+  });
+  const s = await setup(t, { slow: { url: slow.url, timeout_ms: 400 } }, [{ provider: 'slow' }]);
+  const res = await s.chat();
+  assert.equal(res.status, 200, res.text);
+  assert.equal(JSON.parse(res.text).choices[0].message.content, 'worth the wait');
 });
 
 test('a streaming request answered 200 with JSON, not an event stream → fails over', async (t) => {
@@ -523,6 +608,18 @@ test('a route whose provider cannot honour a field is skipped for one that can (
 
 // ---------------------------------------------------------------------------------
 // Weights and priorities
+
+test('an embeddings route whose provider has no embeddings (Anthropic) is skipped for one that has them', async (t) => {
+  const { anth, oai, tg, key } = await mixedProviders(t, 'x', [
+    { id: 'emb', type: 'embedding', upstreams: [{ provider: 'anthropic', model: 'claude-sonnet-4-5-20250929', priority: 2 }, { provider: 'openai', model: 'text-embedding-3-small' }], pricing: PRICES },
+  ]);
+  const res = await post(`${tg.url}/v1/embeddings`, { model: 'emb', input: 'hello' }, { key });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.get('x-tollgate-provider'), 'openai');
+  assert.equal(JSON.parse(res.text).data.length, 1);
+  assert.equal(anth.requests.length, 0);
+  assert.equal(oai.requests.length, 1);
+});
 
 test('weights 3:1 at equal priority split the traffic roughly 3:1', async (t) => {
   const a = await fake(t);

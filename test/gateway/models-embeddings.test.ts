@@ -111,6 +111,20 @@ describe('models and embeddings', () => {
     assert.deepEqual([usage.prompt_tokens, usage.total_tokens], [7, 7], i.text);
   });
 
+  test('embeddings usage: a completion count beside an embedding is neither billed, logged nor passed on', async () => {
+    const answer = JSON.stringify({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.5] }], model: 'text-embedding-3-small', usage: { prompt_tokens: 2, completion_tokens: 900, total_tokens: 902 } });
+    up.behave({ rawBody: answer });
+    const r = await post(`${tg.url}/v1/embeddings`, { model: 'embed-small', input: 'x' }, { key });
+    assert.equal(r.status, 200, r.text);
+    // embed-small costs $0.02 per 1M input tokens: 2 tokens, 40,000 pUSD.
+    assert.deepEqual(JSON.parse(r.text).usage, { prompt_tokens: 2, total_tokens: 2, cost: '0.00000004' });
+    await tg.gw.rt.journal.flush();
+    const id = r.headers.get('x-request-id');
+    const row = (await tg.admin('GET', '/requests?limit=50')).body.data.find((x: any) => x.id === id);
+    assert.equal(row.prompt_tokens, 2);
+    assert.equal(row.completion_tokens, 0);
+  });
+
   test('a chat model on /v1/embeddings and an embedding model on /v1/chat/completions are 400s', async () => {
     const n = up.requests.length;
     expectError(await post(`${tg.url}/v1/embeddings`, { model: 'deepseek-v4-flash', input: 'x' }, { key }), { status: 400, type: 'invalid_request_error', code: 'invalid_request', param: 'model' });
