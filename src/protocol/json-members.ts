@@ -44,6 +44,39 @@ function stringEnd(text: string, start: number): number {
   }
 }
 
+/**
+ * Past this many characters a container is skipped by largeContainerEnd. Below it the
+ * character loop is faster (a 300-byte answer: 0.2–0.35 µs against 0.6–0.9; 23 KB of
+ * text and tool calls: 49–63 against 60–80 µs).
+ */
+const LARGE_VALUE = 64 * 1024;
+const STRUCTURAL = /["{}[\]]/g;
+
+/**
+ * End (exclusive) of the object or array opening at `i`, or -1, jumping from one
+ * structural character to the next with a regular expression instead of reading every
+ * character: an embeddings answer is megabytes of digits (2048 × 3072 floats, 130 MB)
+ * and the loop took 350–520 ms of the event loop for 79 MB of them, this 7–13 ms.
+ */
+function largeContainerEnd(text: string, i: number): number {
+  let depth = 0;
+  STRUCTURAL.lastIndex = i;
+  for (let m = STRUCTURAL.exec(text); m !== null; m = STRUCTURAL.exec(text)) {
+    const j = m.index;
+    const d = text.charCodeAt(j);
+    if (d === QUOTE) {
+      const e = stringEnd(text, j);
+      if (e === -1) return -1;
+      STRUCTURAL.lastIndex = e + 1;
+    } else if (d === OPEN_BRACE || d === OPEN_BRACKET) {
+      depth++;
+    } else if (--depth === 0) {
+      return j + 1;
+    }
+  }
+  return -1;
+}
+
 /** End (exclusive) of the JSON value starting at `i`, or -1. */
 function valueEnd(text: string, i: number): number {
   const c = text.charCodeAt(i);
@@ -52,6 +85,7 @@ function valueEnd(text: string, i: number): number {
     return e === -1 ? -1 : e + 1;
   }
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    if (text.length - i > LARGE_VALUE) return largeContainerEnd(text, i);
     let depth = 0;
     for (let j = i; j < text.length; j++) {
       const d = text.charCodeAt(j);

@@ -135,3 +135,24 @@ test('an object of very many members is walked in linear time: duplicates are fo
   assert.equal(withTopLevelMembers(`{${parts.join(',')},"x99999":1}`, { model: 'up' }), null);
   assert.equal(withTopLevelMembers(`{${parts.join(',')},"\\u0078\\u0035":1}`, { model: 'up' }), null);
 });
+
+test('a value past 64 KB (an embeddings answer of megabytes of floats) is skipped correctly, strings with brackets and escapes included', () => {
+  const vector = Array.from({ length: 3072 }, (_, i) => ((i % 97) / 97 - 0.5).toFixed(9)).join(',');
+  const tricky = 'a "quoted" ] } [ { \\\\ value \\\\';
+  const data = Array.from({ length: 40 }, (_, i) => `{"object":"embedding","index":${i},"note":${JSON.stringify(tricky)},"embedding":[${vector}]}`).join(',');
+  const text = `{"object":"list","data":[${data}],"model":"up-model","usage":{"prompt_tokens":5,"total_tokens":5}}`;
+  assert.ok(text.length > 1_000_000);
+  const started = performance.now();
+  const out = withTopLevelMembers(text, { model: 'public', usage: { prompt_tokens: 5, total_tokens: 5, cost: '0.1' } });
+  const took = performance.now() - started;
+  assert.ok(out);
+  const parsed = JSON.parse(out);
+  assert.equal(parsed.model, 'public');
+  assert.equal(parsed.usage.cost, '0.1');
+  assert.equal(parsed.data.length, 40);
+  assert.equal(parsed.data[39].note, tricky);
+  assert.ok(out.startsWith(text.slice(0, text.indexOf('"model"'))), 'the data member is kept byte for byte');
+  assert.ok(took < 200, `took ${took} ms`);
+  // Cut anywhere inside the big value: not one object, so null, never a wrong edit.
+  assert.equal(withTopLevelMembers(text.slice(0, 500_000), { model: 'x' }), null);
+});
