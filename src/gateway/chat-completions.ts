@@ -257,7 +257,16 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
           throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema (${verdict.violations}), and it was not retried: the balance cannot cover a second attempt.`, { param: 'response_format' });
         }
         rt.log.info({ request_id: ex.id, miss: verdict.violations }, 'json_schema answer did not validate; retrying once');
-        parsed = await receive();
+        // The request is charged the first answer if the retry finds no upstream: its log
+        // row and ledger entry name the route that gave it, not one that failed after.
+        const first = { route: ex.route, failover: ex.failover };
+        try {
+          parsed = await receive();
+        } catch (err) {
+          ex.route = first.route;
+          ex.failover = first.failover;
+          throw err;
+        }
         verdict = await checkAnswer(rt.schemaCheck, schema, textBody(parsed));
         if (verdict.kind === 'invalid') throw new GatewayError('response_format_validation_failed', `The model's answer did not match the requested json_schema twice: ${verdict.violations}.`, { param: 'response_format' });
       }

@@ -45,7 +45,7 @@ interface Setup {
  * `<provider>-model`. Providers default to a high breaker threshold so only the breaker
  * tests see breakers open.
  */
-async function setup(t: TestContext, providers: Record<string, ProviderSpec>, routes: RouteSpec[], extra: { plans?: unknown[]; plan?: string } = {}): Promise<Setup> {
+async function setup(t: TestContext, providers: Record<string, ProviderSpec>, routes: RouteSpec[], extra: { plans?: unknown[]; plan?: string; model?: Record<string, unknown> } = {}): Promise<Setup> {
   const tg = await startTestGateway({
     config: {
       providers: Object.entries(providers).map(([id, p]) => ({
@@ -56,7 +56,7 @@ async function setup(t: TestContext, providers: Record<string, ProviderSpec>, ro
         ...(p.timeout_ms ? { timeout_ms: p.timeout_ms } : {}),
         breaker: p.breaker ?? { failures: 1000, cooldown_ms: 10_000 },
       })),
-      models: [{ id: 'm', upstreams: routes.map((r) => ({ provider: r.provider, model: `${r.provider}-model`, weight: r.weight ?? 1, priority: r.priority ?? 0 })), pricing: PRICES }],
+      models: [{ id: 'm', upstreams: routes.map((r) => ({ provider: r.provider, model: `${r.provider}-model`, weight: r.weight ?? 1, priority: r.priority ?? 0 })), pricing: PRICES, ...extra.model }],
       ...(extra.plans ? { plans: extra.plans } : {}),
     },
   });
@@ -410,6 +410,28 @@ test('with n > 1, a stream cut after one choice finished is still a cut stream',
   const res = await s.chat({ stream: true, n: 2 });
   assert.match(res.text, /ended the stream early/);
   assert.doesNotMatch(res.text, /\[DONE\]/);
+});
+
+test('a json_schema retry that finds no upstream: the request is charged the first answer, logged under the route that gave it', async (t) => {
+  let calls = 0;
+  const a = await rawServer(t, (req, res) => {
+    req.resume();
+    if (calls++ > 0) return void res.writeHead(500).end();
+    const answer = { id: 'c', object: 'chat.completion', created: 1, model: 'a-model', choices: [{ index: 0, message: { role: 'assistant', content: '{"b":1}' }, finish_reason: 'stop' }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  });
+  const b = await rawServer(t, (req, res) => {
+    req.resume();
+    res.writeHead(500).end();
+  });
+  const s = await setup(t, { a: { url: a.url }, b: { url: b.url } }, [{ provider: 'a', priority: 1 }, { provider: 'b' }], { model: { validate_json_schema: true } });
+  const schema = { type: 'object', properties: { a: { type: 'number' } }, required: ['a'], additionalProperties: false };
+  const res = await s.chat({ response_format: { type: 'json_schema', json_schema: { name: 's', schema } } });
+  assert.equal(res.status, 503, res.text);
+  const [charge] = await s.charges(res.headers.get('x-request-id')!);
+  assert.equal(-usdToPico(charge.amount_usd), costOf(10, 5), 'the first answer, which the upstream was paid for');
+  assert.equal(charge.detail.provider, 'a');
+  assert.equal(charge.detail.upstream_model, 'a-model');
 });
 
 test('blank keep-alives before a long non-streaming answer (as proxies send) do not count against timeout_ms', async (t) => {
