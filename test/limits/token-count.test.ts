@@ -172,3 +172,27 @@ test('attachments: text is counted as text, images at a fixed cost, and what onl
     { type: 'image_url', image_url: 'data:application/pdf;base64,JVBERi0xLjQK' },
   ]) assert.equal(hasUnmeasuredParts(ask(part)), true, JSON.stringify(part));
 });
+
+test('long runs of whitespace (spaces, newlines, tabs, U+00A0, U+3000) are counted in linear time, close to the exact count', async () => {
+  const { countTokens: exact } = await import('gpt-tokenizer');
+  const plain = { disallowedSpecial: new Set<string>() };
+  // Whole, 100 KB of spaces took 7.7 s and of U+3000 48 s; a prompt of 130 KB of
+  // newlines held the event loop 25 s before its answer.
+  for (const ch of [' ', '\n', '\t', '\u00a0', '\u3000']) {
+    const text = `start${ch.repeat(100_000)}end`;
+    const t0 = performance.now();
+    const n = countTextTokens(text);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1_000, `${JSON.stringify(ch)}: took ${ms.toFixed(0)} ms`);
+    assert.ok(n > 2, `${JSON.stringify(ch)}: counted ${n}`);
+    assert.ok(countChatInputTokens({ messages: [{ role: 'user', content: text }] }, 10) > 10, 'a cap is still enforced');
+  }
+  // Short whitespace runs between words: exactly as counted whole.
+  const prose = 'word   \n\n\t  other '.repeat(500);
+  assert.equal(countTextTokens(prose), exact(prose, plain));
+  // A cut run is close to exact where exact is affordable.
+  const mid = `a${' '.repeat(3000)}b`;
+  const e = exact(mid, plain);
+  const n = countTextTokens(mid);
+  assert.ok(Math.abs(n - e) <= 6, `${n} against exact ${e}`);
+});
