@@ -84,7 +84,11 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
   }
 
   const explicitMax = b.max_completion_tokens ?? b.max_tokens ?? call.maxOutputTokens ?? call.modelMaxOutputTokens;
-  let budget = thinkingBudget(b.reasoning_effort);
+  const { system, messages } = convertToAnthropicMessages(b.messages);
+  // Decided first: a step that goes up without thinking (thinkingAllowed) is held to none
+  // of thinking's rules below (temperature, top_p, top_k, the budget under max_tokens).
+  const asked = thinkingBudget(b.reasoning_effort);
+  let budget = asked !== undefined && thinkingAllowed(messages) ? asked : undefined;
   let maxTokens: number = typeof explicitMax === 'number' ? explicitMax : DEFAULT_MAX_TOKENS;
   if (budget !== undefined) {
     if (typeof explicitMax === 'number') {
@@ -115,8 +119,6 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
     if (typeof b.top_p === 'number' && b.top_p < 0.95) throw new UnsupportedFieldError('top_p', 'The anthropic upstream accepts reasoning_effort only with top_p between 0.95 and 1, or unset.');
   }
 
-  const { system, messages } = convertToAnthropicMessages(b.messages);
-  if (budget !== undefined && !thinkingAllowed(messages)) budget = undefined;
   const tools = convertToAnthropicTools(b, { thinking: budget !== undefined });
 
   const out: Record<string, any> = { model: call.upstreamModel, max_tokens: maxTokens, messages };

@@ -92,3 +92,23 @@ test('thinking stays on for a new question after a finished tool loop', async ()
     await g.close();
   }
 });
+
+test("a tool-loop step that goes up without thinking is not refused for thinking's rules (temperature, top_k)", async () => {
+  const g = await anthropicGateway({ scenario: 'simple' });
+  try {
+    const messages = [
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_01A', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'toolu_01A', content: 'sunny' },
+    ];
+    const r = await g.client.chat.completions.create({ model: 'claude', reasoning_effort: 'low', temperature: 0.2, top_k: 5, messages } as any);
+    assert.ok(r.choices[0]!.message.content);
+    const sent = g.up.requests[0]!.body;
+    assert.equal(sent.thinking, undefined);
+    assert.equal(sent.temperature, 0.2);
+    // A first step, which thinks, is still told what thinking refuses.
+    await assert.rejects(g.client.chat.completions.create({ model: 'claude', reasoning_effort: 'low', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] } as any), (err: any) => err.status === 400 && err.error?.param === 'temperature');
+  } finally {
+    await g.close();
+  }
+});
