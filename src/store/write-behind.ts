@@ -203,8 +203,7 @@ export class WriteBehind {
     const deadline = Date.now() + giveUpMs;
     this.#closing = true;
     for (;;) {
-      this.#stopTimer();
-      await this.flush();
+      await this.flush(); // which stops a pending timer first
       await this.#settled();
       if (this.waiting === 0) return 0;
       const left = deadline - Date.now();
