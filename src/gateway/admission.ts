@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_OUTPUT_TOKENS, refuseIfSuspended } from '../billing/billing.ts';
 import { pricesToJson, type Prices } from '../billing/prices.ts';
 import { GatewayError } from '../protocol/errors.ts';
-import { hasUnmeasuredParts } from '../limits/token-count.ts';
+import { COUNT_JOB_MIN_CHARS, countJob, hasUnmeasuredParts, type CountResult } from '../limits/token-count.ts';
 import type { Exchange } from './exchange.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -10,7 +10,7 @@ import type { Runtime } from './runtime.ts';
  * the request's maximum cost. Returns the body to send upstream. Everything here is in
  * memory: no I/O on the hot path.
  */
-export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined): Record<string, any> {
+export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requestedMaxTokens: number | undefined, measured?: CountResult): Record<string, any> {
   const model = ex.model!;
   if (rt.journal.stalled) {
     throw new GatewayError('store_unavailable', 'The gateway cannot write to its store right now, so it takes no requests; nothing was charged. Retry shortly, or on another instance.');
@@ -18,7 +18,7 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   // Before the limits: a suspended account's 429 or 403 would send its client waiting or
   // switching models for nothing (only the operator can help), and use up its rpm window.
   refuseIfSuspended(ex.account!);
-  const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens });
+  const grant = rt.limits.admit({ key: ex.key!, account: ex.account!, model, endpoint: ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, requestedMaxTokens, measured });
   ex.grant = grant;
   for (const h in grant.headers) ex.headers[h] = grant.headers[h]!;
   let out = body;
@@ -56,6 +56,18 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
   ex.reservedOutputTokens = maxOutput;
   ex.headers['x-tollgate-token-rate'] = tokenRate(ex.reservation.prices);
   return out;
+}
+
+/**
+ * Measures an input that needs long tokenizing against its context cap on a token count
+ * thread (limits/token-count-threads.ts), for admit(); undefined, at no cost, when admit
+ * can measure it in place (a body shorter than COUNT_JOB_MIN_CHARS holds less text
+ * than that).
+ */
+export function measureAhead(rt: Runtime, ex: Exchange, body: Record<string, any>, bodyLength: number): Promise<CountResult> | undefined {
+  if (bodyLength < COUNT_JOB_MIN_CHARS) return undefined;
+  const job = countJob(ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, rt.limits.contextCap(ex.key!, ex.account!, ex.model!));
+  return job ? rt.tokenCount.measure(job) : undefined;
 }
 
 /**

@@ -7,9 +7,9 @@ import { fromByteString, toByteString } from '../protocol/byte-strings.ts';
 import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
 import { UnsupportedFieldError } from '../providers/unsupported.ts';
 import { picoToUsd } from '../billing/money.ts';
-import { countTextTokens } from '../limits/token-count.ts';
+import { countTextTokens, type CountResult } from '../limits/token-count.ts';
 import { authenticate } from './authenticate.ts';
-import { admit } from './admission.ts';
+import { admit, measureAhead } from './admission.ts';
 import { chatAnswerText } from './answer-text.ts';
 import { Exchange } from './exchange.ts';
 import type { ModelEntry, Route } from './catalog.ts';
@@ -91,6 +91,14 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
   ex.headers['x-tollgate-zero-retention'] = 'true';
   ex.model = restricted;
   return restricted;
+}
+
+/** A measure taken ahead of admission (admission.ts measureAhead). A client that left
+ *  while its input was counted is not admitted: it uses up nothing. */
+async function stillWanted(ex: Exchange, ahead: Promise<CountResult>): Promise<CountResult> {
+  const measured = await ahead;
+  if (ex.clientGone) throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
+  return measured;
 }
 
 /** Aborts the upstream call when the client goes away before the response is complete. */
@@ -220,8 +228,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const info = validateChatRequest(requestBody);
   ex.stream = info.stream;
   const model = resolveModel(rt, ex, info.model, 'chat');
-  const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens);
   abortOnClientClose(res, ex);
+  const ahead = measureAhead(rt, ex, requestBody as Record<string, any>, bodyBytes.length);
+  const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens, ahead && (await stillWanted(ex, ahead)));
   const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap, modelMaxOutputTokens: model.maxOutputTokens, reservedOutputTokens: ex.outputReserved });
   const build = (route: Route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config);
 
@@ -345,8 +354,9 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
 async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: ServerResponse, bodyBytes: string): Promise<void> {
   const info = validateEmbeddingsRequest(requestBody);
   const model = resolveModel(rt, ex, info.model, 'embedding');
-  const body = admit(rt, ex, requestBody as Record<string, any>, undefined);
   abortOnClientClose(res, ex);
+  const ahead = measureAhead(rt, ex, requestBody as Record<string, any>, bodyBytes.length);
+  const body = admit(rt, ex, requestBody as Record<string, any>, undefined, ahead && (await stillWanted(ex, ahead)));
   const { route, parsed, read } = await sendWithFailover(
     rt,
     ex,

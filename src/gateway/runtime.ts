@@ -8,6 +8,7 @@ import type { AccountStates } from '../billing/account-state.ts';
 import type { Billing } from '../billing/billing.ts';
 import type { Limits } from '../limits/limits.ts';
 import type { SchemaCheckThread } from './json-schema-thread.ts';
+import type { TokenCountThreads } from '../limits/token-count-threads.ts';
 import type { RequestMetrics } from '../metrics/request-metrics.ts';
 
 /** Everything the request pipeline needs, built once at start (see start.ts). */
@@ -22,6 +23,8 @@ export interface Runtime {
   readonly limits: Limits;
   /** Request records, reservations and charges on their way to the store. */
   readonly journal: WriteBehind;
+  /** Counts long inputs' tokens off the event loop. */
+  readonly tokenCount: TokenCountThreads;
   /** Checks json_schema answers off the event loop. */
   readonly schemaCheck: SchemaCheckThread;
   /** HMAC key for API key hashes. */

@@ -19,6 +19,7 @@ import { Billing } from '../billing/billing.ts';
 import { createLimits } from '../limits/create.ts';
 import { buildApp } from './app.ts';
 import { SchemaCheckThread } from './json-schema-thread.ts';
+import { TokenCountThreads } from '../limits/token-count-threads.ts';
 import type { Runtime } from './runtime.ts';
 import type { FastifyInstance } from 'fastify';
 
@@ -176,6 +177,7 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
     limits,
     journal,
     schemaCheck: new SchemaCheckThread(),
+    tokenCount: new TokenCountThreads({ log }),
     secret,
     oldKeyPrefixes,
     adminTokenHash,
@@ -190,6 +192,7 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
     // Nothing may keep the process alive after a failed start (the worker would).
     await app.close().catch(() => {});
     await rt.schemaCheck.close();
+    await rt.tokenCount.close();
     await worker?.close();
     await catalog.close();
     await db.destroy();
@@ -234,6 +237,7 @@ async function startLocked(config: Config, opts: StartOptions): Promise<Gateway>
         clearTimeout(cut);
         await exchangesFinished(rt);
         await rt.schemaCheck.close();
+        await rt.tokenCount.close();
         // Given up on (the store locked past the retries): logged, and the shutdown fails,
         // so `tollgate serve` exits 1 rather than report a clean stop.
         const lost = await journal.close();

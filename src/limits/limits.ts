@@ -2,6 +2,7 @@ import type { ApiKeyRow } from '../store/api-keys.ts';
 import type { AccountState } from '../billing/account-state.ts';
 import type { ModelEntry } from '../gateway/catalog.ts';
 import type { PlanRegistry } from './plans.ts';
+import type { CountResult } from './token-count.ts';
 
 // Plan and key limits, checked at admission before the upstream is called.
 // Contract with the pipeline (src/gateway/admission.ts):
@@ -19,6 +20,9 @@ export interface LimitsInput {
   body: Record<string, any>;
   /** max_completion_tokens ?? max_tokens as sent, if any. */
   requestedMaxTokens: number | undefined;
+  /** The input as measured ahead on a thread (token-count-threads.ts); used only if
+   *  measured against the cap that applies now. */
+  measured?: CountResult;
 }
 
 export interface LimitsGrant {
@@ -48,6 +52,8 @@ export interface LimitsGrant {
 
 export interface Limits {
   admit(input: LimitsInput): LimitsGrant;
+  /** The context cap a request of this key for this model is measured against (Infinity: none). */
+  contextCap(key: ApiKeyRow, account: AccountState, model: ModelEntry): number;
   /** Whether the key may use the model (for /v1/models). */
   allows(key: ApiKeyRow, account: AccountState, model: ModelEntry): boolean;
   /** The plans (config file's and admin API's); the admin API reads and changes them here. */

@@ -125,6 +125,10 @@ export class PlanLimits implements Limits {
     return !models || allowlistMatcher(models)(model);
   }
 
+  contextCap(key: ApiKeyRow, account: AccountState, model: ModelEntry): number {
+    return minDefined(this.#effective(key, account.plan).plan?.context_tokens, model.contextWindow) ?? Infinity;
+  }
+
   admit(input: LimitsInput): LimitsGrant {
     const { key, account, model, body } = input;
     const eff = this.#effective(key, account.plan);
@@ -155,8 +159,9 @@ export class PlanLimits implements Limits {
     const capSource = cap === undefined ? '' : plan?.context_tokens === cap ? `the context cap of ${planLabel(plan)}` : `the context window of model '${model.id}'`;
     let inputTokens: number;
     let counted: boolean;
+    const measured = input.measured?.cap === (cap ?? Infinity) ? input.measured : undefined;
     if (input.endpoint === 'embeddings') {
-      const m = measureEmbeddingInput(body, cap ?? Infinity);
+      const m = measured ?? measureEmbeddingInput(body, cap ?? Infinity);
       if (m.over) {
         const several = Array.isArray(body.input) && body.input.length > 1 && typeof body.input[0] !== 'number';
         const which = several ? `Input ${m.index} has` : 'The input has';
@@ -165,9 +170,9 @@ export class PlanLimits implements Limits {
       inputTokens = m.tokens;
       counted = m.counted;
     } else {
-      const m = measureChatInput(body, cap ?? Infinity);
+      const m = measured ?? measureChatInput(body, cap ?? Infinity);
       if (m.over) {
-        const estimate = Math.max(estimateChatInputTokens(body), cap! + 1);
+        const estimate = Math.max(measured?.estimate ?? estimateChatInputTokens(body), cap! + 1);
         throw new GatewayError(
           'context_length_exceeded',
           `This request has about ${estimate} input tokens (counting stopped past ${cap}), over ${capSource} (${cap} tokens). Shorten the messages${plan?.context_tokens === cap ? ' or move to a plan with a larger context' : ''}.`,

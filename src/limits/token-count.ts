@@ -194,28 +194,48 @@ function* chatPieces(body: Record<string, any>): Generator<{ text: string; image
   if (body.response_format?.json_schema) yield { text: JSON.stringify(body.response_format.json_schema), images: 0 };
 }
 
+/** A chat request's input as plain data: the tokens it costs besides its text (framing,
+ *  images), and its text pieces in order. Strings only, so a worker thread can take it. */
+export interface ChatTexts {
+  fixed: number;
+  texts: string[];
+}
+
+export function chatTexts(body: Record<string, any>): ChatTexts {
+  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
+  let fixed = REPLY_PRIMING + PER_MESSAGE * messages;
+  const texts: string[] = [];
+  for (const piece of chatPieces(body)) {
+    fixed += piece.images * IMAGE_TOKENS;
+    if (piece.text) texts.push(piece.text);
+  }
+  return { fixed, texts };
+}
+
+/** countChatInputTokens over chatTexts(). */
+function countTexts({ fixed, texts }: ChatTexts, stopAbove: number): number {
+  let total = fixed;
+  for (const text of texts) {
+    if (stopAbove === Infinity) {
+      total += countTokens(text);
+      continue;
+    }
+    const room = stopAbove - total;
+    if (room < 0) return total;
+    const n = isWithinTokenLimit(text, room);
+    if (n === false) return stopAbove + 1;
+    total += n;
+  }
+  return total;
+}
+
 /**
  * Counts a chat request's input tokens. With `stopAbove`, stops as soon as the count
  * passes it and returns a number above it (not the full count): a 1M-token request is
  * rejected against a 128K cap after tokenizing only ~128K tokens' worth of text.
  */
 export function countChatInputTokens(body: Record<string, any>, stopAbove = Infinity): number {
-  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
-  let total = REPLY_PRIMING + PER_MESSAGE * messages;
-  for (const piece of chatPieces(body)) {
-    total += piece.images * IMAGE_TOKENS;
-    if (!piece.text) continue;
-    if (stopAbove === Infinity) {
-      total += countTokens(piece.text);
-      continue;
-    }
-    const room = stopAbove - total;
-    if (room < 0) return total;
-    const n = isWithinTokenLimit(piece.text, room);
-    if (n === false) return stopAbove + 1;
-    total += n;
-  }
-  return total;
+  return countTexts(chatTexts(body), stopAbove);
 }
 
 /**
@@ -279,16 +299,16 @@ export function chatInputTokenFloor(body: Record<string, any>, stopAbove = Infin
  * the token-per-character rate of its first 32K characters, applied to all of it.
  */
 export function estimateChatInputTokens(body: Record<string, any>): number {
+  return estimateTexts(chatTexts(body));
+}
+
+function estimateTexts({ fixed, texts }: ChatTexts): number {
   const SAMPLE = 32_768;
-  const messages = Array.isArray(body.messages) ? body.messages.length : 0;
-  let fixed = REPLY_PRIMING + PER_MESSAGE * messages;
   let chars = 0;
   let sample = '';
-  for (const piece of chatPieces(body)) {
-    fixed += piece.images * IMAGE_TOKENS;
-    if (!piece.text) continue;
-    chars += piece.text.length;
-    if (sample.length < SAMPLE) sample += piece.text.slice(0, SAMPLE - sample.length);
+  for (const text of texts) {
+    chars += text.length;
+    if (sample.length < SAMPLE) sample += text.slice(0, SAMPLE - sample.length);
   }
   return sample ? Math.round(fixed + (countTokens(sample) / sample.length) * chars) : fixed;
 }
@@ -309,11 +329,20 @@ export interface InputMeasure {
  * cap. Each request is measured once; the result feeds the reservation too.
  */
 export function measureChatInput(body: Record<string, any>, cap: number): InputMeasure {
+  return quickChatMeasure(body, cap) ?? countedMeasure(chatTexts(body), cap);
+}
+
+/** measureChatInput's answer when no tokenizing is needed for it; null when it is. */
+function quickChatMeasure(body: Record<string, any>, cap: number): InputMeasure | null {
   const bound = chatInputTokenBound(body, cap);
   if (bound <= cap) return { tokens: bound, counted: false, over: false };
   const floor = chatInputTokenFloor(body, cap);
   if (floor > cap) return { tokens: floor, counted: false, over: true };
-  const tokens = countChatInputTokens(body, cap);
+  return null;
+}
+
+function countedMeasure(texts: ChatTexts, cap: number): InputMeasure {
+  const tokens = countTexts(texts, cap);
   return { tokens, counted: true, over: tokens > cap };
 }
 
@@ -367,4 +396,54 @@ export function countEmbeddingInputTokens(body: Record<string, any>): number {
 /** Output tokens of text already generated (a stream cut before the upstream reported usage). */
 export function countTextTokens(text: string): number {
   return text ? countTokens(text) : 0;
+}
+
+/**
+ * A measure whose tokenizing is worth a thread of its own (limits/token-count-threads.ts),
+ * as plain data: strings and numbers only, no body. `cap` is the cap it was measured
+ * against, so that a measure taken before a plan changed is not applied after.
+ */
+export type CountJob = { kind: 'chat'; cap: number; texts: ChatTexts } | { kind: 'embeddings'; cap: number; input: unknown };
+
+/** A CountJob's answer: measureChatInput's or measureEmbeddingInput's, and for a chat
+ *  input over its cap, estimateChatInputTokens's (for the refusal's message). */
+export interface CountResult extends InputMeasure {
+  cap: number;
+  index: number;
+  estimate?: number;
+}
+
+/**
+ * Text below this many characters is tokenized where it is (a few milliseconds at most:
+ * 150 KB of code took 45 ms); above it, sending it to a thread costs less than making
+ * every other request wait.
+ */
+export const COUNT_JOB_MIN_CHARS = 16_384;
+
+/**
+ * The job that measuring this request's input against `cap` needs, when it needs the
+ * tokenizer over at least COUNT_JOB_MIN_CHARS; null when it can be measured at once.
+ */
+export function countJob(endpoint: 'chat' | 'embeddings', body: Record<string, any>, cap: number): CountJob | null {
+  if (cap === Infinity) return null;
+  if (endpoint === 'embeddings') {
+    const input: unknown = body.input;
+    const inputs: unknown[] = Array.isArray(input) ? input : [input];
+    // What measureEmbeddingInput tokenizes: each string input whose bytes pass the cap.
+    let chars = 0;
+    for (const x of inputs) if (typeof x === 'string' && (x.length > cap || Buffer.byteLength(x, 'utf8') > cap)) chars += x.length;
+    return chars >= COUNT_JOB_MIN_CHARS ? { kind: 'embeddings', cap, input } : null;
+  }
+  if (quickChatMeasure(body, cap)) return null;
+  const texts = chatTexts(body);
+  let chars = 0;
+  for (const t of texts.texts) chars += t.length;
+  return chars >= COUNT_JOB_MIN_CHARS ? { kind: 'chat', cap, texts } : null;
+}
+
+/** Runs a CountJob: the same functions, and so the same answer, as measuring in place. */
+export function runCountJob(job: CountJob): CountResult {
+  if (job.kind === 'embeddings') return { ...measureEmbeddingInput({ input: job.input }, job.cap), cap: job.cap };
+  const m = countedMeasure(job.texts, job.cap);
+  return m.over ? { ...m, cap: job.cap, index: -1, estimate: estimateTexts(job.texts) } : { ...m, cap: job.cap, index: -1 };
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { chat, limitsConfig, textOfTokens } from './helpers.ts';
+import { chat, limitsConfig, limitsOf, textOfTokens, waitFor } from './helpers.ts';
 
 // A request of about 1M tokens against the Basic plan's 128K context cap is refused
 // before the upstream is called, within 100 ms: the count stops once the cap is passed
@@ -74,4 +74,86 @@ test('a 300 KB prompt that is one long word is refused as fast (the tokenizer is
   const under = await send(word.slice(0, 150_000));
   assert.equal(under.status, 200, under.text);
   assert.ok(under.ms < 1_000, `relayed in ${under.ms.toFixed(0)} ms`);
+});
+
+// Inputs whose size cannot show them within their cap are counted on a token count
+// thread (limits/token-count-threads.ts): on the event loop, a 4.5 MB prompt on the Max
+// plan (1M cap) held every other request for ~0.5 s.
+
+async function customerOn(t: { after: (fn: () => Promise<void>) => void }, plan: string) {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl) });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  const { key, accountId } = await tg.customer({ plan, creditUsd: '100' });
+  return { up, tg, key, accountId };
+}
+
+const postRaw = (tg: { url: string }, key: string, body: Buffer | string, signal?: AbortSignal) =>
+  fetch(`${tg.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body, signal });
+
+test('a 4.5 MB prompt within the Max plan\'s 1M cap is counted off the event loop: other requests go on meanwhile', async (t) => {
+  const { up, tg, key } = await customerOn(t, 'max');
+  assert.equal((await chat(tg, key)).status, 200);
+  const content = textOfTokens(900_000); // ~4.5 MB: its bytes pass the cap, its whitespace floor does not
+  const big = Buffer.from(JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content }], max_tokens: 16 }));
+  const threads = tg.gw.rt.tokenCount;
+  const doneBefore = threads.done;
+  const bigRes = postRaw(tg, key, big);
+  await waitFor('the count on its thread', () => threads.pending > 0, 10_000);
+  // While the thread counts, small requests are answered as usual.
+  const small: number[] = [];
+  while (threads.pending > 0 && small.length < 200) {
+    const t0 = performance.now();
+    assert.equal((await chat(tg, key)).status, 200);
+    small.push(performance.now() - t0);
+  }
+  const res = await bigRes;
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal(threads.done, doneBefore + 1, 'counted on a thread');
+  assert.ok(small.length >= 3, `only ${small.length} small requests were answered during the count`);
+  assert.equal(up.requests.at(-1)!.body.messages[0].content.length, content.length, 'relayed whole');
+});
+
+test('a Chinese prompt over the Basic plan\'s 128K cap, counted on a thread, gets the same 413 as in place', async (t) => {
+  const { up, tg, key } = await customerOn(t, 'basic');
+  const calls = up.requests.length;
+  const res = await postRaw(tg, key, JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: '我们的网关把请求转发给上游模型，并按照实际用量结算费用。'.repeat(8_000) }] }));
+  const text = await res.text();
+  assert.equal(res.status, 413, text);
+  const e = JSON.parse(text).error;
+  assert.equal(e.code, 'context_length_exceeded');
+  assert.match(e.message, /about \d+ input tokens \(counting stopped past 128000\)/);
+  const about = Number(/about (\d+)/.exec(e.message)![1]);
+  assert.ok(about > 128_000, `estimate ${about}`);
+  assert.equal(tg.gw.rt.tokenCount.done, 1, 'counted on a thread');
+  assert.equal(up.requests.length, calls);
+});
+
+test('a client that leaves while its prompt is counted is not admitted: the upstream never sees it, and it uses up nothing', async (t) => {
+  const { up, tg, key, accountId } = await customerOn(t, 'max');
+  const calls = up.requests.length;
+  const big = Buffer.from(JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: textOfTokens(900_000) }] }));
+  const ac = new AbortController();
+  const gone = postRaw(tg, key, big, ac.signal).catch((err: unknown) => err);
+  await waitFor('the count on its thread', () => tg.gw.rt.tokenCount.pending > 0, 10_000);
+  ac.abort();
+  await gone;
+  await waitFor('the count to end', () => tg.gw.rt.tokenCount.pending === 0, 10_000);
+  await tg.gw.rt.journal.flush();
+  let rec: any;
+  await waitFor('its record', async () => {
+    await tg.gw.rt.journal.flush();
+    rec = ((await tg.admin('GET', `/requests?account_id=${accountId}&limit=1`)).body.data as any[])[0];
+    return rec !== undefined;
+  });
+  assert.equal(rec.status, 499);
+  assert.equal(rec.error_code, 'client_closed');
+  assert.equal(up.requests.length, calls, 'the upstream never saw it');
+  const limits = await limitsOf(tg, accountId);
+  assert.equal(limits.concurrency.in_flight, 0);
+  const balance = (await tg.admin('GET', `/accounts/${accountId}`)).body.balance_usd;
+  assert.equal(balance, '100.00', 'nothing charged, nothing held');
 });
