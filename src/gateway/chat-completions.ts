@@ -66,6 +66,9 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
     }
     writeError(res, ex.id, ge, ex.headers);
   } finally {
+    // A long prompt to count for the usage of an answer that reported none is counted on
+    // a thread, while the request still counts as in flight (a shutdown waits for it).
+    if (ex.promptEstimateDue) await ex.countPromptAhead(rt).catch(() => {}); // else counted in place
     rt.inFlight--;
     // Cut by the gateway's own shutdown, not left by its client: the log says so.
     if (rt.drainExpired && ex.errorCode === 'client_closed') {
@@ -250,6 +253,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
       if (parsed.error) throw fromErrorIn200(route.upstream, parsed.error);
       // An answer without a usage report is billed by counting it, as a stream without one
       // is; it used to cost nothing at all.
+      if (!parsed.usage) await ex.countPromptAhead(rt);
       ex.usage = addUsage(ex.usage, parsed.usage ?? ex.estimatedUsage(countTextTokens(chatAnswerText(parsed.body, read.bytes))));
       return { ...parsed, ...read };
     };

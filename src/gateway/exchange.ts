@@ -4,7 +4,7 @@ import type { AccountState } from '../billing/account-state.ts';
 import type { Reservation } from '../billing/billing.ts';
 import type { LimitsGrant } from '../limits/limits.ts';
 import { pricesToJsonText } from '../billing/prices.ts';
-import { countChatInputTokens, countEmbeddingInputTokens } from '../limits/token-count.ts';
+import { countChatInputTokens, countEmbeddingInputTokens, fullCountJob } from '../limits/token-count.ts';
 import type { ModelEntry, Route } from './catalog.ts';
 import type { UpstreamCall } from './upstream-call.ts';
 import type { Runtime } from './runtime.ts';
@@ -86,10 +86,33 @@ export class Exchange {
       ? this.grant.inputTokens
       : !this.body
         ? 0
-        : this.endpoint === 'embeddings'
-          ? countEmbeddingInputTokens(this.body)
-          : countChatInputTokens(this.body);
+        : (this.#promptCount ??
+          (this.endpoint === 'embeddings'
+            ? countEmbeddingInputTokens(this.body)
+            : countChatInputTokens(this.body)));
     return { prompt, cached: 0, cacheWrite: 0, completion, reasoning: 0 };
+  }
+
+  /** The prompt's full count, taken on a token count thread by countPromptAhead(). */
+  #promptCount: number | undefined;
+
+  /**
+   * Counts a long prompt on a token count thread for estimatedUsage(), which would count
+   * it on the event loop otherwise: all of it, with no cap to stop at (a 1 MB prompt took
+   * 0.2 s or more). Does nothing for a short one, or one admission counted already.
+   */
+  async countPromptAhead(rt: Runtime): Promise<void> {
+    if (this.#promptCount !== undefined || this.grant?.inputTokensCounted || !this.body) return;
+    const job = fullCountJob(this.endpoint === 'embeddings' ? 'embeddings' : 'chat', this.body);
+    if (job) this.#promptCount = (await rt.tokenCount.measure(job)).tokens;
+  }
+
+  /**
+   * Whether finish() may estimate the prompt from its text (#billableUsage): cheap, so it
+   * may say yes for a stream that turns out to be charged nothing.
+   */
+  get promptEstimateDue(): boolean {
+    return this.reservation !== null && this.usage === null && this.body !== null && this.promptUsage === null && !this.streamed.empty && !this.grant?.inputTokensCounted;
   }
 
   /**

@@ -403,7 +403,11 @@ export function countTextTokens(text: string): number {
  * as plain data: strings and numbers only, no body. `cap` is the cap it was measured
  * against, so that a measure taken before a plan changed is not applied after.
  */
-export type CountJob = { kind: 'chat'; cap: number; texts: ChatTexts } | { kind: 'embeddings'; cap: number; input: unknown };
+export type CountJob =
+  | { kind: 'chat'; cap: number; texts: ChatTexts }
+  | { kind: 'embeddings'; cap: number; input: unknown }
+  /** countEmbeddingInputTokens: the full count of every input (cap is Infinity). */
+  | { kind: 'embeddings-total'; cap: number; input: unknown };
 
 /** A CountJob's answer: measureChatInput's or measureEmbeddingInput's, and for a chat
  *  input over its cap, estimateChatInputTokens's (for the refusal's message). */
@@ -441,9 +445,27 @@ export function countJob(endpoint: 'chat' | 'embeddings', body: Record<string, a
   return chars >= COUNT_JOB_MIN_CHARS ? { kind: 'chat', cap, texts } : null;
 }
 
+/**
+ * The job for the full count of a request's input (for the usage of an answer that came
+ * without a report) when it is long enough for a thread; null when it is not.
+ */
+export function fullCountJob(endpoint: 'chat' | 'embeddings', body: Record<string, any>): CountJob | null {
+  if (endpoint === 'embeddings') {
+    const input: unknown = body.input;
+    let chars = 0;
+    for (const x of Array.isArray(input) ? input : [input]) if (typeof x === 'string') chars += x.length;
+    return chars >= COUNT_JOB_MIN_CHARS ? { kind: 'embeddings-total', cap: Infinity, input } : null;
+  }
+  const texts = chatTexts(body);
+  let chars = 0;
+  for (const t of texts.texts) chars += t.length;
+  return chars >= COUNT_JOB_MIN_CHARS ? { kind: 'chat', cap: Infinity, texts } : null;
+}
+
 /** Runs a CountJob: the same functions, and so the same answer, as measuring in place. */
 export function runCountJob(job: CountJob): CountResult {
   if (job.kind === 'embeddings') return { ...measureEmbeddingInput({ input: job.input }, job.cap), cap: job.cap };
+  if (job.kind === 'embeddings-total') return { tokens: countEmbeddingInputTokens({ input: job.input }), counted: true, over: false, cap: job.cap, index: -1 };
   const m = countedMeasure(job.texts, job.cap);
   return m.over ? { ...m, cap: job.cap, index: -1, estimate: estimateTexts(job.texts) } : { ...m, cap: job.cap, index: -1 };
 }

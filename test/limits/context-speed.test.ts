@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { countChatInputTokens } from '../../src/limits/token-count.ts';
 import { chat, limitsConfig, limitsOf, textOfTokens, waitFor } from './helpers.ts';
 
 // A request of about 1M tokens against the Basic plan's 128K context cap is refused
@@ -156,4 +157,47 @@ test('a client that leaves while its prompt is counted is not admitted: the upst
   assert.equal(limits.concurrency.in_flight, 0);
   const balance = (await tg.admin('GET', `/accounts/${accountId}`)).body.balance_usd;
   assert.equal(balance, '100.00', 'nothing charged, nothing held');
+});
+
+// An answer that reports no usage is billed by counting its prompt, all of it: a long one
+// is counted on a token count thread too.
+
+async function recordOf(tg: { gw: { rt: { journal: { flush(): Promise<unknown> } } }; admin: (m: string, p: string) => Promise<{ body: any }> }, accountId: string, id: string) {
+  let rec: any;
+  await waitFor('its record', async () => {
+    await tg.gw.rt.journal.flush();
+    rec = ((await tg.admin('GET', `/requests?account_id=${accountId}&limit=5`)).body.data as any[]).find((r) => r.id === id);
+    return rec !== undefined;
+  });
+  return rec;
+}
+
+test('a stream cut before its usage, with an 800 KB prompt: the prompt is counted on a thread and billed at its count', async (t) => {
+  const { up, tg, key, accountId } = await customerOn(t, 'max');
+  const content = textOfTokens(150_000); // ~0.8 MB: within the 1M cap by its bytes, so admission counted nothing
+  const body = { model: 'deepseek-v4-flash', stream: true, max_tokens: 100, messages: [{ role: 'user', content }] };
+  up.behave({ text: 'one two three four five six', dieAfterChunks: 3, chunkDelayMs: 5 });
+  const done = tg.gw.rt.tokenCount.done;
+  const res = await postRaw(tg, key, JSON.stringify(body));
+  assert.equal(res.status, 200);
+  await res.text().catch(() => '');
+  const rec = await recordOf(tg, accountId, res.headers.get('x-request-id')!);
+  assert.equal(rec.prompt_tokens, countChatInputTokens(body), 'billed at the prompt\'s full count');
+  assert.ok(rec.prompt_tokens > 140_000);
+  assert.equal(tg.gw.rt.tokenCount.done, done + 1, 'counted on a thread');
+});
+
+test('a non-streaming answer without usage, with an 800 KB prompt: the prompt is counted on a thread and billed at its count', async (t) => {
+  const { up, tg, key, accountId } = await customerOn(t, 'max');
+  const content = textOfTokens(150_000);
+  const body = { model: 'deepseek-v4-flash', max_tokens: 100, messages: [{ role: 'user', content }] };
+  up.behave({ rawBody: JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'short answer' }, finish_reason: 'stop' }] }) });
+  const done = tg.gw.rt.tokenCount.done;
+  const res = await postRaw(tg, key, JSON.stringify(body));
+  const answer = await res.json() as any;
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  assert.equal(answer.usage.prompt_tokens, countChatInputTokens(body));
+  const rec = await recordOf(tg, accountId, res.headers.get('x-request-id')!);
+  assert.equal(rec.prompt_tokens, countChatInputTokens(body));
+  assert.equal(tg.gw.rt.tokenCount.done, done + 1, 'counted on a thread');
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TokenCountThreads } from '../../src/limits/token-count-threads.ts';
-import { countJob, measureChatInput, measureEmbeddingInput, runCountJob, COUNT_JOB_MIN_CHARS, estimateChatInputTokens } from '../../src/limits/token-count.ts';
+import { countChatInputTokens, countEmbeddingInputTokens, countJob, fullCountJob, measureChatInput, measureEmbeddingInput, runCountJob, COUNT_JOB_MIN_CHARS, estimateChatInputTokens } from '../../src/limits/token-count.ts';
 import { textOfTokens } from './helpers.ts';
 
 const chatBody = (content: string) => ({ model: 'm', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content }] });
@@ -120,4 +120,17 @@ test('a thread left without work ends (each holds ~95 MB), and the next job star
   assert.equal(pool.threads, 1);
   assert.equal(pool.done, 3);
   assert.equal(pool.inPlace, 0);
+});
+
+test('full counts (for an answer without usage) on a thread equal those in place, for chat and embeddings', async (t) => {
+  const pool = new TokenCountThreads({ size: 1 });
+  t.after(() => pool.close());
+  const chat = chatBody(textOfTokens(20_000));
+  const job = fullCountJob('chat', chat)!;
+  assert.equal((await pool.measure(job)).tokens, countChatInputTokens(chat));
+  const emb = { input: [textOfTokens(5_000), 'short', textOfTokens(3_000)] };
+  assert.equal((await pool.measure(fullCountJob('embeddings', emb)!)).tokens, countEmbeddingInputTokens(emb));
+  assert.equal(fullCountJob('chat', chatBody('hello')), null, 'short: counted in place');
+  assert.equal(fullCountJob('embeddings', { input: 'hello' }), null);
+  assert.equal(pool.done, 2);
 });
