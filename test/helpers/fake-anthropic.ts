@@ -101,6 +101,9 @@ export function validateAnthropicRequest(headers: IncomingMessage['headers'], bo
     if (typeof t?.name !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(t.name)) return `tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'`;
     if (!t.input_schema || t.input_schema.type !== 'object') return `tools.${i}.input_schema.type: Input should be 'object'`;
   }
+  // As LiteLLM's and Bedrock's clients know it: tool calls in the history need tools defined.
+  const toolBlocks = body.messages.some((m: any) => Array.isArray(m?.content) && m.content.some((b: any) => b?.type === 'tool_use' || b?.type === 'tool_result'));
+  if (toolBlocks && !(Array.isArray(body.tools) && body.tools.length)) return 'Requests which include `tool_use` or `tool_result` blocks must define tools.';
   let previousToolUses = new Set<string>();
   for (const [i, m] of body.messages.entries()) {
     const expected = i % 2 === 0 ? 'user' : 'assistant';

@@ -119,7 +119,7 @@ export function convertToAnthropicRequest(call: ChatCall): Record<string, any> {
     if (typeof b.top_p === 'number' && b.top_p < 0.95) throw new UnsupportedFieldError('top_p', 'The anthropic upstream accepts reasoning_effort only with top_p between 0.95 and 1, or unset.');
   }
 
-  const tools = convertToAnthropicTools(b, { thinking: budget !== undefined });
+  const tools = convertToAnthropicTools(b, { thinking: budget !== undefined, messages });
 
   const out: Record<string, any> = { model: call.upstreamModel, max_tokens: maxTokens, messages };
   if (system) out.system = system;

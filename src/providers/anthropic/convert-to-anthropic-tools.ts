@@ -15,6 +15,15 @@ import { UnsupportedFieldError } from '../unsupported.ts';
 
 export const JSON_TOOL_NAME = 'tollgate_json_response';
 
+/**
+ * Sent when a request carries earlier tool calls but defines no tools: Anthropic refuses
+ * `tool_use` and `tool_result` blocks in a request without tools, while OpenAI takes such
+ * a history (a coding tool's summary of a session, a final answer after the tool loop).
+ * With tool_choice "none" the model cannot call it, as an OpenAI request without tools
+ * cannot call any.
+ */
+export const HISTORY_TOOL_NAME = 'tollgate_no_tools_now';
+
 export interface AnthropicTools {
   tools?: Record<string, any>[];
   tool_choice?: Record<string, any>;
@@ -80,7 +89,12 @@ function jsonTool(format: any): Record<string, any> | null {
   }
 }
 
-export function convertToAnthropicTools(body: Record<string, any>, opts: { thinking: boolean }): AnthropicTools {
+function holdsToolBlocks(messages: readonly Record<string, any>[]): boolean {
+  return messages.some((m) => Array.isArray(m.content) && m.content.some((b: any) => b?.type === 'tool_use' || b?.type === 'tool_result'));
+}
+
+/** `messages`: the converted Anthropic messages, for their tool calls (HISTORY_TOOL_NAME). */
+export function convertToAnthropicTools(body: Record<string, any>, opts: { thinking: boolean; messages: readonly Record<string, any>[] }): AnthropicTools {
   const clientTools: any[] = Array.isArray(body.tools) ? body.tools : [];
   if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) throw new UnsupportedFieldError('tools', 'tools must be an array.');
   const tools = clientTools.map(convertTool);
@@ -93,7 +107,11 @@ export function convertToAnthropicTools(body: Record<string, any>, opts: { think
   if (!tools.length) {
     const c = body.tool_choice;
     if (c !== undefined && c !== null && c !== 'none' && c !== 'auto') throw new UnsupportedFieldError('tool_choice', 'tool_choice requires tools.');
-    return {};
+    if (!holdsToolBlocks(opts.messages)) return {};
+    return {
+      tools: [{ name: HISTORY_TOOL_NAME, description: 'Stands in for the tools called earlier in this conversation. None can be called now.', input_schema: { type: 'object', properties: {} } }],
+      tool_choice: { type: 'none' },
+    };
   }
   const choice = convertToolChoice(body.tool_choice, new Set(tools.map((t) => t.name)), body.parallel_tool_calls);
   if (opts.thinking && (choice?.type === 'any' || choice?.type === 'tool')) {
