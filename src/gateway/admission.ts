@@ -62,12 +62,16 @@ export function admit(rt: Runtime, ex: Exchange, body: Record<string, any>, requ
  * Measures an input that needs long tokenizing against its context cap on a token count
  * thread (limits/token-count-threads.ts), for admit(); undefined, at no cost, when admit
  * can measure it in place (a body shorter than COUNT_JOB_MIN_CHARS holds less text
- * than that).
+ * than that), and when admit refuses it whatever its size (a stalled store, a suspended
+ * account, a model the key may not use): no one's count waits behind such a request's.
+ * The job is dropped if the client leaves first.
  */
 export function measureAhead(rt: Runtime, ex: Exchange, body: Record<string, any>, bodyLength: number): Promise<CountResult> | undefined {
   if (bodyLength < COUNT_JOB_MIN_CHARS) return undefined;
-  const job = countJob(ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, rt.limits.contextCap(ex.key!, ex.account!, ex.model!));
-  return job ? rt.tokenCount.measure(job) : undefined;
+  const { key, account, model } = ex;
+  if (rt.journal.stalled || account!.suspended || !rt.limits.allows(key!, account!, model!)) return undefined;
+  const job = countJob(ex.endpoint === 'embeddings' ? 'embeddings' : 'chat', body, rt.limits.contextCap(key!, account!, model!));
+  return job ? rt.tokenCount.measure(job, { owner: account!.id, signal: ex.goneSignal() }) : undefined;
 }
 
 /**

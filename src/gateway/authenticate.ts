@@ -36,3 +36,15 @@ export function authenticate(rt: Runtime, headers: IncomingHttpHeaders): ApiKeyR
   if (cached !== undefined) return check(cached, now);
   return rt.keys.load(hash).then((row) => check(row, Date.now()));
 }
+
+/**
+ * The key as it stands now: the same row when nothing changed; the store's row when an
+ * admin change (revocation, expiry, overrides) dropped it from the cache; a 401 when it
+ * is no longer valid. For a request that waited between authentication and admission.
+ */
+export function recheckKey(rt: Runtime, key: ApiKeyRow): ApiKeyRow | Promise<ApiKeyRow> {
+  const now = Date.now();
+  const cached = rt.keys.peek(key.hash, now);
+  if (cached !== undefined) return check(cached, now);
+  return rt.keys.load(key.hash).then((row) => check(row, Date.now()));
+}

@@ -8,7 +8,7 @@ import type { ChatCall, ParsedChatResponse } from '../providers/types.ts';
 import { UnsupportedFieldError } from '../providers/unsupported.ts';
 import { picoToUsd } from '../billing/money.ts';
 import { countTextTokens, type CountResult } from '../limits/token-count.ts';
-import { authenticate } from './authenticate.ts';
+import { authenticate, recheckKey } from './authenticate.ts';
 import { admit, measureAhead } from './admission.ts';
 import { chatAnswerText } from './answer-text.ts';
 import { Exchange } from './exchange.ts';
@@ -68,7 +68,11 @@ export async function handleExchange(rt: Runtime, endpoint: Endpoint, id: string
   } finally {
     // A long prompt to count for the usage of an answer that reported none is counted on
     // a thread, while the request still counts as in flight (a shutdown waits for it).
-    if (ex.promptEstimateDue) await ex.countPromptAhead(rt).catch(() => {}); // else counted in place
+    // Its client has its answer: the account's next request need not wait for the count.
+    if (ex.promptEstimateDue) {
+      ex.grant?.answered();
+      await ex.countPromptAhead(rt).catch(() => {}); // else counted in place
+    }
     rt.inFlight--;
     // Cut by the gateway's own shutdown, not left by its client: the log says so.
     if (rt.drainExpired && ex.errorCode === 'client_closed') {
@@ -96,11 +100,22 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
   return restricted;
 }
 
-/** A measure taken ahead of admission (admission.ts measureAhead). A client that left
- *  while its input was counted is not admitted: it uses up nothing. */
-async function stillWanted(ex: Exchange, ahead: Promise<CountResult>): Promise<CountResult> {
-  const measured = await ahead;
+/**
+ * A measure taken ahead of admission (admission.ts measureAhead). A client that left
+ * while its input was counted is not admitted: it uses up nothing. The key is read again,
+ * as the next request would read it: it may have been revoked or changed meanwhile.
+ */
+async function stillWanted(rt: Runtime, ex: Exchange, ahead: Promise<CountResult>): Promise<CountResult> {
+  let measured: CountResult;
+  try {
+    measured = await ahead;
+  } catch (err) {
+    if (ex.clientGone) throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
+    throw err;
+  }
   if (ex.clientGone) throw new GatewayError('invalid_request', 'Client closed the request.', { status: 499, codeOverride: 'client_closed' });
+  const key = recheckKey(rt, ex.key!);
+  ex.key = key instanceof Promise ? await key : key;
   return measured;
 }
 
@@ -108,7 +123,7 @@ async function stillWanted(ex: Exchange, ahead: Promise<CountResult>): Promise<C
 function abortOnClientClose(res: ServerResponse, ex: Exchange): void {
   res.once('close', () => {
     if (res.writableFinished) return;
-    ex.clientGone = true;
+    ex.clientLeft();
     ex.upstreamCall?.abort(Object.assign(new Error('client closed the request'), { code: 'UPSTREAM_ABORTED' }));
   });
 }
@@ -233,7 +248,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
   const model = resolveModel(rt, ex, info.model, 'chat');
   abortOnClientClose(res, ex);
   const ahead = measureAhead(rt, ex, requestBody as Record<string, any>, bodyBytes.length);
-  const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens, ahead && (await stillWanted(ex, ahead)));
+  const body = admit(rt, ex, requestBody as Record<string, any>, info.maxTokens, ahead && (await stillWanted(rt, ex, ahead)));
   const callFor = (route: Route): ChatCall => ({ body, bodyBytes, upstreamModel: route.model, stream: info.stream, maxOutputTokens: ex.outputCap, modelMaxOutputTokens: model.maxOutputTokens, reservedOutputTokens: ex.outputReserved });
   const build = (route: Route) => route.upstream.adapter.buildChatRequest(callFor(route), route.upstream.config);
 
@@ -360,7 +375,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   const model = resolveModel(rt, ex, info.model, 'embedding');
   abortOnClientClose(res, ex);
   const ahead = measureAhead(rt, ex, requestBody as Record<string, any>, bodyBytes.length);
-  const body = admit(rt, ex, requestBody as Record<string, any>, undefined, ahead && (await stillWanted(ex, ahead)));
+  const body = admit(rt, ex, requestBody as Record<string, any>, undefined, ahead && (await stillWanted(rt, ex, ahead)));
   const { route, parsed, read } = await sendWithFailover(
     rt,
     ex,
@@ -386,6 +401,7 @@ async function embeddings(rt: Runtime, ex: Exchange, requestBody: unknown, res: 
   // Without a usage report, the input is counted (an answer's embeddings have no tokens).
   // An embedding has no output: a completion count an upstream reports beside it (900 for
   // a two-token input was seen) is neither billed nor counted against token limits.
+  if (!parsed.usage) await ex.countPromptAhead(rt);
   const usage = parsed.usage ? { ...parsed.usage, completion: 0, reasoning: 0 } : ex.estimatedUsage(0);
   ex.usage = usage;
   const cost = picoToUsd(rt.billing.quote(ex.reservation!, usage));

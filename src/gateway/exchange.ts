@@ -70,6 +70,22 @@ export class Exchange {
     this.headers = { 'x-request-id': id };
   }
 
+  /** Aborted when the client leaves; made only when something waits on it (goneSignal). */
+  #gone: AbortController | null = null;
+
+  /** The client went away before its response was complete. */
+  clientLeft(): void {
+    this.clientGone = true;
+    this.#gone?.abort();
+  }
+
+  /** A signal aborted when the client leaves (at once if it has). */
+  goneSignal(): AbortSignal {
+    this.#gone ??= new AbortController();
+    if (this.clientGone) this.#gone.abort();
+    return this.#gone.signal;
+  }
+
   markFirstByte(): void {
     if (this.ttfbMs === null) this.ttfbMs = performance.now() - this.startedAt;
   }
@@ -104,7 +120,7 @@ export class Exchange {
   async countPromptAhead(rt: Runtime): Promise<void> {
     if (this.#promptCount !== undefined || this.grant?.inputTokensCounted || !this.body) return;
     const job = fullCountJob(this.endpoint === 'embeddings' ? 'embeddings' : 'chat', this.body);
-    if (job) this.#promptCount = (await rt.tokenCount.measure(job)).tokens;
+    if (job) this.#promptCount = (await rt.tokenCount.measure(job, { owner: this.key?.accountId })).tokens;
   }
 
   /**

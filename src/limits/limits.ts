@@ -41,6 +41,9 @@ export interface LimitsGrant {
   headers: Record<string, string>;
   /** Frees the concurrency slot and books the tokens billed (tpm, daily). Once. */
   release(billedTokens: number): void;
+  /** Frees the concurrency slot ahead of release(), for a request whose client has its
+   *  whole answer while its bill is still being worked out. */
+  answered(): void;
   /**
    * For a request refused after admission (402: its cost cannot be reserved): frees the
    * slot and gives back the request it took from requests per minute, as a refusal uses

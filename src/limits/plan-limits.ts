@@ -264,6 +264,12 @@ export class PlanLimits implements Limits {
     if (eff.tpm !== null) tokenHeaders(headers, eff.tpm, tpmD!);
 
     let released = false;
+    let slotHeld = true;
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      account.inFlight = Math.max(0, account.inFlight - 1);
+    };
     const accountId = account.id;
     const keyId = key.id;
     return {
@@ -275,15 +281,16 @@ export class PlanLimits implements Limits {
       refuse: () => {
         if (!released) {
           released = true;
-          account.inFlight = Math.max(0, account.inFlight - 1);
+          freeSlot();
           this.#rate.refund(rk, 1);
         }
         return stateHeaders();
       },
+      answered: freeSlot,
       release: (billedTokens: number) => {
         if (released) return;
         released = true;
-        account.inFlight = Math.max(0, account.inFlight - 1);
+        freeSlot();
         if (billedTokens > 0) {
           this.#rate.record(tpmKey(keyId), MINUTE, billedTokens);
           const today = Math.floor(this.#now() / DAY);

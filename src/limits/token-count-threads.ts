@@ -9,10 +9,17 @@ import { runCountJob, type CountJob, type CountResult } from './token-count.ts';
 // on a 128K plan held every other request for 45 ms, and a 4 MB one on a 1M-context model
 // for 0.6 s. Here the event loop pays only for copying the text across.
 //
-// Threads start when first needed and end after a minute without work: each holds its
-// own copy of the tokenizer's tables, ~95 MB resident, and loads it again in ~0.3 s (on
-// the thread, not the event loop). Jobs wait in order for a free thread. A thread that dies takes no job with it: that job
-// is measured in place, as it was before threads, and the next one starts a new thread.
+// Threads start when first needed. Each holds its own copy of the tokenizer's tables,
+// ~95 MB resident, and loads it in ~0.3 s (on the thread, not the event loop): the first
+// thread stays, so that a long prompt after a quiet spell does not wait for a load, and
+// any other ends after a minute without work.
+//
+// A free thread takes the waiting job of the owner (account) with the fewest jobs on
+// threads, the oldest first among equals: one customer's flood of long prompts waits
+// behind itself, not in front of everyone. A job whose client has left is dropped from
+// the queue, or its thread stopped if it was running. A thread that dies takes no job
+// with it: that job is measured in place, as it was before threads, and the next one
+// starts a new thread.
 
 /** One thread per core beside the event loop's, at most two: a count is CPU-bound, and
  *  each thread costs ~95 MB while it lives. */
@@ -24,8 +31,13 @@ const IDLE_MS = 60_000;
 
 interface Pending {
   job: CountJob;
+  owner: string;
   resolve(result: CountResult): void;
   reject(err: unknown): void;
+  /** Its client left: answered already (rejected), whatever its thread does. */
+  cancelled: boolean;
+  /** Stops listening to the job's signal. */
+  unlisten(): void;
 }
 
 type Reply = { result: CountResult } | { error: string };
@@ -36,8 +48,19 @@ export interface TokenCountThreadsOptions {
   log?: Logger;
   /** The thread's module (tests give one that fails). */
   workerUrl?: URL;
-  /** How long a thread without work lives (IDLE_MS). */
+  /** How long a thread without work lives, but the last one (IDLE_MS). */
   idleMs?: number;
+}
+
+export interface MeasureOptions {
+  /** Whose job it is, for taking turns (an account id). */
+  owner?: string;
+  /** Aborted when the job's client leaves: the job is dropped and measure() rejects. */
+  signal?: AbortSignal;
+}
+
+function cancelled(): Error {
+  return Object.assign(new Error('the token count was cancelled: its client left'), { name: 'AbortError' });
 }
 
 export class TokenCountThreads {
@@ -50,11 +73,16 @@ export class TokenCountThreads {
   /** Each thread and the job it is on (null: free). */
   readonly #threads = new Map<Worker, Pending | null>();
   #queue: Pending[] = [];
+  /** When each owner's latest job started (a count of starts), for taking turns. */
+  readonly #lastStart = new Map<string, number>();
+  #starts = 0;
   #closed = false;
   /** Jobs measured in place because their thread failed or the pool was closed. */
   inPlace = 0;
   /** Jobs a thread measured. */
   done = 0;
+  /** Jobs dropped because their client left. */
+  dropped = 0;
 
   constructor(opts: TokenCountThreadsOptions = {}) {
     this.#size = opts.size ?? defaultCountThreads();
@@ -75,10 +103,18 @@ export class TokenCountThreads {
     return n;
   }
 
-  measure(job: CountJob): Promise<CountResult> {
+  measure(job: CountJob, opts: MeasureOptions = {}): Promise<CountResult> {
+    if (opts.signal?.aborted) return Promise.reject(cancelled());
     if (this.#closed) return this.#inPlace(job);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
+      const pending: Pending = { job, owner: opts.owner ?? '', resolve, reject, cancelled: false, unlisten: () => {} };
+      const signal = opts.signal;
+      if (signal) {
+        const onAbort = () => this.#cancel(pending);
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.unlisten = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#queue.push(pending);
       this.#pump();
     });
   }
@@ -88,11 +124,53 @@ export class TokenCountThreads {
     for (const timer of this.#idle.values()) clearTimeout(timer);
     this.#idle.clear();
     const threads = [...this.#threads.keys()];
-    const waiting = [...this.#threads.values(), ...this.#queue].filter((p): p is Pending => p !== null);
+    const waiting = [...this.#threads.values(), ...this.#queue].filter((p): p is Pending => p !== null && !p.cancelled);
     this.#threads.clear();
     this.#queue = [];
     for (const p of waiting) this.#settleInPlace(p);
     await Promise.all(threads.map((w) => w.terminate()));
+  }
+
+  #cancel(p: Pending): void {
+    if (p.cancelled) return;
+    p.cancelled = true;
+    this.dropped++;
+    p.reject(cancelled());
+    const queued = this.#queue.indexOf(p);
+    if (queued !== -1) {
+      this.#queue.splice(queued, 1);
+      return;
+    }
+    // On a thread: the thread is stopped, since nothing else stops a count midway, and
+    // forgotten at once, so that nothing it still says is taken for another job's answer.
+    for (const [w, running] of this.#threads) {
+      if (running !== p) continue;
+      this.#threads.delete(w);
+      void w.terminate();
+      this.#pump();
+      return;
+    }
+  }
+
+  /**
+   * The next job: of the owner with the fewest jobs on threads and, among those, the one
+   * whose last job started longest ago; the oldest of that owner's.
+   */
+  #next(): Pending {
+    const running = new Map<string, number>();
+    for (const p of this.#threads.values()) if (p) running.set(p.owner, (running.get(p.owner) ?? 0) + 1);
+    const rank = (p: Pending) => [running.get(p.owner) ?? 0, this.#lastStart.get(p.owner) ?? -1] as const;
+    let best = 0;
+    let [bestRunning, bestStart] = rank(this.#queue[0]!);
+    for (let i = 1; i < this.#queue.length; i++) {
+      const [r, s] = rank(this.#queue[i]!);
+      if (r < bestRunning || (r === bestRunning && s < bestStart)) [best, bestRunning, bestStart] = [i, r, s];
+    }
+    const p = this.#queue.splice(best, 1)[0]!;
+    this.#lastStart.set(p.owner, this.#starts++);
+    // Only waiting owners need ordering: cleared when no one waits, once it has grown.
+    if (this.#queue.length === 0 && this.#lastStart.size > 64) this.#lastStart.clear();
+    return p;
   }
 
   #pump(): void {
@@ -106,9 +184,16 @@ export class TokenCountThreads {
       }
       if (!free) {
         if (this.#threads.size >= this.#size) return;
-        free = this.#spawn();
+        try {
+          free = this.#spawn();
+        } catch (err) {
+          // No thread can be had: the job is measured in place, as before threads.
+          this.#log?.warn({ err }, 'could not start a token count thread; measuring in place');
+          this.#settleInPlace(this.#next());
+          continue;
+        }
       }
-      const pending = this.#queue.shift()!;
+      const pending = this.#next();
       clearTimeout(this.#idle.get(free));
       this.#idle.delete(free);
       this.#threads.set(free, pending);
@@ -120,7 +205,8 @@ export class TokenCountThreads {
   #endWhenIdle(w: Worker): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.#idle.delete(w);
-      if (this.#threads.get(w) !== null) return;
+      // The last thread stays: a long prompt after a quiet spell would wait for its load.
+      if (this.#threads.get(w) !== null || this.#threads.size <= 1) return;
       this.#threads.delete(w);
       void w.terminate();
     }, this.#idleMs);
@@ -137,7 +223,10 @@ export class TokenCountThreads {
       const pending = this.#threads.get(w);
       if (!pending) return; // closed, or a thread already given up on
       this.#threads.set(w, null);
-      if ('result' in reply) {
+      pending.unlisten();
+      if (pending.cancelled) {
+        // answered when its client left
+      } else if ('result' in reply) {
         this.done++;
         pending.resolve(reply.result);
       } else {
@@ -152,8 +241,10 @@ export class TokenCountThreads {
       this.#threads.delete(w);
       clearTimeout(this.#idle.get(w));
       this.#idle.delete(w);
-      this.#log?.warn({ err }, 'a token count thread stopped; starting another for the next job');
-      if (pending) this.#settleInPlace(pending);
+      if (pending && !pending.cancelled) {
+        this.#log?.warn({ err }, 'a token count thread stopped; measuring its job in place, and starting another for the next');
+        this.#settleInPlace(pending);
+      }
       this.#pump();
     };
     w.on('error', died);
@@ -162,6 +253,7 @@ export class TokenCountThreads {
   }
 
   #settleInPlace(p: Pending): void {
+    p.unlisten();
     this.#inPlace(p.job).then(p.resolve, p.reject);
   }
 

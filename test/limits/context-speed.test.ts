@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { countChatInputTokens } from '../../src/limits/token-count.ts';
-import { chat, limitsConfig, limitsOf, textOfTokens, waitFor } from './helpers.ts';
+import { countChatInputTokens, countEmbeddingInputTokens } from '../../src/limits/token-count.ts';
+import { chat, limitsConfig, limitsOf, textOfTokens, waitFor, waitIdle } from './helpers.ts';
 
 // A request of about 1M tokens against the Basic plan's 128K context cap is refused
 // before the upstream is called, within 100 ms: the count stops once the cap is passed
@@ -200,4 +200,82 @@ test('a non-streaming answer without usage, with an 800 KB prompt: the prompt is
   const rec = await recordOf(tg, accountId, res.headers.get('x-request-id')!);
   assert.equal(rec.prompt_tokens, countChatInputTokens(body));
   assert.equal(tg.gw.rt.tokenCount.done, done + 1, 'counted on a thread');
+});
+
+// Found by review of the change above: what a wait for a count must not change.
+
+const sseWithoutUsage = ['role', 'Hello', ' there'].map((w, i) =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: '' } : { content: w }, finish_reason: null }] })}\n\n`,
+).join('') + `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`;
+
+test('a stream answered in full frees its concurrency slot at once, while its prompt is still being counted for the bill', async (t) => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [{ id: 'one', models: ['deepseek-*'], context_tokens: 1_000_000, concurrency: 1 }]) });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  const { key, accountId } = await tg.customer({ plan: 'one', creditUsd: '100' });
+  up.behave({ rawBody: sseWithoutUsage, contentType: 'text/event-stream' });
+  // ~0.8 MB: within the cap by its bytes, so admission counts nothing and the bill needs a full count.
+  const body = { model: 'deepseek-v4-flash', stream: true, max_tokens: 50, messages: [{ role: 'user', content: textOfTokens(150_000) }] };
+  const done = tg.gw.rt.tokenCount.done;
+  for (let round = 0; round < 2; round++) {
+    const res = await postRaw(tg, key, JSON.stringify(body));
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /\[DONE\]/);
+    up.behave({});
+    const next = await chat(tg, key);
+    assert.equal(next.status, 200, `the next request right after [DONE]: ${next.status} ${next.text}`);
+    up.behave({ rawBody: sseWithoutUsage, contentType: 'text/event-stream' });
+  }
+  await waitFor('the counts', () => tg.gw.rt.tokenCount.pending === 0, 10_000);
+  assert.equal(tg.gw.rt.tokenCount.done, done + 2, 'the prompts were counted on a thread');
+  await waitIdle(tg, accountId);
+});
+
+test('embeddings answered without usage: a long input is counted on a thread for the bill', async (t) => {
+  const up = await startFakeOpenAI();
+  const tg = await startTestGateway({ config: limitsConfig(up.baseUrl, [], [{ id: 'emb', type: 'embedding', context_window: 8_191, upstreams: [{ provider: 'fake', model: 'text-embedding-3-small' }], pricing: { input: '0.02', output: '0' } }]) });
+  t.after(async () => {
+    await tg.close();
+    await up.close();
+  });
+  const { key, accountId } = await tg.customer({ creditUsd: '100' });
+  const input = Array.from({ length: 20 }, (_, i) => textOfTokens(1_500 + i));
+  up.behave({ rawBody: JSON.stringify({ object: 'list', model: 'x', data: input.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2] })) }) });
+  const res = await fetch(`${tg.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'emb', input }) });
+  const answer = (await res.json()) as any;
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  const want = countEmbeddingInputTokens({ input });
+  assert.equal(answer.usage.prompt_tokens, want);
+  assert.equal(tg.gw.rt.tokenCount.done, 1, 'counted on a thread');
+  const rec = await recordOf(tg, accountId, res.headers.get('x-request-id')!);
+  assert.equal(rec.prompt_tokens, want);
+});
+
+test('a long prompt refused whatever its size (suspended account, a model not on the plan) is not counted first', async (t) => {
+  const { tg, key, accountId } = await customerOn(t, 'basic');
+  const content = '我们的网关把请求转发给上游模型，并按照实际用量结算费用。'.repeat(2_000); // over 128K bytes: counting would be needed
+  const notOnPlan = await postRaw(tg, key, JSON.stringify({ model: 'deepseek-v4-pro', messages: [{ role: 'user', content }] }));
+  assert.equal(notOnPlan.status, 403, await notOnPlan.text());
+  assert.equal((await tg.admin('PATCH', `/accounts/${accountId}`, { suspended: true })).status, 200);
+  const suspended = await postRaw(tg, key, JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content }] }));
+  assert.equal(suspended.status, 402, await suspended.text());
+  assert.equal(tg.gw.rt.tokenCount.done + tg.gw.rt.tokenCount.inPlace, 0, 'nothing was counted');
+});
+
+test('a key revoked while its prompt is counted: the request is refused with 401, and the upstream never sees it', async (t) => {
+  const { up, tg, key, accountId } = await customerOn(t, 'max');
+  const keys = (await tg.admin('GET', `/accounts/${accountId}/keys`)).body.data as any[];
+  const calls = up.requests.length;
+  const big = Buffer.from(JSON.stringify({ model: 'deepseek-v4-flash', messages: [{ role: 'user', content: textOfTokens(900_000) }] }));
+  const pending = postRaw(tg, key, big);
+  await waitFor('the count on its thread', () => tg.gw.rt.tokenCount.pending > 0, 10_000);
+  assert.equal((await tg.admin('DELETE', `/keys/${keys[0].id}`)).status, 200);
+  const res = await pending;
+  const text = await res.text();
+  assert.equal(res.status, 401, text);
+  assert.equal(JSON.parse(text).error.code, 'invalid_api_key');
+  assert.equal(up.requests.length, calls);
 });
