@@ -169,10 +169,26 @@ export function buildApp(rt: Runtime): FastifyInstance {
   return app;
 }
 
+/**
+ * OpenAI endpoints clients reach for that the gateway does not serve, and what to use
+ * instead: the Vercel AI SDK's `openai(model)` calls the Responses API by default, and
+ * its users meet this 404 before anything else.
+ */
+const OTHER_APIS = new Map([
+  ['responses', ' This gateway serves the Chat Completions API (POST /v1/chat/completions), not the Responses API: with the Vercel AI SDK use openai.chat(model) or @ai-sdk/openai-compatible; with the openai SDK, client.chat.completions.create().'],
+  ['completions', ' This gateway serves the Chat Completions API (POST /v1/chat/completions), not the legacy Completions API: send the prompt as a user message.'],
+]);
+
+/** The endpoint of a /v1 or /api/v1 path ("responses" for /v1/responses/abc), or ''. */
+function apiEndpoint(path: string): string {
+  const m = /^(?:\/api)?\/v1\/([a-z_]+)(?:\/|$)/.exec(path);
+  return m ? m[1]! : '';
+}
+
 function notFound(method: string, url: string, routeMethods: RouteMethods): GatewayError {
   const target = originForm(url);
   const path = target.split('?')[0];
   const allowed = routeMethods.allowed(target);
-  if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.`);
+  if (allowed.length === 0) return new GatewayError('not_found', `Unknown endpoint: ${method} ${path}.${OTHER_APIS.get(apiEndpoint(path)) ?? ''}`);
   return new GatewayError('method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}.`, { headers: { allow: allowed.join(', ') } });
 }

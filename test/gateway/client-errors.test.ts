@@ -158,9 +158,17 @@ describe('client errors', () => {
       () => post(`${tg.url}/v2/chat/completions`, CHAT, { key }),
       () => get(`${tg.url}/`),
     ];
+    const messages: string[] = [];
     for (const c of cases) {
       const e = expectError(await c(), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null }, forbidden);
       assert.match(e.message, /Unknown endpoint/);
+      messages.push(e.message);
+    }
+    assert.match(messages[1]!, /not the legacy Completions API: send the prompt as a user message/);
+    assert.equal(messages[0], 'Unknown endpoint: GET /v1/nope.');
+    // Names that are properties of every object say nothing more either.
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      assert.equal(expectError(await get(`${tg.url}/v1/${name}`, { key }), { status: 404, type: 'invalid_request_error', code: 'not_found', param: null }, forbidden).message, `Unknown endpoint: GET /v1/${name}.`);
     }
     // A known endpoint asked with the wrong method says which one it takes.
     const e = expectError(await get(`${tg.url}/v1/chat/completions`, { key }), { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', param: null }, forbidden);

@@ -145,6 +145,7 @@ describe('Vercel AI SDK against the gateway', () => {
       const body = JSON.parse(err.responseBody ?? '{}');
       assert.equal(body.error.code, 'not_found');
       assert.match(body.error.message, /\/v1\/responses/);
+      assert.match(body.error.message, /not the Responses API: with the Vercel AI SDK use openai\.chat\(model\)/, 'the 404 says what to use instead');
       return true;
     });
     assert.equal(up.requests.length, n);
