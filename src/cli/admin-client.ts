@@ -17,7 +17,10 @@ export async function adminCall(t: AdminTarget, method: string, path: string, bo
   } catch (err) {
     throw new Error(`cannot reach the gateway at ${t.url}: ${((err as Error).cause as Error)?.message ?? (err as Error).message}`);
   }
-  const text = await res.text();
+  // The gateway never answers with the admin token; whatever else answers at this URL may
+  // echo it (a proxy's error page quoting the request), and the CLI prints what it gets.
+  const raw = await res.text();
+  const text = t.token ? raw.replaceAll(t.token, '[redacted]') : raw;
   let json: any;
   try {
     json = JSON.parse(text);

@@ -100,6 +100,17 @@ function resolveModel(rt: Runtime, ex: Exchange, id: string, type: 'chat' | 'emb
   return restricted;
 }
 
+/** Media types an upstream answers a stream request with by mistake, named in the error. */
+const KNOWN_MEDIA_TYPES = new Set(['application/json', 'text/plain', 'text/html', 'application/xml', 'text/xml', 'application/octet-stream', 'application/x-ndjson', 'application/problem+json', 'application/grpc']);
+
+/** The media type of a content-type header, quoted only when it is a common one: the
+ *  upstream fills the header, and what it echoes there (a key) must not reach a client. */
+function mediaTypeNamed(contentType: string): string {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (!type) return 'no content type';
+  return KNOWN_MEDIA_TYPES.has(type) ? `"${type}"` : 'another content type';
+}
+
 /**
  * A measure taken ahead of admission (admission.ts measureAhead). A client that left
  * while its input was counted is not admitted: it uses up nothing. The key is read again,
@@ -329,7 +340,7 @@ async function chat(rt: Runtime, ex: Exchange, requestBody: unknown, res: Server
     // Media types are case-insensitive (RFC 9110 §8.3.1).
     if (!ct.toLowerCase().includes('text/event-stream')) {
       answer.res.body.dump();
-      throw invalidUpstreamResponse(`expected an event stream, got "${ct.split(';')[0] || 'no content type'}"`);
+      throw invalidUpstreamResponse(`expected an event stream, got ${mediaTypeNamed(ct)}`);
     }
     return answer;
   }, true);

@@ -49,6 +49,9 @@ const IDENTIFIER = /^[A-Za-z0-9_-]{1,64}$/;
  *    key's 4-character tail turns up in ordinary text about once in 15 million words;
  *    its middle is never looked for;
  * 4. the base URL, its host (with port) and hostname → [upstream].
+ * Rule 1 also takes the key in any letter case and base64-encoded (alone, or as
+ * "Bearer <key>", as a proxy echoes an Authorization header), and rule 3 any word of
+ * 12+ key characters found anywhere in the key, in any case (a middle cut out of it).
  * Members are cut to length only after this, so no cut here splits a key out of reach;
  * a cut an adapter made earlier (300 characters of a plain-text body) leaves at most a
  * head of the key, which rule 3 takes from 6 characters on.
@@ -56,10 +59,10 @@ const IDENTIFIER = /^[A-Za-z0-9_-]{1,64}$/;
 export function scrubUpstreamText(text: string, upstream: ScrubbedUpstream): string {
   const key = upstream.config.api_key;
   let t = text;
-  if (key.length >= MIN_KEY_CHARS) t = t.replaceAll(key, REDACTED);
+  if (key.length >= MIN_KEY_CHARS) t = redactEncoded(t, key);
   if (t.includes(MASK)) t = redactMasked(t);
-  if (key.length >= MIN_FRAGMENT_KEY_CHARS) t = redactHead(redactTail(t, key), key);
-  for (const secret of headerSecrets(upstream)) t = redactHead(redactTail(t.replaceAll(secret, REDACTED), secret), secret);
+  if (key.length >= MIN_FRAGMENT_KEY_CHARS) t = redactInner(redactHead(redactTail(t, key), key), key);
+  for (const secret of headerSecrets(upstream)) t = redactInner(redactHead(redactTail(redactEncoded(t, secret), secret), secret), secret);
   const baseUrl = upstream.config.base_url;
   const url = new URL(baseUrl);
   t = t.replaceAll(baseUrl, UPSTREAM).replaceAll(url.host, UPSTREAM);
@@ -70,8 +73,9 @@ export function scrubUpstreamText(text: string, upstream: ScrubbedUpstream): str
 /**
  * Keys an operator put in the provider's `headers` (Azure's `api-key`, a proxy's own
  * token, a second bearer token): each value's last word (after `Bearer `), when it looks
- * like a key, 16+ characters with a letter and a digit. Shorter or plainer values (an
- * organization id, `application/json`) are ordinary words an error may well hold.
+ * like a key: 16+ key or base64 characters with a letter, and a digit unless it has no
+ * slash (`proxytokenABCDEFGHIJKLMNOP` is one; `application/json` is not). Shorter values
+ * (an organization id) are ordinary words an error may well hold.
  */
 function headerSecrets(upstream: ScrubbedUpstream): string[] {
   const out: string[] = [];
@@ -79,15 +83,19 @@ function headerSecrets(upstream: ScrubbedUpstream): string[] {
   for (const name in headers) {
     const value = headers[name]!.trim();
     const secret = value.slice(value.lastIndexOf(' ') + 1);
-    if (secret.length >= MIN_FRAGMENT_KEY_CHARS && secret !== upstream.config.api_key && /\d/.test(secret) && /[A-Za-z]/.test(secret)) out.push(secret);
+    // A value with a slash and no digit is a media type or a path, not a secret.
+    if (secret.length >= MIN_FRAGMENT_KEY_CHARS && secret !== upstream.config.api_key && /^[\w+/=.~-]+$/.test(secret) && /[A-Za-z]/.test(secret) && (/\d/.test(secret) || !secret.includes('/'))) out.push(secret);
   }
   return out;
 }
 
 /** `info` as it may leave the gateway: every string scrubbed and bounded, `type` and `code` only as identifiers. */
 export function scrubErrorInfo(info: UpstreamErrorInfo, upstream: ScrubbedUpstream): UpstreamErrorInfo {
+  // Cut first, with room for any secret (or its base64) that reaches past the final cut,
+  // so that a megabyte of message costs the scrub no more than its first kilobytes.
+  const room = MAX_MESSAGE_CHARS + 4096;
   return {
-    message: bounded(scrubUpstreamText(info.message, upstream), MAX_MESSAGE_CHARS),
+    message: bounded(scrubUpstreamText(info.message.length > room ? info.message.slice(0, room) : info.message, upstream), MAX_MESSAGE_CHARS),
     type: identifier(info.type, upstream),
     code: identifier(info.code, upstream),
     param: info.param === undefined ? undefined : bounded(scrubUpstreamText(info.param, upstream), MAX_PARAM_CHARS),
@@ -154,6 +162,63 @@ function redactHead(text: string, key: string): string {
     for (let k = head.length; end < text.length && k < key.length && text[end] === key[k]; k++) end++;
     out += text.slice(from, i) + REDACTED;
     from = end;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** The secret redacted as it is, in any letter case, and base64-encoded (alone or after "Bearer "). */
+function redactEncoded(text: string, secret: string): string {
+  let t = text.replaceAll(secret, REDACTED);
+  for (const form of [Buffer.from(secret).toString('base64'), Buffer.from(`Bearer ${secret}`).toString('base64')]) {
+    t = t.replaceAll(form, REDACTED).replaceAll(form.replace(/=+$/, ''), REDACTED);
+    const url = form.replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+    t = t.replaceAll(url, REDACTED);
+  }
+  const lower = secret.toLowerCase();
+  const lowered = t.toLowerCase();
+  if (lowered.length !== t.length || !lowered.includes(lower)) return t;
+  let out = '';
+  let from = 0;
+  for (let i = lowered.indexOf(lower); i !== -1; i = lowered.indexOf(lower, from)) {
+    out += t.slice(from, i) + REDACTED;
+    from = i + lower.length;
+  }
+  return out + t.slice(from);
+}
+
+/** The shortest word of key characters redacted wherever in the key it is found. */
+const MIN_INNER_CHARS = 12;
+
+/** Runs of MIN_INNER_CHARS+ key characters that are part of the key (any case): a middle
+ *  cut out of it. Linear in the text: each place is looked up once among the key's
+ *  MIN_INNER_CHARS-character pieces; a match is grown at most to the key's length. */
+function redactInner(text: string, key: string): string {
+  const lowerKey = key.toLowerCase();
+  const lowered = text.toLowerCase();
+  if (lowered.length !== text.length) return text; // a case change that moves characters: left as it is
+  const pieces = new Set<string>();
+  for (let i = 0; i + MIN_INNER_CHARS <= lowerKey.length; i++) pieces.add(lowerKey.slice(i, i + MIN_INNER_CHARS));
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; ) {
+    if (!isKeyChar(text, i)) {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < text.length && isKeyChar(text, end)) end++;
+    for (let a = i; a + MIN_INNER_CHARS <= end; ) {
+      if (!pieces.has(lowered.slice(a, a + MIN_INNER_CHARS))) {
+        a++;
+        continue;
+      }
+      let b = a + MIN_INNER_CHARS;
+      while (b < end && b - a < lowerKey.length && lowerKey.includes(lowered.slice(a, b + 1))) b++;
+      out += text.slice(from, a) + REDACTED;
+      from = b;
+      a = b;
+    }
+    i = end;
   }
   return from === 0 ? text : out + text.slice(from);
 }

@@ -27,6 +27,8 @@ type Coding = 'gzip' | 'deflate' | 'br';
 const MAX_RATIO = 200;
 const RATIO_FREE_BYTES = 16 * 1024 * 1024;
 
+const KNOWN_CODINGS = new Set(['zstd', 'compress', 'x-compress', 'dcb', 'dcz', 'exi', 'pack200-gzip', 'aes128gcm']);
+
 /**
  * The coding of a `content-encoding` value: null for none (absent, empty or `identity`),
  * a ContentDecodingError for one the gateway does not decode (zstd, compress, stacked
@@ -39,7 +41,10 @@ export function codingOf(header: string | undefined): Coding | null | ContentDec
   if (value === 'gzip' || value === 'x-gzip') return 'gzip';
   if (value === 'deflate') return 'deflate';
   if (value === 'br') return 'br';
-  return new ContentDecodingError(`the upstream sent a body compressed as ${JSON.stringify(value.slice(0, 40))}, which the gateway does not decode`);
+  // Named only when it is a registered coding: the header is the upstream's to fill, and
+  // what it echoes there (a key) must not reach a client in this message.
+  const named = KNOWN_CODINGS.has(value) ? JSON.stringify(value) : 'an unregistered or stacked coding';
+  return new ContentDecodingError(`the upstream sent a body compressed as ${named}, which the gateway does not decode`);
 }
 
 export interface DecodedSink {

@@ -142,6 +142,30 @@ describe('what an upstream error says of its key and address reaches no one', ()
     assert.equal(expectStreamError(await chat(true)).message, 'quota gone for [redacted]');
   });
 
+  test('7. an error member hidden behind a \\u escape, and an error frame in the {code, msg} shape', async () => {
+    streamThenError(`{"\\u0065rror":{"message":"bad key ${KEY}"}}`);
+    assert.equal(expectStreamError(await chat(true)).message, 'bad key [redacted]');
+    streamThenError(JSON.stringify({ code: 401, msg: `bad key ${KEY}` }));
+    assert.equal(expectStreamError(await chat(true)).message, 'bad key [redacted]');
+  });
+
+  test('7. header values an upstream fills are not quoted into errors unless they are common ones', async () => {
+    up.behave({ contentType: `application/x-${KEY}`, rawBody: '{}' });
+    let res = await chat(true);
+    let e = expectError(res, { status: 502, type: 'api_error', code: 'upstream_error', param: null }, forbidden);
+    assert.match(e.message, /expected an event stream, got another content type/);
+    logged(res, 'upstream_error');
+    up.behave({ contentType: 'application/json', rawBody: '{}' });
+    res = await chat(true);
+    assert.match(expectError(res, { status: 502, type: 'api_error', code: 'upstream_error', param: null }, forbidden).message, /got "application\/json"/);
+    logged(res, 'upstream_error');
+    up.behave({ rawBody: '{}', headers: { 'content-encoding': `x ${KEY}` } });
+    res = await chat(false);
+    e = expectError(res, { status: 502, type: 'api_error', code: 'upstream_error', param: null }, forbidden);
+    assert.match(e.message, /compressed as an unregistered or stacked coding/);
+    logged(res, 'upstream_error');
+  });
+
   test('3. a 200 answer (not streamed) with an error beside choices (or an embeddings answer with one) is an error, scrubbed and not charged', async () => {
     const before = await tg.admin('GET', `/accounts/${accountId}`);
     for (const choices of [undefined, [], [{ index: 0, message: { role: 'assistant', content: 'half' }, finish_reason: 'error' }]]) {

@@ -24,3 +24,9 @@ test('short header values (not secrets) are left alone', () => {
   assert.equal(scrubUpstreamText('Bearer tokens only', up), 'Bearer tokens only');
   assert.equal(scrubUpstreamText('the body must be application/json', up), 'the body must be application/json');
 });
+
+test('a header secret without a digit is a secret too; a media type is not', () => {
+  const noDigit = { config: providerSchema.parse({ id: 'p', kind: 'openai', base_url: 'http://127.0.0.1:40123/v1', api_key: '', headers: { 'x-proxy-auth': 'proxytokenABCDEFGHIJKLMNOPQRSTUVWX', accept: 'application/vnd.api+json' } }) };
+  assert.equal(scrubUpstreamText('header x-proxy-auth: proxytokenABCDEFGHIJKLMNOPQRSTUVWX', noDigit), 'header x-proxy-auth: [redacted]');
+  assert.equal(scrubUpstreamText('send application/vnd.api+json', noDigit), 'send application/vnd.api+json');
+});

@@ -74,3 +74,26 @@ test('an upstream’s huge error body is scrubbed in linear time', () => {
   scrub(big);
   assert.ok(performance.now() - t0 < 2000, `took ${(performance.now() - t0).toFixed(0)} ms`);
 });
+
+test('the key in another letter case, base64-encoded, or a middle cut out of it goes too', () => {
+  const key = 'sk-upstream-secret-value-123';
+  const up = upstream(key);
+  const b64 = Buffer.from(key).toString('base64');
+  assert.equal(scrub(`bad auth header Bearer ${b64}`, up), 'bad auth header Bearer [redacted]');
+  assert.equal(scrub(`Authorization: Basic ${Buffer.from(`Bearer ${key}`).toString('base64')}`, up), 'Authorization: Basic [redacted]');
+  assert.equal(scrub(`token ${b64.replace(/=+$/, '')} refused`, up), 'token [redacted] refused');
+  assert.equal(scrub('key ...upstream-secret-val... invalid', up), 'key ...[redacted]... invalid');
+  assert.equal(scrub(`${key.toUpperCase()} bad`, up), '[redacted] bad');
+  assert.equal(scrub('the key UPSTREAM-SECRET-VALUE was logged', up), 'the key [redacted] was logged');
+  // Words of the key shorter than 12 characters, or words that only share a few, stay.
+  assert.equal(scrub('an upstream secret value is needed: upstream-req', up), 'an upstream secret value is needed: upstream-req');
+});
+
+test('a megabyte of error message costs the scrub no more than its first kilobytes', () => {
+  const up = upstream('sk-upstream-secret-value-123');
+  const t0 = performance.now();
+  const info = scrubErrorInfo({ message: 'abcdefghijklmnop'.repeat(65_536) + ' sk-upstream-secret-value-123' }, up);
+  assert.ok(performance.now() - t0 < 100, `took ${(performance.now() - t0).toFixed(0)} ms`);
+  assert.ok(info.message.length <= 1001);
+  assert.equal(scrubErrorInfo({ message: `${'x'.repeat(990)} sk-upstream-secret-value-123 more` }, up).message, `${'x'.repeat(990)} [redacted…`.slice(0, 1000) + '…');
+});

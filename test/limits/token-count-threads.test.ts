@@ -111,8 +111,9 @@ test('a thread left without work ends (each holds ~95 MB), but the last one stay
   t.after(() => pool.close());
   const body = chatBody(textOfTokens(40_000));
   const want = measureChatInput(body, 128_000).tokens;
-  await Promise.all([pool.measure(countJob('chat', body, 128_000)!), pool.measure(countJob('chat', body, 128_000)!)]);
-  assert.equal(pool.threads, 2);
+  const both = Promise.all([pool.measure(countJob('chat', body, 128_000)!), pool.measure(countJob('chat', body, 128_000)!)]);
+  assert.equal(pool.threads, 2, 'one thread each');
+  await both;
   const until = Date.now() + 5_000;
   while (pool.threads > 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   assert.equal(pool.threads, 1, 'one ended');

@@ -42,7 +42,10 @@ function createStreamTranslator(): StreamTranslator {
         out.push({ kind: 'done' });
         return;
       }
-      if (!hasUsageObject(data) && !data.includes('"error"')) {
+      // Relayed as they came: frames with choices, no usage and no error. A frame with a
+      // \u escape is parsed too, since `"\u0065rror"` is an error member that no text
+      // search finds; so is one without choices, which may be an error in another shape.
+      if (!hasUsageObject(data) && !data.includes('"error"') && !data.includes('\\u') && data.includes('"choices"')) {
         out.push({ kind: 'chunk', json: data });
         return;
       }
@@ -63,6 +66,12 @@ function createStreamTranslator(): StreamTranslator {
       // choices (OpenRouter sends one alongside a choice with finish_reason "error").
       if (frame && frame.error != null && frame.error !== false) {
         out.push({ kind: 'error', error: frameErrorInfo(frame.error) });
+        return;
+      }
+      // An error in another shape ({code, msg}, as some gateways send; a bare message): a
+      // frame with no choices and no usage that carries a message is no chunk.
+      if (frame && typeof frame === 'object' && !Array.isArray(frame.choices) && !hasUsageObject(data) && (typeof frame.msg === 'string' || typeof frame.message === 'string')) {
+        out.push({ kind: 'error', error: errorInfo(frame) });
         return;
       }
       // Moonshot puts usage inside choices[0]; OpenAI and DeepSeek on a final frame.
