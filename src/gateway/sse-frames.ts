@@ -8,7 +8,7 @@ import type { StreamItem, StreamTranslator } from '../providers/types.ts';
 // Every wire goes through eventsource-parser and the wire's translator, event by event.
 // For translators that pass OpenAI frames through (`passesOpenAIFrames`), the common
 // case takes a shortcut: a read made only of one-line `data: {...}` frames, none of
-// which has a usage object, mentions "error", holds a \u escape or lacks "choices", is
+// which has a usage object or names "error" or "msg", is
 // exactly what the translator would forward unchanged, so it becomes one `frames` item
 // without splitting it into events (per-frame string searches were most of a stream's
 // CPU in the bench profile). Frames that do have them and `[DONE]` go to the translator
@@ -115,11 +115,10 @@ export class SseFrames {
     const usageMentioned = indexOfQuoted(text, 'usage');
     let usageAt = usageMentioned === -1 ? Infinity : position(usageObjectAt(text, usageMentioned));
     let errorAt = position(indexOfQuoted(text, 'error'));
-    // Also to the translator: a frame with a \u escape (`"\u0065rror"` is an error member
-    // no search for "error" finds) and one without "choices" (an error in another shape,
-    // as `{"code":401,"msg":...}`). One search each, moving forward as the frames do.
-    let escapeAt = position(text.indexOf('\\u'));
-    let choicesAt = position(text.indexOf('"choices"'));
+    // Also to the translator: a frame naming "msg" (an error in another shape, as
+    // `{"code":401,"msg":...}`; a chunk has none). One search per read, moved on only past
+    // a frame that holds one, as for "error".
+    let msgAt = position(indexOfQuoted(text, 'msg'));
     // Each run says whether it mentions "usage" at all, so the relay searches for
     // `"usage":null` only in runs that can hold it. `mention` is the next mention at or
     // after the run being emitted; runs only move forward, so the text is scanned once.
@@ -142,12 +141,11 @@ export class SseFrames {
         if (run < i) emit(run, i);
         return this.#general(text.slice(i) + this.#takePending());
       }
-      if (dataFrame && choicesAt < i) choicesAt = position(text.indexOf('"choices"', i));
-      const special = usageAt < nl || errorAt < nl || escapeAt < nl || (dataFrame && choicesAt > nl);
+      const special = usageAt < nl || errorAt < nl || msgAt < nl;
       if (special) {
         if (usageAt < nl) usageAt = position(usageObjectAt(text, nl));
         if (errorAt < nl) errorAt = position(indexOfQuoted(text, 'error', nl));
-        if (escapeAt < nl) escapeAt = position(text.indexOf('\\u', nl));
+        if (msgAt < nl) msgAt = position(indexOfQuoted(text, 'msg', nl));
       }
       if (!dataFrame || special || text.startsWith('data: [DONE]\n', i)) {
         if (run < i) emit(run, i);

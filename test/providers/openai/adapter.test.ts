@@ -45,6 +45,11 @@ test('every error frame becomes an error item, never a chunk passed on raw', () 
     ['{"id":"c","error":{"code":"server_error","message":"Provider disconnected"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}', 'Provider disconnected'],
     // Not JSON: no client could read it, and it is no chunk to pass on.
     ['{"error":{"message":"sk-UPSTREAM-SECRET-123"', 'The upstream provider sent an unreadable error event.'],
+    // The error member spelled with an escape, which a text search for it misses.
+    ['{"\\u0065rror":{"message":"hidden"}}', 'hidden'],
+    // Another gateway's shape ({code, msg}), or a bare message, with no choices.
+    ['{"code":401,"msg":"bad key"}', 'bad key'],
+    ['{"message":"upstream overloaded"}', 'upstream overloaded'],
   ];
   for (const [data, message] of cases) {
     const out = push(data);
